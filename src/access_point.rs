@@ -1,0 +1,366 @@
+//! The Database Access Point: a small `key=value` document naming the server.
+//!
+//! ```text
+//! dbengine=postgre
+//! dbserver=db.example.com
+//! dbname=sales
+//! username=app
+//! password=...
+//! ```
+//!
+//! Blank lines and `#` comments are ignored, whitespace around keys and values is trimmed
+//! and keys are case-insensitive. The port is always 5432.
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::secret::Password;
+
+/// The port of every Access Point: the vendor makes the default port mandatory.
+pub const PORT: u16 = 5432;
+
+/// Access Point files larger than this are refused before parsing (a real one is a few
+/// hundred bytes; the cap keeps a wrong path from loading a huge file into memory).
+pub const MAX_FILE_SIZE: u64 = 64 * 1024;
+
+/// A parsed Database Access Point. `Debug` masks the password.
+///
+/// ```
+/// let ap = pgdap::AccessPoint::parse(
+///     "dbengine=postgre\ndbserver=db1\ndbname=sales\nusername=app\npassword=s3cret\n",
+/// )?;
+/// assert_eq!(ap.server(), "db1");
+/// assert_eq!(ap.port(), 5432);
+/// assert!(!format!("{ap:?}").contains("s3cret"));
+/// # Ok::<(), pgdap::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessPoint {
+    server: String,
+    dbname: String,
+    username: String,
+    password: Password,
+}
+
+const KEYS: [&str; 5] = ["dbengine", "dbserver", "dbname", "username", "password"];
+
+impl AccessPoint {
+    /// Builds an Access Point from its parts (for services that hold them elsewhere).
+    ///
+    /// ```
+    /// let ap = pgdap::AccessPoint::new("db1", "sales", "app", pgdap::Password::new(""));
+    /// assert_eq!(ap.username(), "app");
+    /// ```
+    pub fn new(
+        server: impl Into<String>,
+        dbname: impl Into<String>,
+        username: impl Into<String>,
+        password: Password,
+    ) -> AccessPoint {
+        AccessPoint {
+            server: server.into(),
+            dbname: dbname.into(),
+            username: username.into(),
+            password,
+        }
+    }
+
+    /// Parses the document text.
+    ///
+    /// ```
+    /// let err = pgdap::AccessPoint::parse("dbengine=postgre\ndbserver=h\nusername=u\n").unwrap_err();
+    /// assert_eq!(err.to_string(), "Access Point: required key \"dbname\" is missing");
+    /// ```
+    pub fn parse(text: &str) -> Result<AccessPoint> {
+        let mut found: [Option<(String, usize)>; 5] = Default::default();
+        for (index, raw) in text.lines().enumerate() {
+            let line = index + 1;
+            let trimmed = raw.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let (key, value) = trimmed
+                .split_once('=')
+                .ok_or(Error::AccessPointSyntax { line })?;
+            let key = key.trim();
+            let lower = key.to_ascii_lowercase();
+            let slot = KEYS
+                .iter()
+                .position(|k| *k == lower)
+                .ok_or_else(|| Error::UnknownKey {
+                    key: key.to_string(),
+                    line,
+                })?;
+            if let Some((_, first_line)) = &found[slot] {
+                return Err(Error::DuplicateKey {
+                    key: lower,
+                    line,
+                    first_line: *first_line,
+                });
+            }
+            found[slot] = Some((value.trim().to_string(), line));
+        }
+        let [engine, server, dbname, username, password] = found;
+        match engine {
+            Some((engine, _)) if engine == "postgre" => {}
+            Some((engine, line)) if !engine.is_empty() => {
+                return Err(Error::UnsupportedEngine { engine, line })
+            }
+            other => return Err(missing("dbengine", other)),
+        }
+        Ok(AccessPoint {
+            server: required("dbserver", server)?,
+            dbname: required("dbname", dbname)?,
+            username: required("username", username)?,
+            password: Password::new(password.map(|(p, _)| p).unwrap_or_default()),
+        })
+    }
+
+    /// Parses raw bytes, refusing text that is not UTF-8 with the line number.
+    ///
+    /// ```
+    /// let err = pgdap::AccessPoint::parse_bytes(b"dbengine=postgre\ndbname=caf\xe9\n").unwrap_err();
+    /// assert!(err.to_string().contains("line 2"));
+    /// ```
+    pub fn parse_bytes(bytes: &[u8]) -> Result<AccessPoint> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => AccessPoint::parse(text),
+            Err(e) => {
+                let line = 1 + bytes[..e.valid_up_to()]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                Err(Error::AccessPointNotUtf8 { line })
+            }
+        }
+    }
+
+    /// Reads and parses an Access Point file (at most [`MAX_FILE_SIZE`] bytes).
+    ///
+    /// ```no_run
+    /// let ap = pgdap::AccessPoint::from_file("/etc/app/dap.cfg")?;
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    pub fn from_file(path: impl AsRef<Path>) -> Result<AccessPoint> {
+        let path = path.as_ref();
+        let read_err = |source| Error::AccessPointRead {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_SIZE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
+        if bytes.len() as u64 > MAX_FILE_SIZE {
+            return Err(Error::AccessPointTooLarge {
+                path: path.to_path_buf(),
+                limit: MAX_FILE_SIZE,
+            });
+        }
+        AccessPoint::parse_bytes(&bytes)
+    }
+
+    /// `dbserver`: host name or IP address.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// `dbname`.
+    pub fn dbname(&self) -> &str {
+        &self.dbname
+    }
+
+    /// `username`.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// `password` (empty when absent).
+    pub fn password(&self) -> &Password {
+        &self.password
+    }
+
+    /// Always 5432.
+    pub fn port(&self) -> u16 {
+        PORT
+    }
+}
+
+fn missing(key: &'static str, slot: Option<(String, usize)>) -> Error {
+    Error::MissingKey {
+        key,
+        line: slot.map(|(_, line)| line),
+    }
+}
+
+fn required(key: &'static str, slot: Option<(String, usize)>) -> Result<String> {
+    match slot {
+        Some((value, _)) if !value.is_empty() => Ok(value),
+        other => Err(missing(key, other)),
+    }
+}
+
+impl fmt::Debug for AccessPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessPoint")
+            .field("dbengine", &"postgre")
+            .field("dbserver", &self.server)
+            .field("port", &PORT)
+            .field("dbname", &self.dbname)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+impl fmt::Display for AccessPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "postgre://{}@{}:{}/{}",
+            self.username, self.server, PORT, self.dbname
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "dbengine=postgre\ndbserver=db1\ndbname=sales\nusername=app\npassword=Pa55=word#1\n";
+
+    #[test]
+    fn parses_a_complete_document() {
+        let ap = AccessPoint::parse(GOOD).unwrap();
+        assert_eq!(ap.server(), "db1");
+        assert_eq!(ap.dbname(), "sales");
+        assert_eq!(ap.username(), "app");
+        assert_eq!(ap.password().expose(), "Pa55=word#1");
+        assert_eq!(ap.port(), 5432);
+    }
+
+    #[test]
+    fn comments_blank_lines_whitespace_and_key_case() {
+        let ap = AccessPoint::parse(
+            "# header\n\n  DBEngine = postgre \r\n\tDBSERVER=  10.0.0.5\n  # x=y\nDbName=db\nUserName = u\n",
+        )
+        .unwrap();
+        assert_eq!(ap.server(), "10.0.0.5");
+        assert_eq!(ap.dbname(), "db");
+        assert_eq!(ap.username(), "u");
+        assert!(ap.password().is_empty());
+    }
+
+    #[test]
+    fn password_may_be_empty() {
+        let ap = AccessPoint::parse("dbengine=postgre\ndbserver=h\ndbname=d\nusername=u\npassword=\n")
+            .unwrap();
+        assert!(ap.password().is_empty());
+    }
+
+    #[test]
+    fn unsupported_engine_names_it() {
+        for engine in ["mssql", "oracle", "db2", "postgres", "Postgre"] {
+            let err = AccessPoint::parse(&format!("dbserver=h\ndbengine={engine}\n")).unwrap_err();
+            match &err {
+                Error::UnsupportedEngine { engine: e, line } => {
+                    assert_eq!(e, engine);
+                    assert_eq!(*line, 2);
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(err.to_string().contains(engine), "{err}");
+        }
+    }
+
+    #[test]
+    fn missing_keys_are_named() {
+        for key in ["dbengine", "dbserver", "dbname", "username"] {
+            let text: String = GOOD
+                .lines()
+                .filter(|l| !l.starts_with(key))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let err = AccessPoint::parse(&text).unwrap_err();
+            assert!(
+                matches!(&err, Error::MissingKey { key: k, line: None } if *k == key),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains(key));
+        }
+        let err = AccessPoint::parse("dbengine=postgre\ndbserver=\ndbname=d\nusername=u").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Access Point: required key \"dbserver\" is missing (empty at line 2)"
+        );
+    }
+
+    #[test]
+    fn duplicate_key_names_key_and_lines() {
+        let err = AccessPoint::parse(&format!("{GOOD}DBNAME=other\n")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Access Point line 6: duplicate key \"dbname\" (first given at line 3)"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = AccessPoint::parse(&format!("{GOOD}port=5433\n")).unwrap_err();
+        assert!(matches!(&err, Error::UnknownKey { key, line: 6 } if key == "port"));
+        assert!(err.to_string().contains("\"port\""));
+    }
+
+    #[test]
+    fn line_without_equals_is_a_syntax_error() {
+        let err = AccessPoint::parse("dbengine=postgre\njunk\n").unwrap_err();
+        assert!(matches!(err, Error::AccessPointSyntax { line: 2 }));
+    }
+
+    #[test]
+    fn non_utf8_names_the_line() {
+        let err = AccessPoint::parse_bytes(b"dbengine=postgre\n\xff\xfe\n").unwrap_err();
+        assert!(matches!(err, Error::AccessPointNotUtf8 { line: 2 }));
+    }
+
+    #[test]
+    fn password_never_in_debug_display_or_errors() {
+        let secret = "Sup3rS3cret!";
+        let ap = AccessPoint::parse(&format!(
+            "dbengine=postgre\ndbserver=h\ndbname=d\nusername=u\npassword={secret}\n"
+        ))
+        .unwrap();
+        assert!(!format!("{ap:?}").contains(secret));
+        assert!(!format!("{ap:#?}").contains(secret));
+        assert!(!format!("{ap}").contains(secret));
+        // Errors raised after the password line never echo it.
+        for tail in ["password=again\n", "bogus\n", "x=1\n"] {
+            let err = AccessPoint::parse(&format!("password={secret}\ndbengine=postgre\n{tail}"))
+                .unwrap_err();
+            assert!(!err.to_string().contains(secret), "{err}");
+            assert!(!format!("{err:?}").contains(secret), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn file_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.cfg");
+        let err = AccessPoint::from_file(&missing).unwrap_err();
+        assert!(err.to_string().contains("none.cfg"));
+        let big = dir.path().join("big.cfg");
+        std::fs::write(&big, vec![b'#'; (MAX_FILE_SIZE + 10) as usize]).unwrap();
+        assert!(matches!(
+            AccessPoint::from_file(&big).unwrap_err(),
+            Error::AccessPointTooLarge { .. }
+        ));
+        let good = dir.path().join("good.cfg");
+        std::fs::write(&good, GOOD).unwrap();
+        assert_eq!(AccessPoint::from_file(&good).unwrap().dbname(), "sales");
+        let err = AccessPoint::from_file(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::AccessPointRead { .. }), "{err:?}");
+    }
+}

@@ -1,0 +1,336 @@
+//! The one error type of the crate: a variant per cause an operator can fix.
+//!
+//! Every variant names the file, variable, Access Point key or server setting at fault,
+//! and carries libpq's wording where libpq has one, so a message can be searched for in
+//! libpq-era runbooks. Server messages pass through unchanged. No variant ever holds a
+//! password or key material.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong between an Access Point and a session.
+///
+/// ```
+/// let err = pgdap::AccessPoint::parse("dbengine=mssql\n").unwrap_err();
+/// assert!(matches!(err, pgdap::Error::UnsupportedEngine { .. }));
+/// assert!(err.to_string().contains("mssql"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ----- Access Point -----
+    /// The Access Point file could not be read.
+    #[error("could not read Access Point file \"{}\": {source}", path.display())]
+    AccessPointRead {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Access Point file is larger than any real Access Point.
+    #[error("Access Point file \"{}\" is larger than {limit} bytes; is it the right file?", path.display())]
+    AccessPointTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The size limit in bytes.
+        limit: u64,
+    },
+    /// The Access Point is not UTF-8 text.
+    #[error("Access Point line {line}: not UTF-8 text")]
+    AccessPointNotUtf8 {
+        /// 1-based line number of the first bad line.
+        line: usize,
+    },
+    /// A line is not `key=value`.
+    #[error("Access Point line {line}: expected key=value, found no '='")]
+    AccessPointSyntax {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// `dbengine` is not `postgre`.
+    #[error("Access Point line {line}: unsupported engine \"{engine}\" in dbengine (only \"postgre\" is supported)")]
+    UnsupportedEngine {
+        /// The engine named in the document.
+        engine: String,
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A required key is missing or empty.
+    #[error("Access Point: required key \"{key}\" is missing{}", line.map(|l| format!(" (empty at line {l})")).unwrap_or_default())]
+    MissingKey {
+        /// The key.
+        key: &'static str,
+        /// The line where it stood empty, if it did.
+        line: Option<usize>,
+    },
+    /// A key appears twice.
+    #[error("Access Point line {line}: duplicate key \"{key}\" (first given at line {first_line})")]
+    DuplicateKey {
+        /// The key (lower case).
+        key: String,
+        /// 1-based line number of the repetition.
+        line: usize,
+        /// 1-based line number of the first occurrence.
+        first_line: usize,
+    },
+    /// A key the Access Point does not define.
+    #[error("Access Point line {line}: unknown key \"{key}\" (valid keys: dbengine, dbserver, dbname, username, password)")]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// 1-based line number.
+        line: usize,
+    },
+
+    // ----- environment -----
+    /// An environment variable has a value outside its set.
+    #[error("invalid value {value:?} for {var} (valid values: {valid}; values are case-sensitive)")]
+    InvalidEnv {
+        /// The variable, e.g. `PGMODE`.
+        var: &'static str,
+        /// The value found.
+        value: String,
+        /// The valid values.
+        valid: &'static str,
+    },
+    /// A path variable holds a character no path can hold.
+    #[error("invalid path in {var}: {reason}")]
+    InvalidPath {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// PGCLIENTENCODING names an encoding PostgreSQL does not know.
+    #[error("invalid value {value:?} for PGCLIENTENCODING (valid encodings: {valid})")]
+    UnknownEncoding {
+        /// The value found.
+        value: String,
+        /// The valid names.
+        valid: String,
+    },
+    /// The per-user default directory could not be determined.
+    #[error("could not determine the per-user PostgreSQL directory (no home directory); set PGROOTCA, PGCERT, PGKEY and PGCRL to absolute paths")]
+    NoDefaultDirectory,
+    /// `PGAUTH=cert` with `PGMODE=disable`.
+    #[error("PGAUTH=cert requires SSL but PGMODE=disable; set PGMODE to require, verify-ca or verify-full")]
+    CertAuthWithoutSsl,
+    /// `PGAUTH=cert` but no client certificate file.
+    #[error("PGAUTH=cert: client certificate file \"{}\" does not exist; set PGCERT or place the certificate there", path.display())]
+    CertAuthWithoutCertificate {
+        /// Where the certificate was looked for.
+        path: PathBuf,
+    },
+
+    // ----- files -----
+    /// verify-ca / verify-full without a root CA file (libpq's message).
+    #[error("root certificate file \"{}\" does not exist; either provide the file (PGROOTCA) or change sslmode (PGMODE) to disable server certificate verification", path.display())]
+    RootCertMissing {
+        /// Where the file was looked for.
+        path: PathBuf,
+    },
+    /// A certificate, key or CRL file is unreadable or malformed.
+    #[error("could not read {what} file \"{}\" ({var}): {reason}", path.display())]
+    BadFile {
+        /// What the file should hold: "root certificate", "certificate revocation list", ...
+        what: &'static str,
+        /// The variable that names it.
+        var: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Client certificate present, key missing (libpq's message).
+    #[error("certificate present, but not private key file \"{}\" (set PGKEY, or place the key there)", path.display())]
+    ClientKeyMissing {
+        /// Where the key was looked for.
+        path: PathBuf,
+    },
+    /// The key file is readable by group or others (libpq's message).
+    #[error("private key file \"{}\" has group or world access; file must have permissions u=rw (0600) or less if owned by the current user, or permissions u=rw,g=r (0640) or less if owned by root (fix: chmod 0600 \"{}\")", path.display(), path.display())]
+    ClientKeyPermissions {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The key is protected by a passphrase.
+    #[error("private key file \"{}\" is encrypted with a passphrase, which pgdap cannot prompt for; store it decrypted with mode 0600 (e.g. openssl pkey -in KEY -out KEY.new)", path.display())]
+    ClientKeyEncrypted {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The key does not belong to the certificate (libpq's message).
+    #[error("certificate does not match private key file \"{}\" (certificate file \"{}\")", key.display(), cert.display())]
+    ClientKeyMismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
+    /// The TLS context could not be set up.
+    #[error("could not create SSL context: {reason}")]
+    TlsSetup {
+        /// The OpenSSL error.
+        reason: String,
+    },
+
+    // ----- connecting -----
+    /// The TCP connection failed.
+    #[error("connection to server at \"{host}\", port 5432 failed: {source}; is the server running on that host and accepting TCP/IP connections?")]
+    Connect {
+        /// The server.
+        host: String,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server did not complete the connection in time.
+    #[error("connection to server at \"{host}\", port 5432 failed: timeout expired after {}s (connect timeout)", after.as_secs_f64())]
+    Timeout {
+        /// The server.
+        host: String,
+        /// The timeout that expired.
+        after: Duration,
+    },
+    /// SSL is required but the server refused the SSLRequest (libpq's message).
+    #[error("connection to server at \"{host}\", port 5432 failed: server does not support SSL, but SSL was required (PGMODE={mode}); enable ssl on the server or change PGMODE")]
+    SslNotSupported {
+        /// The server.
+        host: String,
+        /// The PGMODE in force.
+        mode: &'static str,
+    },
+    /// The server certificate does not chain to the root CA file.
+    #[error("connection to server at \"{host}\", port 5432 failed: SSL error: certificate verify failed: {reason} (server certificate checked against root CA file \"{}\", PGROOTCA)", root_ca.display())]
+    CertificateVerifyFailed {
+        /// The server.
+        host: String,
+        /// OpenSSL's verification result, e.g. "unable to get local issuer certificate".
+        reason: String,
+        /// The root CA file used.
+        root_ca: PathBuf,
+    },
+    /// The server certificate is listed in the CRL.
+    #[error("connection to server at \"{host}\", port 5432 failed: SSL error: certificate verify failed: certificate revoked (listed in CRL file \"{}\", PGCRL)", crl.display())]
+    CertificateRevoked {
+        /// The server.
+        host: String,
+        /// The CRL file.
+        crl: PathBuf,
+    },
+    /// The CRL file has no CRL for the issuer of the server certificate.
+    #[error("connection to server at \"{host}\", port 5432 failed: SSL error: certificate verify failed: unable to get certificate CRL (CRL file \"{}\", PGCRL, holds no CRL from the CA that issued the server certificate)", crl.display())]
+    CrlNotForIssuer {
+        /// The server.
+        host: String,
+        /// The CRL file.
+        crl: PathBuf,
+    },
+    /// verify-full: the certificate is for another host (libpq's message).
+    #[error("connection to server at \"{host}\", port 5432 failed: server certificate for \"{cert_name}\"{} does not match host name \"{host}\" (PGMODE=verify-full checks dbserver against the certificate)", match others { 0 => String::new(), 1 => " (and 1 other name)".to_string(), n => format!(" (and {n} other names)") })]
+    HostnameMismatch {
+        /// The host name connected to.
+        host: String,
+        /// The first name in the certificate.
+        cert_name: String,
+        /// How many other names the certificate holds.
+        others: usize,
+    },
+    /// verify-full: the certificate holds no name at all (libpq's message).
+    #[error("connection to server at \"{host}\", port 5432 failed: could not get server's host name from server certificate")]
+    NoHostnameInCertificate {
+        /// The server.
+        host: String,
+    },
+    /// The TLS handshake or session failed (server messages such as `tlsv1 alert unknown ca`
+    /// pass through).
+    #[error("connection to server at \"{host}\", port 5432 failed: SSL error: {reason}{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
+    Ssl {
+        /// The server.
+        host: String,
+        /// OpenSSL's message.
+        reason: String,
+        /// What to check, when the message is one of the known ones.
+        hint: Option<String>,
+    },
+    /// The server refused the connection (its message passes through unchanged).
+    #[error("connection to server at \"{host}\", port 5432 failed: {severity}:  {message}{}{}", detail.as_ref().map(|d| format!(" DETAIL: {d}")).unwrap_or_default(), hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
+    Server {
+        /// The server.
+        host: String,
+        /// Severity (FATAL, ERROR).
+        severity: String,
+        /// SQLSTATE code.
+        code: String,
+        /// The server's message.
+        message: String,
+        /// The server's detail, if any.
+        detail: Option<String>,
+        /// Our hint naming the setting to check, for messages of the vendor's table.
+        hint: Option<String>,
+    },
+    /// The server asked for a password and the Access Point has none (libpq's message).
+    #[error("connection to server at \"{host}\", port 5432 failed: fe_sendauth: no password supplied (set password= in the Access Point)")]
+    NoPasswordSupplied {
+        /// The server.
+        host: String,
+    },
+    /// PGAUTH=cert and the server asked for a password: none is ever sent.
+    #[error("connection to server at \"{host}\", port 5432 failed: the server requested password authentication for user \"{user}\" but PGAUTH=cert, so no password is sent; the server's pg_hba.conf needs a \"cert\" rule for this user")]
+    PasswordRequestedUnderCertAuth {
+        /// The server.
+        host: String,
+        /// The user.
+        user: String,
+    },
+    /// Another protocol-level failure.
+    #[error("connection to server at \"{host}\", port 5432 failed: {source}")]
+    Protocol {
+        /// The server.
+        host: String,
+        /// The underlying error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// Both attempts of an `allow`/`prefer` sequence failed; both causes are kept.
+    #[error("{retry} (after the first attempt {first_kind} failed: {first})")]
+    RetryFailed {
+        /// "with SSL" or "without SSL".
+        first_kind: &'static str,
+        /// The first attempt's error.
+        first: Box<Error>,
+        /// The retry's error.
+        #[source]
+        retry: Box<Error>,
+    },
+    /// A query run by pgdap itself failed.
+    #[error("query failed: {0}")]
+    Query(#[source] tokio_postgres::Error),
+}
+
+impl Error {
+    /// The error of the last attempt (unwraps [`Error::RetryFailed`]).
+    ///
+    /// ```
+    /// let e = pgdap::Error::NoDefaultDirectory;
+    /// assert!(matches!(e.last_attempt(), pgdap::Error::NoDefaultDirectory));
+    /// ```
+    pub fn last_attempt(&self) -> &Error {
+        match self {
+            Error::RetryFailed { retry, .. } => retry.last_attempt(),
+            other => other,
+        }
+    }
+
+    /// The server's SQLSTATE, when the server refused the connection.
+    pub fn server_code(&self) -> Option<&str> {
+        match self.last_attempt() {
+            Error::Server { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,341 @@
+//! Loading the root CA, CRL, client certificate and key, with an error naming the file
+//! and the variable for every way a file can be wrong.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use openssl::pkey::{PKey, Private};
+use openssl::x509::store::{X509Lookup, X509StoreBuilder};
+use openssl::x509::verify::X509VerifyFlags;
+use openssl::x509::{X509Crl, X509};
+
+use crate::error::{Error, Result};
+
+/// Certificates, keys and CRLs larger than this are refused unread (real ones are a few KB;
+/// CRLs of big CAs reach a few MB).
+const MAX_PEM_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Whether a file "exists" the way libpq decides it: `stat()` succeeds (a dangling
+/// symlink does not exist; a directory does, and then fails to load).
+pub(crate) fn exists(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok()
+}
+
+fn bad(what: &'static str, var: &'static str, path: &Path, reason: impl Into<String>) -> Error {
+    Error::BadFile {
+        what,
+        var,
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads a PEM file whole, refusing directories, special files and oversized files.
+fn read_pem(what: &'static str, var: &'static str, path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| bad(what, var, path, e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad(what, var, path, "not a regular file"));
+    }
+    let file = std::fs::File::open(path).map_err(|e| bad(what, var, path, e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PEM_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(what, var, path, e.to_string()))?;
+    if bytes.len() as u64 > MAX_PEM_SIZE {
+        return Err(bad(
+            what,
+            var,
+            path,
+            format!("larger than {MAX_PEM_SIZE} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The PEM blocks labelled `label` (`-----BEGIN {label}-----`), as separate byte strings.
+fn pem_blocks<'a>(bytes: &'a [u8], label: &str) -> Vec<&'a [u8]> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let mut blocks = Vec::new();
+    let mut rest = bytes;
+    while let Some(start) = find(rest, begin.as_bytes()) {
+        let Some(stop) = find(&rest[start..], end.as_bytes()) else {
+            blocks.push(&rest[start..]);
+            break;
+        };
+        let stop = start + stop + end.len();
+        blocks.push(&rest[start..stop]);
+        rest = &rest[stop..];
+    }
+    blocks
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn certificates(
+    what: &'static str,
+    var: &'static str,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<Vec<X509>> {
+    let blocks = pem_blocks(bytes, "CERTIFICATE");
+    if blocks.is_empty() {
+        return Err(bad(
+            what,
+            var,
+            path,
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) found",
+        ));
+    }
+    blocks
+        .into_iter()
+        .enumerate()
+        .map(|(i, block)| {
+            X509::from_pem(block).map_err(|e| {
+                bad(
+                    what,
+                    var,
+                    path,
+                    format!("certificate #{} is malformed: {}", i + 1, first_reason(&e)),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The most useful line of an OpenSSL error stack (its reason string).
+pub(crate) fn first_reason(stack: &openssl::error::ErrorStack) -> String {
+    stack
+        .errors()
+        .iter()
+        .find_map(|e| e.reason().map(str::to_string))
+        .unwrap_or_else(|| stack.to_string())
+}
+
+/// The trust store: the certificates of the root CA file only (never the OS store), plus
+/// the CRL file when it exists, checked for the whole chain as libpq does
+/// (`X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL`).
+pub(crate) fn trust_store(
+    root_ca: &Path,
+    crl: Option<&Path>,
+) -> Result<(openssl::x509::store::X509Store, Vec<X509>)> {
+    const WHAT: &str = "root certificate";
+    let bytes = read_pem(WHAT, "PGROOTCA", root_ca)?;
+    let roots = certificates(WHAT, "PGROOTCA", root_ca, &bytes)?;
+    let setup = |e: openssl::error::ErrorStack| Error::TlsSetup {
+        reason: first_reason(&e),
+    };
+    let mut store = X509StoreBuilder::new().map_err(setup)?;
+    for cert in &roots {
+        store
+            .add_cert(cert.clone())
+            .map_err(|e| bad(WHAT, "PGROOTCA", root_ca, first_reason(&e)))?;
+    }
+    if let Some(crl) = crl {
+        const CRL: &str = "certificate revocation list";
+        let bytes = read_pem(CRL, "PGCRL", crl)?;
+        let blocks = pem_blocks(&bytes, "X509 CRL");
+        if blocks.is_empty() {
+            return Err(bad(
+                CRL,
+                "PGCRL",
+                crl,
+                "no PEM CRL (-----BEGIN X509 CRL-----) found",
+            ));
+        }
+        for (i, block) in blocks.iter().enumerate() {
+            X509Crl::from_pem(block).map_err(|e| {
+                bad(
+                    CRL,
+                    "PGCRL",
+                    crl,
+                    format!("CRL #{} is malformed: {}", i + 1, first_reason(&e)),
+                )
+            })?;
+        }
+        let lookup = store.add_lookup(X509Lookup::file()).map_err(setup)?;
+        lookup
+            .load_crl_file(crl, openssl::ssl::SslFiletype::PEM)
+            .map_err(|e| bad(CRL, "PGCRL", crl, first_reason(&e)))?;
+        store
+            .set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)
+            .map_err(setup)?;
+    }
+    Ok((store.build(), roots))
+}
+
+/// A client certificate chain and its key, checked like libpq checks them.
+pub(crate) struct ClientIdentity {
+    pub(crate) chain: Vec<X509>,
+    pub(crate) key: PKey<Private>,
+    pub(crate) cert_path: PathBuf,
+    pub(crate) key_path: PathBuf,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("cert_path", &self.cert_path)
+            .field("key_path", &self.key_path)
+            .field("key", &"***")
+            .finish()
+    }
+}
+
+/// Loads the client certificate (chain) and key. The caller has checked that the
+/// certificate file exists.
+pub(crate) fn client_identity(cert_path: &Path, key_path: &Path) -> Result<ClientIdentity> {
+    const WHAT: &str = "certificate";
+    let bytes = read_pem(WHAT, "PGCERT", cert_path)?;
+    let chain = certificates(WHAT, "PGCERT", cert_path, &bytes)?;
+    if !exists(key_path) {
+        return Err(Error::ClientKeyMissing {
+            path: key_path.to_path_buf(),
+        });
+    }
+    check_key_permissions(key_path)?;
+    let key = load_key(key_path)?;
+    let leaf = &chain[0];
+    let public = leaf.public_key().map_err(|e| {
+        bad(
+            WHAT,
+            "PGCERT",
+            cert_path,
+            format!("no usable public key: {}", first_reason(&e)),
+        )
+    })?;
+    if !public.public_eq(&key) {
+        return Err(Error::ClientKeyMismatch {
+            cert: cert_path.to_path_buf(),
+            key: key_path.to_path_buf(),
+        });
+    }
+    Ok(ClientIdentity {
+        chain,
+        key,
+        cert_path: cert_path.to_path_buf(),
+        key_path: key_path.to_path_buf(),
+    })
+}
+
+/// libpq's rule: a key owned by root may be u=rw,g=r (0640) or less, any other key
+/// u=rw (0600) or less.
+#[cfg(unix)]
+pub(crate) fn check_key_permissions(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| bad("private key", "PGKEY", path, e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad("private key", "PGKEY", path, "not a regular file"));
+    }
+    if key_mode_too_open(meta.uid(), meta.mode()) {
+        return Err(Error::ClientKeyPermissions {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// Windows has no Unix permission bits; libpq does not check there either.
+#[cfg(not(unix))]
+pub(crate) fn check_key_permissions(path: &Path) -> Result<()> {
+    if !std::fs::metadata(path)
+        .map_err(|e| bad("private key", "PGKEY", path, e.to_string()))?
+        .is_file()
+    {
+        return Err(bad("private key", "PGKEY", path, "not a regular file"));
+    }
+    Ok(())
+}
+
+/// The permission rule itself (`S_IWGRP|S_IXGRP|S_IRWXO` for root-owned files,
+/// `S_IRWXG|S_IRWXO` otherwise).
+pub(crate) fn key_mode_too_open(owner_uid: u32, mode: u32) -> bool {
+    if owner_uid == 0 {
+        mode & 0o037 != 0
+    } else {
+        mode & 0o077 != 0
+    }
+}
+
+fn load_key(path: &Path) -> Result<PKey<Private>> {
+    const WHAT: &str = "private key";
+    let bytes = read_pem(WHAT, "PGKEY", path)?;
+    let encrypted = find(&bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----").is_some()
+        || find(&bytes, b"Proc-Type: 4,ENCRYPTED").is_some();
+    if encrypted {
+        return Err(Error::ClientKeyEncrypted {
+            path: path.to_path_buf(),
+        });
+    }
+    // PEM_read_bio_PrivateKey recognises PKCS#8, PKCS#1 (`RSA PRIVATE KEY`) and SEC1
+    // (`EC PRIVATE KEY`). The callback refuses to supply a passphrase, so OpenSSL can
+    // never fall back to prompting on a terminal.
+    PKey::private_key_from_pem_callback(&bytes, |_| {
+        Err(openssl::error::ErrorStack::get())
+    })
+    .or_else(|_| PKey::private_key_from_der(&bytes))
+    .map_err(|e| {
+        bad(
+            WHAT,
+            "PGKEY",
+            path,
+            format!(
+                "not a PEM private key (PKCS#8, PKCS#1 or SEC1): {}",
+                first_reason(&e)
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_permission_rule_matches_libpq() {
+        assert!(!key_mode_too_open(1000, 0o100600));
+        assert!(!key_mode_too_open(1000, 0o100400));
+        assert!(key_mode_too_open(1000, 0o100640));
+        assert!(key_mode_too_open(1000, 0o100644));
+        assert!(key_mode_too_open(1000, 0o100604));
+        assert!(!key_mode_too_open(0, 0o100640));
+        assert!(key_mode_too_open(0, 0o100660));
+        assert!(key_mode_too_open(0, 0o100644));
+    }
+
+    #[test]
+    fn pem_blocks_are_split() {
+        let text = b"junk\n-----BEGIN X-----\nAA\n-----END X-----\n-----BEGIN X-----\nBB\n-----END X-----\n";
+        let blocks = pem_blocks(text, "X");
+        assert_eq!(blocks.len(), 2);
+        assert!(blocks[1].ends_with(b"-----END X-----"));
+        assert!(pem_blocks(b"nothing", "X").is_empty());
+    }
+
+    #[test]
+    fn garbage_and_directories_are_named_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("root.crt");
+        std::fs::write(&garbage, [0u8, 159, 146, 150, 1, 2, 3]).unwrap();
+        let err = trust_store(&garbage, None).unwrap_err();
+        assert!(err.to_string().contains("root.crt") && err.to_string().contains("PGROOTCA"));
+        let empty = dir.path().join("empty.crt");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(matches!(trust_store(&empty, None), Err(Error::BadFile { .. })));
+        let err = trust_store(dir.path(), None).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let broken = dir.path().join("broken.crt");
+        std::fs::write(
+            &broken,
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(trust_store(&broken, None)
+            .unwrap_err()
+            .to_string()
+            .contains("malformed"));
+    }
+}

@@ -1,0 +1,382 @@
+//! The TLS layer: one OpenSSL context per configuration, and a
+//! [`tokio_postgres::tls::MakeTlsConnect`] that applies libpq's verification rules per
+//! connection.
+//!
+//! OpenSSL (not native-tls) because the rules need it: trusting only the root CA file,
+//! CRL checking, verify-ca (chain without host name), libpq's CN/IP host matching, and
+//! PKCS#1/SEC1 client keys. The context (root store, CRL, client identity) is built once
+//! in [`TlsContext::build`]; per connection only an `Ssl` is created from it.
+
+mod files;
+pub mod hostname;
+
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::ssl::{SslContext, SslMethod, SslVerifyMode, SslVersion};
+use openssl::x509::{X509VerifyResult, X509};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
+
+use crate::env::{AuthMethod, Settings, SslMode};
+use crate::error::{Error, Result};
+use hostname::{CertificateNames, Mismatch, SanName};
+
+pub(crate) use files::first_reason;
+
+/// What the TLS context verifies, and with which files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsPolicy {
+    /// The root CA file in use (it existed when the context was built). `None`: the
+    /// server certificate is not verified (require/prefer/allow without a root CA).
+    pub root_ca: Option<PathBuf>,
+    /// The CRL file in use (only with a root CA).
+    pub crl: Option<PathBuf>,
+    /// The client certificate sent, if any.
+    pub client_cert: Option<PathBuf>,
+    /// The key of that certificate.
+    pub client_key: Option<PathBuf>,
+    /// verify-full: check the host name against the certificate.
+    pub verify_host: bool,
+}
+
+/// The expensive part of TLS, built once per configuration and shared by connections.
+///
+/// ```no_run
+/// # use std::path::Path;
+/// let env = pgdap::Environment::from_pairs([("PGMODE", "verify-full")]);
+/// let settings = pgdap::Settings::resolve(&env, Some(Path::new("/home/app/.postgresql")))?;
+/// let tls = pgdap::tls::TlsContext::build(&settings)?.expect("SSL mode");
+/// assert!(tls.policy().verify_host);
+/// # Ok::<(), pgdap::Error>(())
+/// ```
+pub struct TlsContext {
+    ssl: SslContext,
+    policy: TlsPolicy,
+    roots: Vec<X509>,
+}
+
+impl std::fmt::Debug for TlsContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsContext")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsContext {
+    /// Reads the files the settings name and builds the context, as libpq's
+    /// `initialize_SSL` decides: the root CA file is used whenever it exists (then the
+    /// chain is verified in every SSL mode, as libpq does); verify-ca/verify-full without
+    /// it is [`Error::RootCertMissing`]; the CRL is used when it exists and a root CA is
+    /// in use; the client certificate is sent whenever its file exists.
+    ///
+    /// Returns `None` for `PGMODE=disable` (no TLS, no file is read).
+    pub fn build(settings: &Settings) -> Result<Option<TlsContext>> {
+        let mode = settings.mode.value;
+        if mode == SslMode::Disable {
+            return Ok(None);
+        }
+        let setup = |e: openssl::error::ErrorStack| Error::TlsSetup {
+            reason: first_reason(&e),
+        };
+        let mut builder = SslContext::builder(SslMethod::tls_client()).map_err(setup)?;
+        builder
+            .set_min_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(setup)?;
+        // A fresh, empty store: nothing from the OS store is ever trusted.
+        builder.set_cert_store(
+            openssl::x509::store::X509StoreBuilder::new()
+                .map_err(setup)?
+                .build(),
+        );
+        let root_ca = &settings.root_ca.value;
+        let mut policy = TlsPolicy {
+            root_ca: None,
+            crl: None,
+            client_cert: None,
+            client_key: None,
+            verify_host: mode == SslMode::VerifyFull,
+        };
+        let mut roots = Vec::new();
+        if files::exists(root_ca) {
+            let crl = Some(settings.crl.value.as_path()).filter(|p| files::exists(p));
+            let (store, certs) = files::trust_store(root_ca, crl)?;
+            builder.set_cert_store(store);
+            builder.set_verify(SslVerifyMode::PEER);
+            policy.root_ca = Some(root_ca.clone());
+            policy.crl = crl.map(|p| p.to_path_buf());
+            roots = certs;
+        } else if mode.requires_root_ca() {
+            return Err(Error::RootCertMissing {
+                path: root_ca.clone(),
+            });
+        } else {
+            builder.set_verify(SslVerifyMode::NONE);
+        }
+        let cert = &settings.cert.value;
+        if files::exists(cert) {
+            let identity = files::client_identity(cert, &settings.key.value)?;
+            let mut chain = identity.chain.into_iter();
+            if let Some(leaf) = chain.next() {
+                builder.set_certificate(&leaf).map_err(setup)?;
+            }
+            for extra in chain {
+                builder.add_extra_chain_cert(extra).map_err(setup)?;
+            }
+            builder.set_private_key(&identity.key).map_err(setup)?;
+            builder
+                .check_private_key()
+                .map_err(|_| Error::ClientKeyMismatch {
+                    cert: identity.cert_path.clone(),
+                    key: identity.key_path.clone(),
+                })?;
+            policy.client_cert = Some(identity.cert_path);
+            policy.client_key = Some(identity.key_path);
+        } else if settings.auth.value == AuthMethod::Cert {
+            return Err(Error::CertAuthWithoutCertificate { path: cert.clone() });
+        }
+        Ok(Some(TlsContext {
+            ssl: builder.build(),
+            policy,
+            roots,
+        }))
+    }
+
+    /// What this context verifies and sends.
+    pub fn policy(&self) -> &TlsPolicy {
+        &self.policy
+    }
+
+    /// The trusted root certificates (empty without a root CA file).
+    pub fn roots(&self) -> &[X509] {
+        &self.roots
+    }
+}
+
+/// What an attempt saw of TLS: shared between the connector and the connect sequence.
+#[derive(Debug, Default)]
+pub(crate) struct Probe {
+    /// The server accepted the SSLRequest and a handshake started.
+    pub(crate) attempted: bool,
+    /// The negotiated session, once the handshake and host check succeeded.
+    pub(crate) session: Option<TlsSession>,
+}
+
+/// The negotiated TLS session of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSession {
+    /// Protocol version, e.g. `"TLSv1.3"`.
+    pub version: String,
+    /// Cipher suite, e.g. `"TLS_AES_256_GCM_SHA384"`.
+    pub cipher: String,
+    /// The server certificate (DER), when the server sent one.
+    pub peer_certificate: Option<Vec<u8>>,
+    /// Whether the server certificate was verified against the root CA file.
+    pub verified: bool,
+}
+
+/// The [`MakeTlsConnect`] handed to tokio-postgres for one attempt.
+#[derive(Clone)]
+pub(crate) struct MakeTls {
+    ctx: Arc<TlsContext>,
+    probe: Arc<Mutex<Probe>>,
+}
+
+impl MakeTls {
+    pub(crate) fn new(ctx: Arc<TlsContext>, probe: Arc<Mutex<Probe>>) -> MakeTls {
+        MakeTls { ctx, probe }
+    }
+}
+
+impl<S> MakeTlsConnect<S> for MakeTls
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = TlsStream<S>;
+    type TlsConnect = Connector;
+    type Error = TlsFailure;
+
+    fn make_tls_connect(&mut self, domain: &str) -> std::result::Result<Connector, TlsFailure> {
+        Ok(Connector {
+            ctx: self.ctx.clone(),
+            probe: self.probe.clone(),
+            host: domain.to_string(),
+        })
+    }
+}
+
+/// Per-connection TLS connector.
+pub(crate) struct Connector {
+    ctx: Arc<TlsContext>,
+    probe: Arc<Mutex<Probe>>,
+    host: String,
+}
+
+/// Why a TLS attempt failed (downcast from tokio-postgres' error by the connect sequence).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TlsFailure {
+    /// The server certificate did not verify; `reason` is OpenSSL's verify result.
+    #[error("certificate verify failed: {reason}")]
+    Verify { reason: String, code: i32 },
+    /// verify-full host name mismatch.
+    #[error("server certificate does not match host name")]
+    Host(Mismatch),
+    /// Any other handshake failure (alerts from the server pass through).
+    #[error("{0}")]
+    Handshake(String),
+}
+
+impl<S> TlsConnect<S> for Connector
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = TlsStream<S>;
+    type Error = TlsFailure;
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<TlsStream<S>, TlsFailure>> + Send>>;
+
+    fn connect(self, stream: S) -> Self::Future {
+        Box::pin(async move {
+            if let Ok(mut probe) = self.probe.lock() {
+                probe.attempted = true;
+            }
+            let setup = |e: openssl::error::ErrorStack| TlsFailure::Handshake(first_reason(&e));
+            let mut ssl = openssl::ssl::Ssl::new(&self.ctx.ssl).map_err(setup)?;
+            // SNI for host names (libpq's sslsni=1 default); never for IP literals.
+            if self.host.parse::<std::net::IpAddr>().is_err() {
+                ssl.set_hostname(&self.host).map_err(setup)?;
+            }
+            let mut tls = tokio_openssl::SslStream::new(ssl, stream).map_err(setup)?;
+            if let Err(e) = Pin::new(&mut tls).connect().await {
+                let verify = tls.ssl().verify_result();
+                if verify != X509VerifyResult::OK {
+                    return Err(TlsFailure::Verify {
+                        reason: verify.error_string().to_string(),
+                        code: verify.as_raw(),
+                    });
+                }
+                return Err(TlsFailure::Handshake(ssl_error_reason(&e)));
+            }
+            let peer = tls.ssl().peer_certificate();
+            if self.ctx.policy.verify_host {
+                let names = peer.as_ref().map(certificate_names).unwrap_or_default();
+                hostname::verify_host(&names, &self.host).map_err(TlsFailure::Host)?;
+            }
+            let session = TlsSession {
+                version: tls.ssl().version_str().to_string(),
+                cipher: tls
+                    .ssl()
+                    .current_cipher()
+                    .map(|c| c.name().to_string())
+                    .unwrap_or_default(),
+                peer_certificate: peer.as_ref().and_then(|c| c.to_der().ok()),
+                verified: self.ctx.policy.root_ca.is_some(),
+            };
+            if let Ok(mut probe) = self.probe.lock() {
+                probe.session = Some(session);
+            }
+            Ok(TlsStream(tls))
+        })
+    }
+}
+
+/// The subject alternative names and CN of a certificate.
+pub(crate) fn certificate_names(cert: &X509) -> CertificateNames {
+    let sans = cert
+        .subject_alt_names()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| {
+                    if let Some(dns) = n.dnsname() {
+                        Some(SanName::Dns(dns.to_string()))
+                    } else {
+                        n.ipaddress().map(|ip| SanName::Ip(ip.to_vec()))
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let common_name = cert
+        .subject_name()
+        .entries_by_nid(Nid::COMMONNAME)
+        .next()
+        .and_then(|e| e.data().to_string().ok());
+    CertificateNames { sans, common_name }
+}
+
+/// OpenSSL's reason for a failed handshake or read, in libpq's words where libpq has
+/// them (`SSL SYSCALL error: EOF detected`).
+pub(crate) fn ssl_error_reason(e: &openssl::ssl::Error) -> String {
+    if let Some(stack) = e.ssl_error() {
+        return first_reason(stack);
+    }
+    if let Some(io) = e.io_error() {
+        return format!("SSL SYSCALL error: {io}");
+    }
+    if e.code() == openssl::ssl::ErrorCode::SYSCALL || e.code() == openssl::ssl::ErrorCode::ZERO_RETURN {
+        return "SSL SYSCALL error: EOF detected".to_string();
+    }
+    e.to_string()
+}
+
+/// A TLS stream to the server.
+pub struct TlsStream<S>(tokio_openssl::SslStream<S>);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for TlsStream<S> {
+    /// `tls-server-end-point` (RFC 5929) for SCRAM-SHA-256-PLUS: the hash of the server
+    /// certificate with its signature digest (SHA-256 for MD5/SHA-1 signatures).
+    fn channel_binding(&self) -> ChannelBinding {
+        let Some(cert) = self.0.ssl().peer_certificate() else {
+            return ChannelBinding::none();
+        };
+        let digest = cert
+            .signature_algorithm()
+            .object()
+            .nid()
+            .signature_algorithms()
+            .and_then(|algs| match algs.digest {
+                Nid::MD5 | Nid::SHA1 => Some(MessageDigest::sha256()),
+                nid => MessageDigest::from_nid(nid),
+            });
+        match digest.and_then(|md| cert.digest(md).ok()) {
+            Some(hash) => ChannelBinding::tls_server_end_point(hash.to_vec()),
+            None => ChannelBinding::none(),
+        }
+    }
+}
