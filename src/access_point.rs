@@ -230,7 +230,8 @@ impl fmt::Display for AccessPoint {
 mod tests {
     use super::*;
 
-    const GOOD: &str = "dbengine=postgre\ndbserver=db1\ndbname=sales\nusername=app\npassword=Pa55=word#1\n";
+    const GOOD: &str =
+        "dbengine=postgre\ndbserver=db1\ndbname=sales\nusername=app\npassword=Pa55=word#1\n";
 
     #[test]
     fn parses_a_complete_document() {
@@ -256,8 +257,9 @@ mod tests {
 
     #[test]
     fn password_may_be_empty() {
-        let ap = AccessPoint::parse("dbengine=postgre\ndbserver=h\ndbname=d\nusername=u\npassword=\n")
-            .unwrap();
+        let ap =
+            AccessPoint::parse("dbengine=postgre\ndbserver=h\ndbname=d\nusername=u\npassword=\n")
+                .unwrap();
         assert!(ap.password().is_empty());
     }
 
@@ -291,7 +293,8 @@ mod tests {
             );
             assert!(err.to_string().contains(key));
         }
-        let err = AccessPoint::parse("dbengine=postgre\ndbserver=\ndbname=d\nusername=u").unwrap_err();
+        let err =
+            AccessPoint::parse("dbengine=postgre\ndbserver=\ndbname=d\nusername=u").unwrap_err();
         assert_eq!(
             err.to_string(),
             "Access Point: required key \"dbserver\" is missing (empty at line 2)"

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::access_point::{AccessPoint, PORT};
 use crate::env::{AuthMethod, Environment, Settings, SslMode};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerRefusal};
 use crate::tls::{MakeTls, Probe, TlsContext, TlsFailure, TlsSession, TlsStream};
 
 /// Connection tuning: timeouts and TCP keepalives.
@@ -86,7 +86,11 @@ impl Config {
     /// Resolves the environment for this Access Point with default options.
     pub fn new(access_point: AccessPoint, env: &Environment) -> Result<Config> {
         let settings = Settings::resolve(env, env.default_dir())?;
-        Ok(Config::from_parts(access_point, settings, Options::default()))
+        Ok(Config::from_parts(
+            access_point,
+            settings,
+            Options::default(),
+        ))
     }
 
     /// Builds a configuration from already resolved parts.
@@ -308,8 +312,7 @@ impl Connector {
         }
         // Under PGAUTH=cert the password is never handed to the protocol layer, so it
         // cannot be sent whatever the server asks.
-        if self.config.settings.auth.value == AuthMethod::Password && !ap.password().is_empty()
-        {
+        if self.config.settings.auth.value == AuthMethod::Password && !ap.password().is_empty() {
             pg.password(ap.password().expose());
         }
         pg
@@ -339,7 +342,11 @@ impl Connector {
         };
         match result {
             Ok(Ok((client, connection))) => {
-                info!(ssl = session.is_some(), tls_version = session.as_ref().map(|s| s.version.as_str()), "connected");
+                info!(
+                    ssl = session.is_some(),
+                    tls_version = session.as_ref().map(|s| s.version.as_str()),
+                    "connected"
+                );
                 Ok(Connected {
                     client,
                     connection,
@@ -372,14 +379,14 @@ impl Connector {
         let policy = self.tls.as_ref().map(|t| t.policy().clone());
         if let Some(db) = e.as_db_error() {
             let message = db.message().to_string();
-            return Error::Server {
+            return Error::Server(Box::new(ServerRefusal {
                 hint: server_hint(&message, settings, policy.as_ref()),
                 host,
                 severity: db.severity().to_string(),
                 code: db.code().code().to_string(),
                 message,
                 detail: db.detail().map(str::to_string),
-            };
+            }));
         }
         // Walk the source chain for our own TLS failures and OpenSSL errors.
         let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
@@ -403,7 +410,12 @@ impl Connector {
             if err.to_string() == "server does not support TLS" {
                 return Error::SslNotSupported {
                     host,
-                    mode: if attempt == Attempt::SslRequired && settings.auth.value == AuthMethod::Cert && !matches!(settings.mode.value, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull) {
+                    mode: if attempt == Attempt::SslRequired
+                        && settings.auth.value == AuthMethod::Cert
+                        && !matches!(
+                            settings.mode.value,
+                            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
+                        ) {
                         "require (PGAUTH=cert)"
                     } else {
                         settings.mode.value.as_str()
@@ -423,11 +435,11 @@ impl Connector {
             source = err.source();
         }
         if e.to_string() == "error connecting to server" {
-            if let Some(io) = e.into_source().and_then(|s| s.downcast::<std::io::Error>().ok()) {
-                return Error::Connect {
-                    host,
-                    source: *io,
-                };
+            if let Some(io) = e
+                .into_source()
+                .and_then(|s| s.downcast::<std::io::Error>().ok())
+            {
+                return Error::Connect { host, source: *io };
             }
             return Error::Connect {
                 host,

@@ -378,9 +378,7 @@ fn path_var(
         relative
     } else {
         // SPEC §2: relative to the per-user directory, not the working directory (libpq).
-        default_dir
-            .ok_or(Error::NoDefaultDirectory)?
-            .join(relative)
+        default_dir.ok_or(Error::NoDefaultDirectory)?.join(relative)
     };
     Ok(Setting { value, source })
 }
@@ -403,9 +401,18 @@ mod tests {
         assert_eq!(s.mode.source, Source::Default);
         assert_eq!(s.auth.value, AuthMethod::Password);
         assert_eq!(s.root_ca.value, Path::new("/home/op/.postgresql/root.crt"));
-        assert_eq!(s.cert.value, Path::new("/home/op/.postgresql/postgresql.crt"));
-        assert_eq!(s.key.value, Path::new("/home/op/.postgresql/postgresql.key"));
-        assert_eq!(s.crl.value, Path::new("/home/op/.postgresql/postgresql.crl"));
+        assert_eq!(
+            s.cert.value,
+            Path::new("/home/op/.postgresql/postgresql.crt")
+        );
+        assert_eq!(
+            s.key.value,
+            Path::new("/home/op/.postgresql/postgresql.key")
+        );
+        assert_eq!(
+            s.crl.value,
+            Path::new("/home/op/.postgresql/postgresql.crl")
+        );
         assert_eq!(s.encoding.value, ClientEncoding::Utf8);
         assert_eq!(s.crl.source, Source::Default);
     }
@@ -420,7 +427,14 @@ mod tests {
 
     #[test]
     fn every_mode_parses() {
-        for m in ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] {
+        for m in [
+            "disable",
+            "allow",
+            "prefer",
+            "require",
+            "verify-ca",
+            "verify-full",
+        ] {
             let s = resolve(&[("PGMODE", m)]).unwrap();
             assert_eq!(s.mode.value.as_str(), m);
             assert_eq!(s.mode.source, Source::Env);
@@ -489,7 +503,10 @@ mod tests {
     fn unknown_encoding_lists_the_valid_ones() {
         let err = resolve(&[("PGCLIENTENCODING", "KLINGON")]).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("PGCLIENTENCODING") && text.contains("UTF8"), "{text}");
+        assert!(
+            text.contains("PGCLIENTENCODING") && text.contains("UTF8"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -65,7 +65,9 @@ pub enum Error {
         line: Option<usize>,
     },
     /// A key appears twice.
-    #[error("Access Point line {line}: duplicate key \"{key}\" (first given at line {first_line})")]
+    #[error(
+        "Access Point line {line}: duplicate key \"{key}\" (first given at line {first_line})"
+    )]
     DuplicateKey {
         /// The key (lower case).
         key: String,
@@ -85,7 +87,9 @@ pub enum Error {
 
     // ----- environment -----
     /// An environment variable has a value outside its set.
-    #[error("invalid value {value:?} for {var} (valid values: {valid}; values are case-sensitive)")]
+    #[error(
+        "invalid value {value:?} for {var} (valid values: {valid}; values are case-sensitive)"
+    )]
     InvalidEnv {
         /// The variable, e.g. `PGMODE`.
         var: &'static str,
@@ -255,21 +259,8 @@ pub enum Error {
         hint: Option<String>,
     },
     /// The server refused the connection (its message passes through unchanged).
-    #[error("connection to server at \"{host}\", port 5432 failed: {severity}:  {message}{}{}", detail.as_ref().map(|d| format!(" DETAIL: {d}")).unwrap_or_default(), hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
-    Server {
-        /// The server.
-        host: String,
-        /// Severity (FATAL, ERROR).
-        severity: String,
-        /// SQLSTATE code.
-        code: String,
-        /// The server's message.
-        message: String,
-        /// The server's detail, if any.
-        detail: Option<String>,
-        /// Our hint naming the setting to check, for messages of the vendor's table.
-        hint: Option<String>,
-    },
+    #[error("connection to server at \"{host}\", port 5432 failed: {refusal}", host = .0.host, refusal = .0)]
+    Server(Box<ServerRefusal>),
     /// The server asked for a password and the Access Point has none (libpq's message).
     #[error("connection to server at \"{host}\", port 5432 failed: fe_sendauth: no password supplied (set password= in the Access Point)")]
     NoPasswordSupplied {
@@ -326,7 +317,7 @@ impl Error {
     /// The server's SQLSTATE, when the server refused the connection.
     pub fn server_code(&self) -> Option<&str> {
         match self.last_attempt() {
-            Error::Server { code, .. } => Some(code),
+            Error::Server(refusal) => Some(&refusal.code),
             _ => None,
         }
     }
@@ -334,3 +325,35 @@ impl Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error response from the server during connection start-up, with our hint for the
+/// messages of the vendor's troubleshooting table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRefusal {
+    /// The server.
+    pub host: String,
+    /// Severity (FATAL, ERROR).
+    pub severity: String,
+    /// SQLSTATE code.
+    pub code: String,
+    /// The server's message, unchanged.
+    pub message: String,
+    /// The server's detail, if any.
+    pub detail: Option<String>,
+    /// Our hint naming the setting to check, for known messages.
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for ServerRefusal {
+    /// `FATAL:  message DETAIL: detail; hint` (libpq's two spaces after the severity).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:  {}", self.severity, self.message)?;
+        if let Some(detail) = &self.detail {
+            write!(f, " DETAIL: {detail}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
+    }
+}

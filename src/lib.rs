@@ -31,6 +31,6 @@ pub mod tls;
 pub use access_point::AccessPoint;
 pub use connect::{connect, Config, Connected, Connector, Options, Session};
 pub use env::{AuthMethod, Environment, Settings, Source, SslMode};
-pub use error::{Error, Result};
+pub use error::{Error, Result, ServerRefusal};
 pub use secret::Password;
 pub use tls::TlsSession;

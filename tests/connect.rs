@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{access_point, pgdap_outcome, plain_server, psql_outcome, ssl_server, ClientHome, Outcome};
+use common::{
+    access_point, pgdap_outcome, plain_server, psql_outcome, ssl_server, ClientHome, Outcome,
+};
 
 #[tokio::test]
 async fn disable_and_require_against_ssl_and_plain_servers() {
@@ -21,14 +23,21 @@ async fn disable_and_require_against_ssl_and_plain_servers() {
         let ours = pgdap_outcome(&ap, &home.env()).await;
         let libpq = psql_outcome(&ap, &home.env(), home.home());
         assert_eq!(ours.class(), expected, "{server} {mode}: {ours:?}");
-        assert_eq!(ours.class(), libpq.class(), "{server} {mode}: pgdap {ours:?} psql {libpq:?}");
+        assert_eq!(
+            ours.class(),
+            libpq.class(),
+            "{server} {mode}: pgdap {ours:?} psql {libpq:?}"
+        );
         if expected == "fail" {
             assert!(
-                ours.error().contains("server does not support SSL, but SSL was required"),
+                ours.error()
+                    .contains("server does not support SSL, but SSL was required"),
                 "{}",
                 ours.error()
             );
-            assert!(libpq.error().contains("server does not support SSL, but SSL was required"));
+            assert!(libpq
+                .error()
+                .contains("server does not support SSL, but SSL was required"));
         }
     }
 }
@@ -39,8 +48,16 @@ async fn scram_and_md5_users() {
         for mode in ["disable", "require"] {
             let home = ClientHome::new().var("PGMODE", mode);
             let ap = access_point(&ssl_server().addr, "appdb", user, pw);
-            let expected = if mode == "disable" { Outcome::Plain } else { Outcome::Ssl };
-            assert_eq!(pgdap_outcome(&ap, &home.env()).await, expected, "{user} {mode}");
+            let expected = if mode == "disable" {
+                Outcome::Plain
+            } else {
+                Outcome::Ssl
+            };
+            assert_eq!(
+                pgdap_outcome(&ap, &home.env()).await,
+                expected,
+                "{user} {mode}"
+            );
         }
     }
     // The methods really are the ones we think.
@@ -62,7 +79,10 @@ async fn wrong_password_passes_the_server_message_through() {
     let msg = "password authentication failed for user \"scram_user\"";
     assert!(ours.error().contains(msg), "{ours:?}");
     assert!(libpq.error().contains(msg), "{libpq:?}");
-    assert!(!ours.error().contains("wrong"), "the password leaked: {ours:?}");
+    assert!(
+        !ours.error().contains("wrong"),
+        "the password leaked: {ours:?}"
+    );
 }
 
 #[tokio::test]
@@ -72,7 +92,10 @@ async fn unreachable_server_is_a_connect_error() {
     let ap = access_point("127.0.0.4", "appdb", "scram_user", "scram-pw");
     let ours = pgdap_outcome(&ap, &home.env()).await;
     assert!(ours.error().contains("Connection refused"), "{ours:?}");
-    assert!(ours.error().contains("\"127.0.0.4\", port 5432"), "{ours:?}");
+    assert!(
+        ours.error().contains("\"127.0.0.4\", port 5432"),
+        "{ours:?}"
+    );
 }
 
 fn example(name: &str) -> std::path::PathBuf {
@@ -81,7 +104,11 @@ fn example(name: &str) -> std::path::PathBuf {
     dir.join("examples").join(name)
 }
 
-fn run_connect(config: &std::path::Path, vars: &[(&str, &str)], home: &std::path::Path) -> std::process::Output {
+fn run_connect(
+    config: &std::path::Path,
+    vars: &[(&str, &str)],
+    home: &std::path::Path,
+) -> std::process::Output {
     let mut cmd = std::process::Command::new(example("connect"));
     cmd.env_clear()
         .env("HOME", home)
@@ -102,12 +129,19 @@ fn connect_example_contract() {
     let cfg = home.home().join("dap.cfg");
     std::fs::write(
         &cfg,
-        format!("dbengine=postgre\ndbserver={}\ndbname=appdb\nusername=scram_user\npassword=scram-pw\n", server.addr),
+        format!(
+            "dbengine=postgre\ndbserver={}\ndbname=appdb\nusername=scram_user\npassword=scram-pw\n",
+            server.addr
+        ),
     )
     .unwrap();
     for (mode, ssl) in [("require", true), ("disable", false)] {
         let out = run_connect(&cfg, &[("PGMODE", mode)], home.home());
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8(out.stdout).unwrap();
         let last = stdout.lines().last().unwrap();
         let json: serde_json::Value = serde_json::from_str(last).unwrap();
@@ -130,7 +164,10 @@ fn connect_example_contract() {
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("root certificate file") && stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("root certificate file") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("scram-pw"));
     let out = run_connect(&cfg, &[("PGMODE", "Require")], home.home());
     assert!(!out.status.success());

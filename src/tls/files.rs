@@ -225,8 +225,8 @@ pub(crate) fn client_identity(cert_path: &Path, key_path: &Path) -> Result<Clien
 #[cfg(unix)]
 pub(crate) fn check_key_permissions(path: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| bad("private key", "PGKEY", path, e.to_string()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| bad("private key", "PGKEY", path, e.to_string()))?;
     if !meta.is_file() {
         return Err(bad("private key", "PGKEY", path, "not a regular file"));
     }
@@ -273,21 +273,19 @@ fn load_key(path: &Path) -> Result<PKey<Private>> {
     // PEM_read_bio_PrivateKey recognises PKCS#8, PKCS#1 (`RSA PRIVATE KEY`) and SEC1
     // (`EC PRIVATE KEY`). The callback refuses to supply a passphrase, so OpenSSL can
     // never fall back to prompting on a terminal.
-    PKey::private_key_from_pem_callback(&bytes, |_| {
-        Err(openssl::error::ErrorStack::get())
-    })
-    .or_else(|_| PKey::private_key_from_der(&bytes))
-    .map_err(|e| {
-        bad(
-            WHAT,
-            "PGKEY",
-            path,
-            format!(
-                "not a PEM private key (PKCS#8, PKCS#1 or SEC1): {}",
-                first_reason(&e)
-            ),
-        )
-    })
+    PKey::private_key_from_pem_callback(&bytes, |_| Err(openssl::error::ErrorStack::get()))
+        .or_else(|_| PKey::private_key_from_der(&bytes))
+        .map_err(|e| {
+            bad(
+                WHAT,
+                "PGKEY",
+                path,
+                format!(
+                    "not a PEM private key (PKCS#8, PKCS#1 or SEC1): {}",
+                    first_reason(&e)
+                ),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -320,12 +318,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let garbage = dir.path().join("root.crt");
         std::fs::write(&garbage, [0u8, 159, 146, 150, 1, 2, 3]).unwrap();
-        let err = trust_store(&garbage, None).unwrap_err();
+        let err = trust_store(&garbage, None).err().unwrap();
         assert!(err.to_string().contains("root.crt") && err.to_string().contains("PGROOTCA"));
         let empty = dir.path().join("empty.crt");
         std::fs::write(&empty, b"").unwrap();
-        assert!(matches!(trust_store(&empty, None), Err(Error::BadFile { .. })));
-        let err = trust_store(dir.path(), None).unwrap_err();
+        assert!(matches!(
+            trust_store(&empty, None),
+            Err(Error::BadFile { .. })
+        ));
+        let err = trust_store(dir.path(), None).err().unwrap();
         assert!(err.to_string().contains("not a regular file"), "{err}");
         let broken = dir.path().join("broken.crt");
         std::fs::write(
@@ -334,7 +335,8 @@ mod tests {
         )
         .unwrap();
         assert!(trust_store(&broken, None)
-            .unwrap_err()
+            .err()
+            .unwrap()
             .to_string()
             .contains("malformed"));
     }

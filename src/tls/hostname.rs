@@ -217,12 +217,18 @@ mod tests {
                 others: 2
             })
         );
-        assert_eq!(verify_host(&names(vec![], None), "z"), Err(Mismatch::NoNames));
+        assert_eq!(
+            verify_host(&names(vec![], None), "z"),
+            Err(Mismatch::NoNames)
+        );
     }
 
     #[test]
     fn ipv6() {
-        let n = names(vec![SanName::Ip(std::net::Ipv6Addr::LOCALHOST.octets().to_vec())], None);
+        let n = names(
+            vec![SanName::Ip(std::net::Ipv6Addr::LOCALHOST.octets().to_vec())],
+            None,
+        );
         assert!(verify_host(&n, "::1").is_ok());
     }
 }

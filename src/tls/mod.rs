@@ -321,7 +321,9 @@ pub(crate) fn ssl_error_reason(e: &openssl::ssl::Error) -> String {
     if let Some(io) = e.io_error() {
         return format!("SSL SYSCALL error: {io}");
     }
-    if e.code() == openssl::ssl::ErrorCode::SYSCALL || e.code() == openssl::ssl::ErrorCode::ZERO_RETURN {
+    if e.code() == openssl::ssl::ErrorCode::SYSCALL
+        || e.code() == openssl::ssl::ErrorCode::ZERO_RETURN
+    {
         return "SSL SYSCALL error: EOF detected".to_string();
     }
     e.to_string()

@@ -11,7 +11,8 @@
 //!   [`plain_server()`] (127.0.0.3, ssl=off, same pg_hba): shared per test process.
 //!   Roles: `scram_user`/`scram-pw`, `md5_user`/`md5-pw` (md5 hash), `alice`/`alice-pw`
 //!   (client certificate CN=alice), `bob` (certificate CN=bob-cn mapped through
-//!   pg_ident map `cnmap`). Databases: appdb, sslonly (hostssl), nossl (hostnossl),
+//!   pg_ident map `cnmap`). Databases: appdb, sslonly (hostssl; plaintext rejected), nossl (hostnossl; SSL
+//!   rejected),
 //!   certdb (cert), mapdb (cert map=cnmap), vcadb (scram + clientcert=verify-ca),
 //!   pwdb (cleartext password).
 //! - [`ClientHome`]: a temporary per-user directory (the `~/.postgresql` of a test) with
@@ -137,7 +138,8 @@ pub fn issue(
     } else {
         (now - 86400, now + 365 * 86400)
     };
-    b.set_not_before(&Asn1Time::from_unix(from).unwrap()).unwrap();
+    b.set_not_before(&Asn1Time::from_unix(from).unwrap())
+        .unwrap();
     b.set_not_after(&Asn1Time::from_unix(to).unwrap()).unwrap();
     if ca {
         b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
@@ -188,7 +190,11 @@ pub fn issue(
 }
 
 fn write_issued(dir: &Path, name: &str, issued: &Issued) {
-    std::fs::write(dir.join(format!("{name}.crt")), issued.cert.to_pem().unwrap()).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.crt")),
+        issued.cert.to_pem().unwrap(),
+    )
+    .unwrap();
     write_key(
         &dir.join(format!("{name}.key")),
         &issued.key.private_key_to_pem_pkcs8().unwrap(),
@@ -212,7 +218,13 @@ fn make_crl(dir: &Path, ca: &str, revoked: &[&Issued], out: &str) {
     std::fs::create_dir_all(&work).unwrap();
     let mut index = String::new();
     for r in revoked {
-        let serial = r.cert.serial_number().to_bn().unwrap().to_hex_str().unwrap();
+        let serial = r
+            .cert
+            .serial_number()
+            .to_bn()
+            .unwrap()
+            .to_hex_str()
+            .unwrap();
         let serial = if serial.len() % 2 == 1 {
             format!("0{serial}")
         } else {
@@ -334,10 +346,19 @@ fn make_pki() -> Result<Pki, String> {
         &alice_rsa.key.rsa().unwrap().private_key_to_pem().unwrap(),
     );
     let alice_sec1 = issue("alice", ec_key(), Some(&ca), &[], false, false);
-    std::fs::write(dir.join("alice-sec1.crt"), alice_sec1.cert.to_pem().unwrap()).unwrap();
+    std::fs::write(
+        dir.join("alice-sec1.crt"),
+        alice_sec1.cert.to_pem().unwrap(),
+    )
+    .unwrap();
     write_key(
         &dir.join("alice-sec1.key"),
-        &alice_sec1.key.ec_key().unwrap().private_key_to_pem().unwrap(),
+        &alice_sec1
+            .key
+            .ec_key()
+            .unwrap()
+            .private_key_to_pem()
+            .unwrap(),
     );
     write_key(
         &dir.join("alice-enc.key"),
@@ -357,11 +378,22 @@ fn make_pki() -> Result<Pki, String> {
     write_issued(&dir, "alice-other-ca", &alice_other);
     let alice_revoked = issue("alice", ec_key(), Some(&ca), &[], false, false);
     write_issued(&dir, "alice-revoked", &alice_revoked);
-    let inter = issue("pgdap intermediate CA", ec_key(), Some(&ca), &[], true, false);
+    let inter = issue(
+        "pgdap intermediate CA",
+        ec_key(),
+        Some(&ca),
+        &[],
+        true,
+        false,
+    );
     let alice_chain = issue("alice", ec_key(), Some(&inter), &[], false, false);
     std::fs::write(
         dir.join("alice-chain.crt"),
-        [alice_chain.cert.to_pem().unwrap(), inter.cert.to_pem().unwrap()].concat(),
+        [
+            alice_chain.cert.to_pem().unwrap(),
+            inter.cert.to_pem().unwrap(),
+        ]
+        .concat(),
     )
     .unwrap();
     write_key(
@@ -387,7 +419,9 @@ hostssl certdb all 127.0.0.0/8 cert
 hostssl mapdb all 127.0.0.0/8 cert map=cnmap
 hostssl vcadb all 127.0.0.0/8 scram-sha-256 clientcert=verify-ca
 hostssl sslonly all 127.0.0.0/8 scram-sha-256
+hostnossl sslonly all 127.0.0.0/8 reject
 hostnossl nossl all 127.0.0.0/8 scram-sha-256
+hostssl nossl all 127.0.0.0/8 reject
 host pwdb all 127.0.0.0/8 password
 host all md5_user 127.0.0.0/8 md5
 host all all 127.0.0.0/8 scram-sha-256
@@ -497,7 +531,8 @@ fn ensure_root_dir() {
 }
 
 extern "C" fn stop_all_at_exit() {
-    let _ = std::fs::remove_dir_all(PathBuf::from(ROOT).join(format!("pki-{}", std::process::id())));
+    let _ =
+        std::fs::remove_dir_all(PathBuf::from(ROOT).join(format!("pki-{}", std::process::id())));
     if let Ok(list) = RUNNING.lock() {
         for data in list.iter() {
             let _ = pg_cmd("pg_ctl")
@@ -527,9 +562,16 @@ fn template() -> &'static PathBuf {
         run(
             {
                 let mut c = pg_cmd("initdb");
-                c.arg("-D")
-                    .arg(&data)
-                    .args(["-U", "postgres", "-E", "UTF8", "--locale=C", "-A", "trust", "--no-sync"]);
+                c.arg("-D").arg(&data).args([
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "-A",
+                    "trust",
+                    "--no-sync",
+                ]);
                 c
             },
             "initdb",
@@ -561,14 +603,24 @@ fn template() -> &'static PathBuf {
             CREATE DATABASE certdb; CREATE DATABASE mapdb; CREATE DATABASE vcadb;
             CREATE DATABASE pwdb;";
         let mut psql = Command::new(format!("{PG_BIN}/psql"));
-        psql.arg("-h")
-            .arg(&sock)
-            .args(["-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]);
+        psql.arg("-h").arg(&sock).args([
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+        ]);
         for statement in setup.split(';').map(str::trim).filter(|s| !s.is_empty()) {
             psql.arg("-c").arg(statement);
         }
         let out = psql.output().unwrap();
-        assert!(out.status.success(), "template setup: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "template setup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         run(
             {
                 let mut c = pg_cmd("pg_ctl");
@@ -584,7 +636,9 @@ fn template() -> &'static PathBuf {
 /// Removes the template and PKI directories of test processes that no longer run
 /// (killed before their exit handler could clean up), stopping their servers first.
 fn remove_dead_processes_dirs() {
-    let Ok(entries) = std::fs::read_dir(ROOT) else { return };
+    let Ok(entries) = std::fs::read_dir(ROOT) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         let Some(pid) = name
@@ -610,7 +664,9 @@ fn remove_dead_processes_dirs() {
 
 /// Stops a server left running on `addr` by an earlier, killed test process.
 fn stop_stale(addr: &str) {
-    let Ok(entries) = std::fs::read_dir(ROOT) else { return };
+    let Ok(entries) = std::fs::read_dir(ROOT) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         if name.ends_with(&format!("-{addr}")) {
@@ -680,7 +736,11 @@ impl Server {
         run(
             {
                 let mut c = pg_cmd("pg_ctl");
-                c.arg("-D").arg(&data).args(["-w", "-t", "60", "-l"]).arg(&log).arg("start");
+                c.arg("-D")
+                    .arg(&data)
+                    .args(["-w", "-t", "60", "-l"])
+                    .arg(&log)
+                    .arg("start");
                 c
             },
             &format!("pg_ctl start {}", spec.addr),
@@ -698,7 +758,20 @@ impl Server {
         let out = Command::new(format!("{PG_BIN}/psql"))
             .arg("-h")
             .arg(&self.socket_dir)
-            .args(["-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-A", "-t", "-c", sql])
+            .args([
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-c",
+                sql,
+            ])
             .output()
             .unwrap();
         assert!(
@@ -726,7 +799,11 @@ impl Server {
         run(
             {
                 let mut c = pg_cmd("pg_ctl");
-                c.arg("-D").arg(&self.data).args(["-w", "-m", "fast", "-l"]).arg(&self.log).arg("restart");
+                c.arg("-D")
+                    .arg(&self.data)
+                    .args(["-w", "-m", "fast", "-l"])
+                    .arg(&self.log)
+                    .arg("restart");
                 c
             },
             "pg_ctl restart",
@@ -875,7 +952,11 @@ pub async fn pgdap_outcome(ap: &pgdap::AccessPoint, env: &pgdap::Environment) ->
                 .await
                 .unwrap()
                 .get(0);
-            assert_eq!(ssl, session.tls.is_some(), "pgdap's view of SSL disagrees with the server");
+            assert_eq!(
+                ssl,
+                session.tls.is_some(),
+                "pgdap's view of SSL disagrees with the server"
+            );
             if ssl {
                 Outcome::Ssl
             } else {
