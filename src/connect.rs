@@ -184,11 +184,27 @@ impl Attempt {
 /// How an attempt failed, for the fallback decision.
 struct Failure {
     error: Error,
-    /// The failure happened in or after a TLS handshake (libpq: `ssl_in_use` or a failed
-    /// `pqsecure_open_client`).
-    during_ssl: bool,
+    /// The TLS handshake (or its verification) failed: libpq's failed
+    /// `pqsecure_open_client`, after which prefer retries in plaintext.
+    handshake_failed: bool,
+    /// The session was encrypted when it failed (libpq's `ssl_in_use`).
+    encrypted: bool,
     /// The server sent an error response (libpq: `beresp == 'E'`).
     server_refused: bool,
+}
+
+impl Failure {
+    /// libpq's retry rules (`PQconnectPoll`): allow retries with SSL after an error
+    /// response to the plaintext attempt; prefer retries in plaintext after a failed
+    /// handshake or an error response while encrypted. A TLS alert that arrives after the
+    /// handshake (TLS 1.3 client-certificate rejection) is a read failure: no retry.
+    fn retry_allowed(&self, mode: SslMode) -> bool {
+        match mode {
+            SslMode::Allow => self.server_refused && !self.encrypted,
+            SslMode::Prefer => self.handshake_failed || (self.encrypted && self.server_refused),
+            _ => false,
+        }
+    }
 }
 
 impl Connector {
@@ -232,12 +248,7 @@ impl Connector {
             Ok(connected) => return Ok(connected),
             Err(failure) => failure,
         };
-        let should_retry = match (mode, retry) {
-            (SslMode::Allow, Some(_)) => failure.server_refused,
-            (SslMode::Prefer, Some(_)) => failure.during_ssl,
-            _ => false,
-        };
-        let Some(retry) = retry.filter(|_| should_retry) else {
+        let Some(retry) = retry.filter(|_| failure.retry_allowed(mode)) else {
             warn!(error = %failure.error, "connection failed");
             return Err(failure.error);
         };
@@ -358,7 +369,8 @@ impl Connector {
                 let error = self.map_error(e, attempt);
                 Err(Failure {
                     error,
-                    during_ssl: attempted,
+                    handshake_failed: attempted && session.is_none(),
+                    encrypted: session.is_some(),
                     server_refused,
                 })
             }
@@ -367,7 +379,8 @@ impl Connector {
                     host,
                     after: timeout,
                 },
-                during_ssl: false,
+                handshake_failed: false,
+                encrypted: false,
                 server_refused: false,
             }),
         }

@@ -165,7 +165,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// The key does not belong to the certificate (libpq's message).
-    #[error("certificate does not match private key file \"{}\" (certificate file \"{}\")", key.display(), cert.display())]
+    #[error("could not load private key file \"{}\": key values mismatch (the key does not belong to the certificate \"{}\"; check PGCERT and PGKEY)", key.display(), cert.display())]
     ClientKeyMismatch {
         /// The certificate file.
         cert: PathBuf,

@@ -329,6 +329,12 @@ pub(crate) fn ssl_error_reason(e: &openssl::ssl::Error) -> String {
     e.to_string()
 }
 
+fn is_tls_error(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<openssl::ssl::Error>())
+        .is_some_and(|ssl| ssl.ssl_error().is_some())
+}
+
 /// A TLS stream to the server.
 pub struct TlsStream<S>(tokio_openssl::SslStream<S>);
 
@@ -343,12 +349,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
+    /// When a write fails because the server already closed the connection, the server's
+    /// last words (a TLS alert such as `tlsv1 alert unknown ca`, sent when it rejected
+    /// the client certificate after a TLS 1.3 handshake) are usually still readable; libpq
+    /// reads them too (`write_failed` in `pqSendSome`). They are returned instead of the
+    /// bare "connection reset".
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        match Pin::new(&mut self.0).poll_write(cx, buf) {
+            Poll::Ready(Err(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                let mut scratch = [0u8; 256];
+                let mut read_buf = ReadBuf::new(&mut scratch);
+                match Pin::new(&mut self.0).poll_read(cx, &mut read_buf) {
+                    Poll::Ready(Err(alert)) if is_tls_error(&alert) => Poll::Ready(Err(alert)),
+                    _ => Poll::Ready(Err(e)),
+                }
+            }
+            other => other,
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
