@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use crate::access_point::{AccessPoint, PORT};
 use crate::env::{AuthMethod, Environment, Settings, SslMode};
 use crate::error::{Error, Result, ServerRefusal};
-use crate::tls::{MakeTls, Probe, TlsContext, TlsFailure, TlsSession, TlsStream};
+use crate::tls::{MakeTls, Probe, TlsContext, TlsFailure, TlsReloader, TlsSession, TlsStream};
 
 /// Connection tuning: timeouts and TCP keepalives.
 ///
@@ -50,6 +50,9 @@ pub struct Options {
     pub tcp_user_timeout: Duration,
     /// `application_name` reported to the server, if any.
     pub application_name: Option<String>,
+    /// How often, at most, the certificate files are checked for changes (certificate
+    /// rotation without a restart). Zero checks before every connection.
+    pub reload_interval: Duration,
 }
 
 impl Default for Options {
@@ -62,6 +65,7 @@ impl Default for Options {
             keepalives_retries: 3,
             tcp_user_timeout: Duration::from_secs(30),
             application_name: None,
+            reload_interval: Duration::from_secs(5),
         }
     }
 }
@@ -159,7 +163,7 @@ pub struct Session {
 #[derive(Clone, Debug)]
 pub struct Connector {
     config: Arc<Config>,
-    tls: Option<Arc<TlsContext>>,
+    tls: Arc<TlsReloader>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,7 +214,10 @@ impl Failure {
 impl Connector {
     /// Builds the TLS context (reads root CA, CRL, client certificate and key) once.
     pub fn new(config: Config) -> Result<Connector> {
-        let tls = TlsContext::build(&config.settings)?.map(Arc::new);
+        let tls = Arc::new(TlsReloader::new(
+            &config.settings,
+            config.options.reload_interval,
+        )?);
         Ok(Connector {
             config: Arc::new(config),
             tls,
@@ -222,9 +229,15 @@ impl Connector {
         &self.config
     }
 
-    /// The TLS context, `None` under `PGMODE=disable`.
-    pub fn tls_context(&self) -> Option<&TlsContext> {
-        self.tls.as_deref()
+    /// The TLS context in service, `None` under `PGMODE=disable`.
+    pub fn tls_context(&self) -> Option<Arc<TlsContext>> {
+        self.tls.current()
+    }
+
+    /// The certificate-rotation state: [`TlsReloader::last_error`] tells whether changed
+    /// files failed to load (the previous context then stays in service).
+    pub fn tls_reloader(&self) -> &TlsReloader {
+        &self.tls
     }
 
     /// Connects, following libpq's sequence for the configured sslmode.
@@ -335,7 +348,8 @@ impl Connector {
         let probe = Arc::new(Mutex::new(Probe::default()));
         let pg = self.pg_config(attempt);
         let timeout = self.config.options.connect_timeout;
-        let result = match &self.tls {
+        let ctx = self.tls.current();
+        let result = match &ctx {
             Some(ctx) if attempt != Attempt::Plain => {
                 let tls = MakeTls::new(ctx.clone(), probe.clone());
                 tokio::time::timeout(timeout, pg.connect(tls)).await
@@ -366,7 +380,7 @@ impl Connector {
             }
             Ok(Err(e)) => {
                 let server_refused = e.as_db_error().is_some();
-                let error = self.map_error(e, attempt);
+                let error = self.map_error(e, attempt, ctx.as_deref());
                 Err(Failure {
                     error,
                     handshake_failed: attempted && session.is_none(),
@@ -386,10 +400,15 @@ impl Connector {
         }
     }
 
-    fn map_error(&self, e: tokio_postgres::Error, attempt: Attempt) -> Error {
+    fn map_error(
+        &self,
+        e: tokio_postgres::Error,
+        attempt: Attempt,
+        ctx: Option<&TlsContext>,
+    ) -> Error {
         let host = self.config.access_point.server().to_string();
         let settings = &self.config.settings;
-        let policy = self.tls.as_ref().map(|t| t.policy().clone());
+        let policy = ctx.map(|t| t.policy().clone());
         if let Some(db) = e.as_db_error() {
             let message = db.message().to_string();
             return Error::Server(Box::new(ServerRefusal {

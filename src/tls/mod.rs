@@ -9,6 +9,9 @@
 
 mod files;
 pub mod hostname;
+mod reload;
+
+pub use reload::TlsReloader;
 
 use std::future::Future;
 use std::io;
