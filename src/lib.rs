@@ -21,6 +21,7 @@
 
 pub mod access_point;
 pub mod connect;
+pub mod doctor;
 pub mod encoding;
 pub mod env;
 pub mod error;

@@ -155,23 +155,16 @@ async fn cn_mapped_through_pg_ident() {
         ),
     )
     .unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(
-        exe.parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("examples/connect"),
-    )
-    .env_clear()
-    .env("HOME", home.home())
-    .env("PATH", "/usr/bin:/bin")
-    .env("PGMODE", "verify-full")
-    .env("PGAUTH", "cert")
-    .arg("--config")
-    .arg(&cfg)
-    .output()
-    .unwrap();
+    let out = std::process::Command::new(common::example("connect"))
+        .env_clear()
+        .env("HOME", home.home())
+        .env("PATH", "/usr/bin:/bin")
+        .env("PGMODE", "verify-full")
+        .env("PGAUTH", "cert")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",

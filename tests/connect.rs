@@ -98,18 +98,12 @@ async fn unreachable_server_is_a_connect_error() {
     );
 }
 
-fn example(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    dir.join("examples").join(name)
-}
-
 fn run_connect(
     config: &std::path::Path,
     vars: &[(&str, &str)],
     home: &std::path::Path,
 ) -> std::process::Output {
-    let mut cmd = std::process::Command::new(example("connect"));
+    let mut cmd = std::process::Command::new(common::example("connect"));
     cmd.env_clear()
         .env("HOME", home)
         .env("PATH", "/usr/bin:/bin")

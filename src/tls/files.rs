@@ -166,6 +166,41 @@ pub(crate) fn trust_store(
     Ok((store.build(), roots))
 }
 
+/// Reads and parses every certificate of a PEM file (for reports).
+pub(crate) fn load_certificates(
+    what: &'static str,
+    var: &'static str,
+    path: &Path,
+) -> Result<Vec<X509>> {
+    let bytes = read_pem(what, var, path)?;
+    certificates(what, var, path, &bytes)
+}
+
+/// Reads and parses every CRL of a PEM file (for reports).
+pub(crate) fn load_crls(path: &Path) -> Result<Vec<X509Crl>> {
+    const CRL: &str = "certificate revocation list";
+    let bytes = read_pem(CRL, "PGCRL", path)?;
+    let blocks = pem_blocks(&bytes, "X509 CRL");
+    if blocks.is_empty() {
+        return Err(bad(
+            CRL,
+            "PGCRL",
+            path,
+            "no PEM CRL (-----BEGIN X509 CRL-----) found",
+        ));
+    }
+    blocks
+        .iter()
+        .map(|b| X509Crl::from_pem(b).map_err(|e| bad(CRL, "PGCRL", path, first_reason(&e))))
+        .collect()
+}
+
+/// Checks that the key file loads (permissions, encryption, format) without keeping it.
+pub(crate) fn check_key(path: &Path) -> Result<()> {
+    check_key_permissions(path)?;
+    load_key(path).map(|_| ())
+}
+
 /// A client certificate chain and its key, checked like libpq checks them.
 pub(crate) struct ClientIdentity {
     pub(crate) chain: Vec<X509>,
@@ -250,6 +285,7 @@ pub(crate) fn check_key_permissions(path: &Path) -> Result<()> {
     Ok(())
 }
 
+#[cfg_attr(not(unix), allow(dead_code))]
 /// The permission rule itself (`S_IWGRP|S_IXGRP|S_IRWXO` for root-owned files,
 /// `S_IRWXG|S_IRWXO` otherwise).
 pub(crate) fn key_mode_too_open(owner_uid: u32, mode: u32) -> bool {

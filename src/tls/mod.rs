@@ -31,7 +31,7 @@ use crate::env::{AuthMethod, Settings, SslMode};
 use crate::error::{Error, Result};
 use hostname::{CertificateNames, Mismatch, SanName};
 
-pub(crate) use files::first_reason;
+pub(crate) use files::{check_key, exists, first_reason, load_certificates, load_crls};
 
 /// What the TLS context verifies, and with which files.
 #[derive(Clone, Debug, PartialEq, Eq)]

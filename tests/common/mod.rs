@@ -67,7 +67,8 @@ pub struct Issued {
 /// - `server-cn-only.crt` (CN=127.0.0.12, no SAN), `server-wildcard.crt` (SAN
 ///   DNS:*.pgdap.test, CN=pgdap-wildcard), `server-other-ca.crt` (from other-ca, SAN IP
 ///   127.0.0.14), `server-self-signed.crt` (IP 127.0.0.15), `server-revoked.crt` (IP
-///   127.0.0.16, revoked in `client.crl`), `server-expired.crt` (IP 127.0.0.17, expired).
+///   127.0.0.16, revoked in `client.crl`), `server-expired.crt` (IP 127.0.0.17, expired),
+///   `server-expiring.crt` (IP 127.0.0.51, expires in 10 days).
 /// - `client.crl`: CRL from ca revoking server-revoked; `empty.crl`: CRL from ca revoking
 ///   nothing; `other-ca.crl`: empty CRL from other-ca.
 /// - client certificates (CN = user): `alice.crt/.key` (EC, PKCS#8), `alice-rsa.crt/.key`
@@ -117,6 +118,20 @@ pub fn issue(
     ca: bool,
     expired: bool,
 ) -> Issued {
+    let (from, to) = if expired { (-400, -30) } else { (-1, 365) };
+    issue_valid(cn, key, issuer, sans, ca, from, to)
+}
+
+/// Issues a certificate valid from `from_days` to `to_days` relative to now.
+pub fn issue_valid(
+    cn: &str,
+    key: PKey<Private>,
+    issuer: Option<&Issued>,
+    sans: &[San],
+    ca: bool,
+    from_days: i64,
+    to_days: i64,
+) -> Issued {
     let mut name = X509NameBuilder::new().unwrap();
     name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
     let name = name.build();
@@ -133,11 +148,7 @@ pub fn issue(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let (from, to) = if expired {
-        (now - 400 * 86400, now - 30 * 86400)
-    } else {
-        (now - 86400, now + 365 * 86400)
-    };
+    let (from, to) = (now + from_days * 86400, now + to_days * 86400);
     b.set_not_before(&Asn1Time::from_unix(from).unwrap())
         .unwrap();
     b.set_not_after(&Asn1Time::from_unix(to).unwrap()).unwrap();
@@ -336,6 +347,16 @@ fn make_pki() -> Result<Pki, String> {
         true,
     );
     write_issued(&dir, "server-expired", &expired);
+    let expiring = issue_valid(
+        "pgdap-expiring",
+        ec_key(),
+        Some(&ca),
+        &[San::Ip("127.0.0.51")],
+        false,
+        -300,
+        10,
+    );
+    write_issued(&dir, "server-expiring", &expiring);
 
     let alice = issue("alice", ec_key(), Some(&ca), &[], false, false);
     write_issued(&dir, "alice", &alice);
@@ -1008,4 +1029,26 @@ pub fn psql_outcome(ap: &pgdap::AccessPoint, env: &pgdap::Environment, home: &Pa
         "f" => Outcome::Plain,
         other => Outcome::Fail(format!("unexpected psql output {other:?}")),
     }
+}
+
+/// The path of an example binary of this crate, building it first if this test run did
+/// not (`cargo test --test X` builds only that test).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example {name}");
+    }
+    path
 }

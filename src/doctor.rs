@@ -1,0 +1,761 @@
+//! The diagnostic report (the vendor's `$getssl()` and more): resolved settings with their
+//! sources, the certificate files found, the outcome of connecting, the server settings
+//! the vendor's applications expect, and for each failure the likely cause from the
+//! vendor's troubleshooting table (SPEC §5).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use openssl::asn1::{Asn1Time, Asn1TimeRef};
+use openssl::x509::{X509NameRef, X509Ref, X509};
+use serde::Serialize;
+
+use crate::access_point::{AccessPoint, PORT};
+use crate::connect::{Config, Connector, Options};
+use crate::env::{Environment, Settings, Source};
+use crate::error::Error;
+use crate::tls;
+
+/// OK, WARN or FAIL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    /// As expected.
+    Ok,
+    /// Works, but something should be fixed.
+    Warn,
+    /// Does not work.
+    Fail,
+}
+
+/// One checked item, with the fix when it is not OK.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// OK/WARN/FAIL.
+    pub status: Status,
+    /// What was checked, e.g. `standard_conforming_strings`.
+    pub item: String,
+    /// What was found.
+    pub found: String,
+    /// What to do, when not OK.
+    pub fix: Option<String>,
+}
+
+/// A resolved setting and its source; the password is masked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SettingLine {
+    /// Name (`PGMODE`, `dbserver`, ...).
+    pub name: String,
+    /// Value (`***` for the password).
+    pub value: String,
+    /// `env`, `default` or `access point`.
+    pub source: String,
+}
+
+/// A certificate's identity and validity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CertificateSummary {
+    /// Subject (`CN=..., O=...`).
+    pub subject: String,
+    /// Issuer.
+    pub issuer: String,
+    /// Subject alternative names (`DNS:x`, `IP:y`).
+    pub san: Vec<String>,
+    /// Not valid after (OpenSSL's format, GMT).
+    pub not_after: String,
+    /// Days until expiry (negative: expired).
+    pub days_left: i64,
+}
+
+/// A file the settings name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileReport {
+    /// `root CA`, `CRL`, `client certificate`, `client key`.
+    pub role: String,
+    /// The variable naming it.
+    pub var: String,
+    /// The resolved path.
+    pub path: PathBuf,
+    /// Whether it exists.
+    pub found: bool,
+    /// Certificates in it (certificate files).
+    pub certificates: Vec<CertificateSummary>,
+    /// What is wrong with it, if anything.
+    pub problem: Option<String>,
+}
+
+/// The outcome of connecting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConnectionReport {
+    /// Whether a session was established.
+    pub connected: bool,
+    /// Whether it is encrypted.
+    pub ssl: bool,
+    /// TLS version.
+    pub tls_version: Option<String>,
+    /// Cipher.
+    pub cipher: Option<String>,
+    /// Whether the server certificate was verified against the root CA file.
+    pub server_verified: bool,
+    /// The server certificate.
+    pub server_certificate: Option<CertificateSummary>,
+    /// Session user.
+    pub user: Option<String>,
+    /// Server version.
+    pub server_version: Option<String>,
+    /// The error, when connecting failed.
+    pub error: Option<String>,
+    /// The likely cause from the vendor's troubleshooting table.
+    pub likely_cause: Option<String>,
+}
+
+/// The whole report. `Display` renders it for people; `serde` for machines.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), pgdap::Error> {
+/// let ap = pgdap::AccessPoint::from_file("dap.cfg")?;
+/// let report = pgdap::doctor::diagnose(&ap, &pgdap::Environment::from_process_env(), &Default::default()).await;
+/// println!("{report}");
+/// println!("{}", serde_json::to_string_pretty(&report).unwrap());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Resolved settings with sources.
+    pub settings: Vec<SettingLine>,
+    /// The certificate files.
+    pub files: Vec<FileReport>,
+    /// The connection.
+    pub connection: ConnectionReport,
+    /// Everything checked, OK/WARN/FAIL.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// The worst status of all checks.
+    pub fn status(&self) -> Status {
+        if self.checks.iter().any(|c| c.status == Status::Fail) {
+            Status::Fail
+        } else if self.checks.iter().any(|c| c.status == Status::Warn) {
+            Status::Warn
+        } else {
+            Status::Ok
+        }
+    }
+}
+
+/// What the doctor checks beyond the connection options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DoctorOptions {
+    /// Certificates expiring within this many days are a warning.
+    pub expiry_warning_days: i64,
+    /// Connection options (timeouts).
+    pub options: Options,
+}
+
+impl Default for DoctorOptions {
+    fn default() -> DoctorOptions {
+        DoctorOptions {
+            expiry_warning_days: 30,
+            options: Options::default(),
+        }
+    }
+}
+
+fn check(
+    status: Status,
+    item: impl Into<String>,
+    found: impl Into<String>,
+    fix: Option<String>,
+) -> Check {
+    Check {
+        status,
+        item: item.into(),
+        found: found.into(),
+        fix,
+    }
+}
+
+/// Runs every check. It never fails: failures are items of the report.
+pub async fn diagnose(ap: &AccessPoint, env: &Environment, opts: &DoctorOptions) -> Report {
+    let mut checks = Vec::new();
+    let mut settings_lines = vec![
+        line("dbengine", "postgre", Source::AccessPoint),
+        line("dbserver", ap.server(), Source::AccessPoint),
+        line("port", &PORT.to_string(), Source::Default),
+        line("dbname", ap.dbname(), Source::AccessPoint),
+        line("username", ap.username(), Source::AccessPoint),
+        line(
+            "password",
+            if ap.password().is_empty() {
+                "(empty)"
+            } else {
+                "***"
+            },
+            Source::AccessPoint,
+        ),
+    ];
+    let settings = match Settings::resolve(env, env.default_dir()) {
+        Ok(s) => s,
+        Err(e) => {
+            checks.push(check(
+                Status::Fail,
+                "environment",
+                e.to_string(),
+                Some(
+                    likely_cause(&e.to_string())
+                        .unwrap_or("fix the variable named above")
+                        .to_string(),
+                ),
+            ));
+            return Report {
+                settings: settings_lines,
+                files: Vec::new(),
+                connection: failed_connection(&e),
+                checks,
+            };
+        }
+    };
+    settings_lines.extend([
+        line("PGMODE", settings.mode.value.as_str(), settings.mode.source),
+        line("PGAUTH", settings.auth.value.as_str(), settings.auth.source),
+        line(
+            "PGROOTCA",
+            &settings.root_ca.value.display().to_string(),
+            settings.root_ca.source,
+        ),
+        line(
+            "PGCERT",
+            &settings.cert.value.display().to_string(),
+            settings.cert.source,
+        ),
+        line(
+            "PGKEY",
+            &settings.key.value.display().to_string(),
+            settings.key.source,
+        ),
+        line(
+            "PGCRL",
+            &settings.crl.value.display().to_string(),
+            settings.crl.source,
+        ),
+        line(
+            "PGCLIENTENCODING",
+            settings.encoding.value.name(),
+            settings.encoding.source,
+        ),
+    ]);
+    let files = file_reports(&settings, opts.expiry_warning_days, &mut checks);
+
+    let config = Config::from_parts(ap.clone(), settings.clone(), opts.options.clone());
+    let connection = match Connector::new(config) {
+        Err(e) => failed_connection(&e),
+        Ok(connector) => match connector.connect_spawned().await {
+            Err(e) => failed_connection(&e),
+            Ok(session) => {
+                let mut report = ConnectionReport {
+                    connected: true,
+                    ssl: session.tls.is_some(),
+                    tls_version: session.tls.as_ref().map(|t| t.version.clone()),
+                    cipher: session.tls.as_ref().map(|t| t.cipher.clone()),
+                    server_verified: session.tls.as_ref().is_some_and(|t| t.verified),
+                    server_certificate: session
+                        .tls
+                        .as_ref()
+                        .and_then(|t| t.peer_certificate.as_ref())
+                        .and_then(|der| X509::from_der(der).ok())
+                        .map(|c| summarize(&c)),
+                    user: None,
+                    server_version: None,
+                    error: None,
+                    likely_cause: None,
+                };
+                server_checks(&session.client, &settings, &mut report, &mut checks).await;
+                if let Some(cert) = &report.server_certificate {
+                    expiry_check(
+                        "server certificate",
+                        cert,
+                        opts.expiry_warning_days,
+                        &mut checks,
+                    );
+                }
+                report
+            }
+        },
+    };
+    if connection.connected {
+        let (status, fix) = match (connection.ssl, connection.server_verified) {
+            (true, true) => (Status::Ok, None),
+            (true, false) => (
+                Status::Warn,
+                Some("the server certificate is not verified: provide the root CA (PGROOTCA) and use PGMODE=verify-full".to_string()),
+            ),
+            (false, _) => (
+                Status::Warn,
+                Some("the session is not encrypted: enable ssl on the server and use PGMODE=verify-full".to_string()),
+            ),
+        };
+        let found = match (&connection.tls_version, &connection.cipher) {
+            (Some(v), Some(c)) => format!(
+                "SSL {v} {c}{}",
+                if connection.server_verified {
+                    ", server verified"
+                } else {
+                    ", server not verified"
+                }
+            ),
+            _ => "plaintext".to_string(),
+        };
+        checks.push(check(status, "encryption", found, fix));
+    } else {
+        checks.push(check(
+            Status::Fail,
+            "connection",
+            connection.error.clone().unwrap_or_default(),
+            connection.likely_cause.clone(),
+        ));
+    }
+    Report {
+        settings: settings_lines,
+        files,
+        connection,
+        checks,
+    }
+}
+
+fn line(name: &str, value: &str, source: Source) -> SettingLine {
+    SettingLine {
+        name: name.to_string(),
+        value: value.to_string(),
+        source: source.to_string(),
+    }
+}
+
+fn failed_connection(e: &Error) -> ConnectionReport {
+    let text = e.to_string();
+    ConnectionReport {
+        connected: false,
+        ssl: false,
+        tls_version: None,
+        cipher: None,
+        server_verified: false,
+        server_certificate: None,
+        user: None,
+        server_version: None,
+        likely_cause: likely_cause(&text).map(str::to_string),
+        error: Some(text),
+    }
+}
+
+/// The vendor's troubleshooting table (SPEC §5), plus the other common causes.
+pub fn likely_cause(message: &str) -> Option<&'static str> {
+    const TABLE: [(&str, &str); 12] = [
+        ("tlsv1 alert unknown ca", "the client certificate is not trusted by the server's CA (ssl_ca_file on the server)"),
+        ("root certificate file", "verify-ca/verify-full with no root CA: provide PGROOTCA or change PGMODE"),
+        ("connection requires a valid client certificate", "the server demands a client certificate (clientcert=1/verify-ca or cert auth in pg_hba.conf) and none was sent: set PGCERT/PGKEY"),
+        ("certificate present, but not private key file", "the client key is missing: set PGKEY"),
+        ("could not load pg_hba.conf", "server-side configuration error in pg_hba.conf"),
+        ("certificate revoked", "a certificate is listed in a CRL (PGCRL on the client, ssl_crl_file on the server)"),
+        ("certificate verify failed", "the server certificate does not chain to the root CA in PGROOTCA, or has expired"),
+        ("does not match host name", "dbserver is not a name in the server certificate: use a name it lists or PGMODE=verify-ca"),
+        ("server does not support SSL", "the server has ssl = off: enable it, or change PGMODE"),
+        ("certificate authentication failed", "the certificate CN does not name the user (directly or through pg_ident.conf)"),
+        ("password authentication failed", "wrong password in the Access Point"),
+        ("Connection refused", "no server listens on dbserver:5432"),
+    ];
+    TABLE
+        .iter()
+        .find(|(needle, _)| message.contains(needle))
+        .map(|(_, cause)| *cause)
+}
+
+fn name_text(name: &X509NameRef) -> String {
+    name.entries()
+        .map(|e| {
+            let key = e.object().nid().short_name().unwrap_or("?");
+            let value = e.data().to_string().unwrap_or_default();
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn days_left(not_after: &Asn1TimeRef) -> i64 {
+    Asn1Time::days_from_now(0)
+        .ok()
+        .and_then(|now| now.diff(not_after).ok())
+        .map(|d| i64::from(d.days))
+        .unwrap_or(0)
+}
+
+/// Subject, issuer, SANs and expiry of a certificate.
+pub fn summarize(cert: &X509Ref) -> CertificateSummary {
+    let san = cert
+        .subject_alt_names()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| {
+                    n.dnsname().map(|d| format!("DNS:{d}")).or_else(|| {
+                        n.ipaddress().map(|ip| match ip.len() {
+                            4 => format!(
+                                "IP:{}",
+                                std::net::Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3])
+                            ),
+                            16 => <[u8; 16]>::try_from(ip)
+                                .map(|b| format!("IP:{}", std::net::Ipv6Addr::from(b)))
+                                .unwrap_or_default(),
+                            _ => String::new(),
+                        })
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    CertificateSummary {
+        subject: name_text(cert.subject_name()),
+        issuer: name_text(cert.issuer_name()),
+        san,
+        not_after: cert.not_after().to_string(),
+        days_left: days_left(cert.not_after()),
+    }
+}
+
+fn expiry_check(what: &str, cert: &CertificateSummary, warn_days: i64, checks: &mut Vec<Check>) {
+    let item = format!("{what} expiry ({})", cert.subject);
+    if cert.days_left < 0 {
+        checks.push(check(
+            Status::Fail,
+            item,
+            format!("expired on {}", cert.not_after),
+            Some("renew the certificate".into()),
+        ));
+    } else if cert.days_left < warn_days {
+        checks.push(check(
+            Status::Warn,
+            item,
+            format!("expires in {} days ({})", cert.days_left, cert.not_after),
+            Some(format!("renew it before {}", cert.not_after)),
+        ));
+    } else {
+        checks.push(check(
+            Status::Ok,
+            item,
+            format!("valid until {} ({} days)", cert.not_after, cert.days_left),
+            None,
+        ));
+    }
+}
+
+fn certificate_file(
+    role: &str,
+    what: &'static str,
+    var: &'static str,
+    path: &Path,
+    warn_days: i64,
+    checks: &mut Vec<Check>,
+) -> FileReport {
+    let found = tls::exists(path);
+    let mut report = FileReport {
+        role: role.to_string(),
+        var: var.to_string(),
+        path: path.to_path_buf(),
+        found,
+        certificates: Vec::new(),
+        problem: None,
+    };
+    if found {
+        match tls::load_certificates(what, var, path) {
+            Ok(certs) => {
+                for cert in &certs {
+                    let summary = summarize(cert);
+                    expiry_check(role, &summary, warn_days, checks);
+                    report.certificates.push(summary);
+                }
+            }
+            Err(e) => {
+                checks.push(check(
+                    Status::Fail,
+                    role,
+                    e.to_string(),
+                    Some(format!("replace the file named by {var}")),
+                ));
+                report.problem = Some(e.to_string());
+            }
+        }
+    }
+    report
+}
+
+fn file_reports(settings: &Settings, warn_days: i64, checks: &mut Vec<Check>) -> Vec<FileReport> {
+    let mut out = Vec::new();
+    out.push(certificate_file(
+        "root CA",
+        "root certificate",
+        "PGROOTCA",
+        &settings.root_ca.value,
+        warn_days,
+        checks,
+    ));
+    let root_found = out.last().is_some_and(|r| r.found);
+    if !root_found {
+        let status = if settings.mode.value.requires_root_ca() {
+            Status::Fail
+        } else {
+            Status::Warn
+        };
+        checks.push(check(
+            status,
+            "root CA",
+            format!("no file at \"{}\": the server certificate is not verified", settings.root_ca.value.display()),
+            Some("provide the CA that signed the server certificate (PGROOTCA) and use PGMODE=verify-full".into()),
+        ));
+    }
+    out.push(certificate_file(
+        "client certificate",
+        "certificate",
+        "PGCERT",
+        &settings.cert.value,
+        warn_days,
+        checks,
+    ));
+    let cert_found = out.last().is_some_and(|r| r.found);
+
+    let key = &settings.key.value;
+    let mut key_report = FileReport {
+        role: "client key".into(),
+        var: "PGKEY".into(),
+        path: key.clone(),
+        found: tls::exists(key),
+        certificates: Vec::new(),
+        problem: None,
+    };
+    if cert_found {
+        let result = if key_report.found {
+            tls::check_key(key)
+        } else {
+            Err(Error::ClientKeyMissing { path: key.clone() })
+        };
+        match result {
+            Ok(()) => checks.push(check(
+                Status::Ok,
+                "client key",
+                format!("\"{}\" loads, permissions OK", key.display()),
+                None,
+            )),
+            Err(e) => {
+                checks.push(check(
+                    Status::Fail,
+                    "client key",
+                    e.to_string(),
+                    likely_cause(&e.to_string())
+                        .map(str::to_string)
+                        .or(Some("fix the key file named by PGKEY".into())),
+                ));
+                key_report.problem = Some(e.to_string());
+            }
+        }
+    }
+    out.push(key_report);
+
+    let crl = &settings.crl.value;
+    let mut crl_report = FileReport {
+        role: "CRL".into(),
+        var: "PGCRL".into(),
+        path: crl.clone(),
+        found: tls::exists(crl),
+        certificates: Vec::new(),
+        problem: None,
+    };
+    if crl_report.found {
+        match tls::load_crls(crl) {
+            Ok(crls) => {
+                for c in &crls {
+                    let issuer = name_text(c.issuer_name());
+                    let next = c.next_update().map(|t| (t.to_string(), days_left(t)));
+                    let revoked = c.get_revoked().map(|r| r.len()).unwrap_or(0);
+                    match next {
+                        Some((when, days)) if days < 0 => checks.push(check(
+                            Status::Fail,
+                            format!("CRL ({issuer})"),
+                            format!("stale: next update was {when}"),
+                            Some("fetch a current CRL from the CA".into()),
+                        )),
+                        Some((when, _)) => checks.push(check(
+                            Status::Ok,
+                            format!("CRL ({issuer})"),
+                            format!("{revoked} revoked, next update {when}"),
+                            None,
+                        )),
+                        None => checks.push(check(
+                            Status::Ok,
+                            format!("CRL ({issuer})"),
+                            format!("{revoked} revoked"),
+                            None,
+                        )),
+                    }
+                }
+                if !root_found {
+                    checks.push(check(
+                        Status::Warn,
+                        "CRL",
+                        "present but unused: CRLs are checked only when a root CA is in use"
+                            .to_string(),
+                        Some("provide PGROOTCA".into()),
+                    ));
+                }
+            }
+            Err(e) => {
+                checks.push(check(
+                    Status::Fail,
+                    "CRL",
+                    e.to_string(),
+                    Some("replace the file named by PGCRL".into()),
+                ));
+                crl_report.problem = Some(e.to_string());
+            }
+        }
+    }
+    out.push(crl_report);
+    out
+}
+
+async fn server_checks(
+    client: &tokio_postgres::Client,
+    settings: &Settings,
+    report: &mut ConnectionReport,
+    checks: &mut Vec<Check>,
+) {
+    let row = match client
+        .query_one(
+            "select session_user::text, current_setting('server_version'), \
+             current_setting('standard_conforming_strings'), current_setting('bytea_output'), \
+             current_setting('server_encoding'), current_setting('client_encoding')",
+            &[],
+        )
+        .await
+    {
+        Ok(row) => row,
+        Err(e) => {
+            checks.push(check(Status::Fail, "server settings", e.to_string(), None));
+            return;
+        }
+    };
+    let user: String = row.get(0);
+    report.user = Some(user.clone());
+    report.server_version = Some(row.get(1));
+    checks.push(check(Status::Ok, "session user", user, None));
+    let scs: String = row.get(2);
+    checks.push(if scs == "off" {
+        check(Status::Ok, "standard_conforming_strings", scs, None)
+    } else {
+        check(
+            Status::Warn,
+            "standard_conforming_strings",
+            scs,
+            Some("the vendor's applications expect off: set standard_conforming_strings = off in postgresql.conf (or ALTER DATABASE ... SET) and reload".into()),
+        )
+    });
+    let bytea: String = row.get(3);
+    checks.push(if bytea == "escape" {
+        check(Status::Ok, "bytea_output", bytea, None)
+    } else {
+        check(
+            Status::Warn,
+            "bytea_output",
+            bytea,
+            Some("the vendor's applications expect escape: set bytea_output = 'escape' in postgresql.conf (or ALTER DATABASE ... SET) and reload".into()),
+        )
+    });
+    let server_encoding: String = row.get(4);
+    let client = settings.encoding.value.name();
+    let status = if server_encoding == "SQL_ASCII" && client == "UTF8" {
+        Status::Warn
+    } else {
+        Status::Ok
+    };
+    checks.push(check(
+        status,
+        "encodings",
+        format!("server {server_encoding}, client {client} (PGCLIENTENCODING), wire {}", row.get::<_, String>(5)),
+        (status == Status::Warn).then(|| "a SQL_ASCII database stores raw bytes: set PGCLIENTENCODING to the encoding the data was written in".to_string()),
+    ));
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = String::new();
+        let _ = writeln!(out, "Settings");
+        for s in &self.settings {
+            let _ = writeln!(out, "  {:<17} {:<50} ({})", s.name, s.value, s.source);
+        }
+        let _ = writeln!(out, "Files");
+        for file in &self.files {
+            let state = match (&file.problem, file.found) {
+                (Some(p), _) => format!("PROBLEM: {p}"),
+                (None, true) => "found".to_string(),
+                (None, false) => "not found".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<19} {} ({}): {}",
+                file.role,
+                file.path.display(),
+                file.var,
+                state
+            );
+            for c in &file.certificates {
+                let _ = writeln!(
+                    out,
+                    "      subject {} | issuer {} | expires {} ({} days){}",
+                    c.subject,
+                    c.issuer,
+                    c.not_after,
+                    c.days_left,
+                    if c.san.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" | SAN {}", c.san.join(", "))
+                    }
+                );
+            }
+        }
+        let c = &self.connection;
+        let _ = writeln!(out, "Connection");
+        if c.connected {
+            let _ = writeln!(
+                out,
+                "  connected: {} | user {} | server {}",
+                match (&c.tls_version, &c.cipher) {
+                    (Some(v), Some(ci)) => format!("SSL {v} {ci}"),
+                    _ => "plaintext".to_string(),
+                },
+                c.user.as_deref().unwrap_or("?"),
+                c.server_version.as_deref().unwrap_or("?")
+            );
+            if let Some(cert) = &c.server_certificate {
+                let _ = writeln!(out, "  server certificate: subject {} | issuer {} | SAN {} | expires {} ({} days) | {}",
+                    cert.subject, cert.issuer, if cert.san.is_empty() { "-".to_string() } else { cert.san.join(", ") }, cert.not_after, cert.days_left,
+                    if c.server_verified { "verified" } else { "NOT verified" });
+            }
+        } else {
+            let _ = writeln!(out, "  FAILED: {}", c.error.as_deref().unwrap_or(""));
+            if let Some(cause) = &c.likely_cause {
+                let _ = writeln!(out, "  likely cause: {cause}");
+            }
+        }
+        let _ = writeln!(out, "Checks");
+        for ch in &self.checks {
+            let status = match ch.status {
+                Status::Ok => "OK  ",
+                Status::Warn => "WARN",
+                Status::Fail => "FAIL",
+            };
+            let _ = writeln!(out, "  [{status}] {}: {}", ch.item, ch.found);
+            if let Some(fix) = &ch.fix {
+                let _ = writeln!(out, "         fix: {fix}");
+            }
+        }
+        f.write_str(&out)
+    }
+}
