@@ -341,6 +341,48 @@ mod tests {
     }
 
     #[test]
+    fn malformed_or_unreadable_crl_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // Any parsable certificate will do as a root for this check: build one.
+        let key = openssl::pkey::PKey::from_ec_key(
+            openssl::ec::EcKey::generate(
+                &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
+                    .unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut b = openssl::x509::X509Builder::new().unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        let root = dir.path().join("root.crt");
+        std::fs::write(&root, b.build().to_pem().unwrap()).unwrap();
+        assert!(trust_store(&root, None).is_ok());
+
+        let crl = dir.path().join("postgresql.crl");
+        std::fs::write(&crl, b"not a crl").unwrap();
+        let err = trust_store(&root, Some(&crl)).err().unwrap();
+        assert!(
+            err.to_string().contains("postgresql.crl") && err.to_string().contains("PGCRL"),
+            "{err}"
+        );
+        std::fs::write(
+            &crl,
+            b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+        )
+        .unwrap();
+        let err = trust_store(&root, Some(&crl)).err().unwrap();
+        assert!(err.to_string().contains("malformed"), "{err}");
+        let err = trust_store(&root, Some(dir.path())).err().unwrap();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
+    #[test]
     fn pem_blocks_are_split() {
         let text = b"junk\n-----BEGIN X-----\nAA\n-----END X-----\n-----BEGIN X-----\nBB\n-----END X-----\n";
         let blocks = pem_blocks(text, "X");
