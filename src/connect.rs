@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_postgres::{Client, Connection, Socket};
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 use crate::access_point::{AccessPoint, PORT};
 use crate::env::{AuthMethod, Environment, Settings, SslMode};
@@ -243,11 +243,20 @@ impl Connector {
     /// Connects, following libpq's sequence for the configured sslmode.
     pub async fn connect(&self) -> Result<Connected> {
         let settings = &self.config.settings;
+        let span = tracing::info_span!(
+            "pgdap.connect",
+            host = self.config.access_point.server(),
+            port = PORT,
+            mode = %settings.mode.value,
+            auth = %settings.auth.value
+        );
+        self.connect_sequence().instrument(span).await
+    }
+
+    async fn connect_sequence(&self) -> Result<Connected> {
+        let settings = &self.config.settings;
         let mode = settings.mode.value;
         let cert_auth = settings.auth.value == AuthMethod::Cert;
-        let host = self.config.access_point.server();
-        let span = tracing::info_span!("pgdap.connect", host, port = PORT, mode = %mode, auth = %settings.auth.value);
-        let _enter = span.enter();
         let (first, retry) = match (mode, cert_auth) {
             (SslMode::Disable, _) => (Attempt::Plain, None),
             (SslMode::Allow | SslMode::Prefer, true) => (Attempt::SslRequired, None),
