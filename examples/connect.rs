@@ -41,10 +41,9 @@ async fn run(config: PathBuf) -> Result<String, pgdap::Error> {
     let ap = pgdap::AccessPoint::from_file(&config)?;
     let env = pgdap::Environment::from_process_env();
     let config = pgdap::Config::new(ap, &env)?;
-    let encoding = config.settings().encoding.value;
     let connector = pgdap::Connector::new(config)?;
     let session = connector.connect_spawned().await?;
-    let info = pgdap::report::SessionInfo::query(&session, encoding).await?;
+    let info = pgdap::report::SessionInfo::query(&session).await?;
     Ok(serde_json::to_string(&info).expect("SessionInfo holds only strings and booleans"))
 }
 

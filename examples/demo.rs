@@ -16,10 +16,9 @@ async fn show(title: &str, ap: pgdap::AccessPoint, home: &ClientHome) {
     let env = home.env();
     let result = async {
         let config = pgdap::Config::new(ap, &env)?;
-        let encoding = config.settings().encoding.value;
         let connector = pgdap::Connector::new(config)?;
         let session = connector.connect_spawned().await?;
-        pgdap::report::SessionInfo::query(&session, encoding).await
+        pgdap::report::SessionInfo::query(&session).await
     }
     .await;
     match result {

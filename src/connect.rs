@@ -18,6 +18,7 @@ use tokio_postgres::{Client, Connection, Socket};
 use tracing::{debug, info, warn, Instrument};
 
 use crate::access_point::{AccessPoint, PORT};
+use crate::encoding::SessionEncoding;
 use crate::env::{AuthMethod, Environment, Settings, SslMode};
 use crate::error::{Error, Result, ServerRefusal};
 use crate::tls::{MakeTls, Probe, TlsContext, TlsFailure, TlsReloader, TlsSession, TlsStream};
@@ -129,7 +130,9 @@ impl Config {
 }
 
 /// A connection ready for use: the client, the connection task to drive, and what TLS
-/// gave it.
+/// gave it. After spawning the connection, call
+/// [`prepare_session`](crate::encoding::prepare_session) to apply PGCLIENTENCODING (or use
+/// [`Connector::connect_spawned`], which does both).
 pub struct Connected {
     /// The client.
     pub client: Client,
@@ -139,12 +142,16 @@ pub struct Connected {
     pub tls: Option<TlsSession>,
 }
 
-/// A client whose connection task is already running.
+/// A client whose connection task is already running, with its encoding set up.
 pub struct Session {
     /// The client.
     pub client: Client,
     /// The TLS session, `None` for a plaintext session.
     pub tls: Option<TlsSession>,
+    /// The client encoding (PGCLIENTENCODING) and the database's, as
+    /// [`prepare_session`](crate::encoding::prepare_session) set them up: convert the
+    /// application's local byte strings with it.
+    pub encoding: SessionEncoding,
     /// The connection task; it ends when the connection closes.
     pub task: tokio::task::JoinHandle<()>,
 }
@@ -303,7 +310,10 @@ impl Connector {
         }
     }
 
-    /// Connects and spawns the connection task on the current tokio runtime.
+    /// Connects, spawns the connection task on the current tokio runtime, and sets the
+    /// session's encoding up ([`prepare_session`](crate::encoding::prepare_session): a
+    /// SQL_ASCII database gets `client_encoding = SQL_ASCII`, so its raw bytes pass
+    /// through to [`RawText`](crate::encoding::RawText)).
     pub async fn connect_spawned(&self) -> Result<Session> {
         let connected = self.connect().await?;
         let connection = connected.connection;
@@ -312,9 +322,22 @@ impl Connector {
                 debug!(error = %e, "connection closed with an error");
             }
         });
+        let encoding = match crate::encoding::prepare_session(
+            &connected.client,
+            self.config.settings.encoding.value,
+        )
+        .await
+        {
+            Ok(encoding) => encoding,
+            Err(e) => {
+                task.abort();
+                return Err(e.into());
+            }
+        };
         Ok(Session {
             client: connected.client,
             tls: connected.tls,
+            encoding,
             task,
         })
     }

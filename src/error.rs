@@ -295,6 +295,10 @@ pub enum Error {
         #[source]
         retry: Box<Error>,
     },
+    /// The session's client encoding could not be set up (SQL_ASCII handling, reading
+    /// `server_encoding`).
+    #[error("session encoding (PGCLIENTENCODING): {0}")]
+    Encoding(#[from] crate::encoding::SessionEncodingError),
     /// A query run by pgdap itself failed.
     #[error("query failed: {0}")]
     Query(#[source] tokio_postgres::Error),

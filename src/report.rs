@@ -9,7 +9,7 @@ use crate::Session;
 ///
 /// ```no_run
 /// # async fn run(session: pgdap::Session) -> Result<(), pgdap::Error> {
-/// let info = pgdap::report::SessionInfo::query(&session, pgdap::encoding::ClientEncoding::Utf8).await?;
+/// let info = pgdap::report::SessionInfo::query(&session).await?;
 /// println!("{}", serde_json::to_string(&info).unwrap());
 /// # Ok(()) }
 /// ```
@@ -33,16 +33,14 @@ pub struct SessionInfo {
     pub server_encoding: String,
     /// The client encoding pgdap applies at the edge (PGCLIENTENCODING).
     pub client_encoding: String,
-    /// The encoding on the wire (`client_encoding` of the server session).
+    /// The encoding on the wire (`client_encoding` of the server session: UTF8, or
+    /// SQL_ASCII for a SQL_ASCII database).
     pub wire_encoding: String,
 }
 
 impl SessionInfo {
     /// Runs one query on the session and combines it with what TLS negotiated.
-    pub async fn query(
-        session: &Session,
-        client_encoding: crate::encoding::ClientEncoding,
-    ) -> Result<SessionInfo> {
+    pub async fn query(session: &Session) -> Result<SessionInfo> {
         let row = session
             .client
             .query_one(
@@ -63,7 +61,7 @@ impl SessionInfo {
             user: row.get(1),
             database: row.get(2),
             server_encoding: row.get(3),
-            client_encoding: client_encoding.name().to_string(),
+            client_encoding: session.encoding.client_encoding().name().to_string(),
             wire_encoding: row.get(4),
         })
     }

@@ -683,14 +683,27 @@ fn remove_dead_processes_dirs() {
     }
 }
 
-/// Stops a server left running on `addr` by an earlier, killed test process.
-fn stop_stale(addr: &str) {
-    let Ok(entries) = std::fs::read_dir(ROOT) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name.ends_with(&format!("-{addr}")) {
+/// Makes `addr` free for this process: a server left there by a test process that no
+/// longer runs (killed before its exit handler) is stopped; one of a test process that
+/// still runs (e.g. another test binary run in parallel) is waited for, up to 5 minutes.
+fn claim_address(addr: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let mut busy = false;
+        let Ok(entries) = std::fs::read_dir(ROOT) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Some(pid) = name.strip_suffix(&format!("-{addr}")) else {
+                continue;
+            };
+            let alive =
+                pid != std::process::id().to_string() && Path::new("/proc").join(pid).exists();
+            if alive {
+                busy = true;
+                continue;
+            }
             let data = entry.path().join("data");
             if data.join("postmaster.pid").exists() {
                 let _ = pg_cmd("pg_ctl")
@@ -701,13 +714,17 @@ fn stop_stale(addr: &str) {
             }
             let _ = std::fs::remove_dir_all(entry.path());
         }
+        if !busy || std::time::Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }
 
 impl Server {
     pub fn start(spec: ServerSpec) -> Server {
         let template = template();
-        stop_stale(spec.addr);
+        claim_address(spec.addr);
         let dir = PathBuf::from(ROOT).join(format!("{}-{}", std::process::id(), spec.addr));
         let data = dir.join("data");
         std::fs::create_dir_all(&dir).unwrap();
