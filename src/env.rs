@@ -49,8 +49,22 @@ pub enum SslMode {
 impl SslMode {
     const VALID: &'static str = "disable, allow, prefer, require, verify-ca, verify-full";
 
+    /// Every mode, weakest first.
+    ///
+    /// ```
+    /// assert_eq!(pgdap::SslMode::ALL.map(|m| m.as_str())[5], "verify-full");
+    /// ```
+    pub const ALL: [SslMode; 6] = [
+        SslMode::Disable,
+        SslMode::Allow,
+        SslMode::Prefer,
+        SslMode::Require,
+        SslMode::VerifyCa,
+        SslMode::VerifyFull,
+    ];
+
     /// The libpq spelling (`"verify-full"`).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
             SslMode::Allow => "allow",

@@ -13,13 +13,14 @@ use common::{
     Outcome, Server, ServerSpec,
 };
 
+/// Every PGMODE value, weakest first.
 const MODES: [&str; 6] = [
-    "disable",
-    "allow",
-    "prefer",
-    "require",
-    "verify-ca",
-    "verify-full",
+    pgdap::SslMode::Disable.as_str(),
+    pgdap::SslMode::Allow.as_str(),
+    pgdap::SslMode::Prefer.as_str(),
+    pgdap::SslMode::Require.as_str(),
+    pgdap::SslMode::VerifyCa.as_str(),
+    pgdap::SslMode::VerifyFull.as_str(),
 ];
 
 /// A client whose default directory holds the root CA and the given certificate and key

@@ -14,13 +14,14 @@ use common::{
     ClientHome, Server, ServerSpec,
 };
 
+/// Every PGMODE value, weakest first.
 const MODES: [&str; 6] = [
-    "disable",
-    "allow",
-    "prefer",
-    "require",
-    "verify-ca",
-    "verify-full",
+    pgdap::SslMode::Disable.as_str(),
+    pgdap::SslMode::Allow.as_str(),
+    pgdap::SslMode::Prefer.as_str(),
+    pgdap::SslMode::Require.as_str(),
+    pgdap::SslMode::VerifyCa.as_str(),
+    pgdap::SslMode::VerifyFull.as_str(),
 ];
 
 /// The servers of the matrix beyond the shared SSL and plain ones (kept running until the
