@@ -37,3 +37,6 @@ fi
 
 cargo test --all-targets "$@"
 cargo test --doc
+# The exhaustive encoding check (every code point of every encoding against the server,
+# a few minutes) is kept out of the default run and run here.
+cargo test --test encoding -- --ignored
