@@ -317,17 +317,32 @@ impl Connector {
     pub async fn connect_spawned(&self) -> Result<Session> {
         let connected = self.connect().await?;
         let connection = connected.connection;
+        // The encodings the server reported at start-up (ParameterStatus) save a query.
+        let reported = connection.parameter("server_encoding").map(|server| {
+            (
+                server.to_string(),
+                connection.parameter("client_encoding").map(str::to_string),
+            )
+        });
         let task = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 debug!(error = %e, "connection closed with an error");
             }
         });
-        let encoding = match crate::encoding::prepare_session(
-            &connected.client,
-            self.config.settings.encoding.value,
-        )
-        .await
-        {
+        let client_encoding = self.config.settings.encoding.value;
+        let prepared = match &reported {
+            Some((server, wire)) => {
+                crate::encoding::apply_session_encoding(
+                    &connected.client,
+                    client_encoding,
+                    server,
+                    wire.as_deref(),
+                )
+                .await
+            }
+            None => crate::encoding::prepare_session(&connected.client, client_encoding).await,
+        };
+        let encoding = match prepared {
             Ok(encoding) => encoding,
             Err(e) => {
                 task.abort();

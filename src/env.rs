@@ -384,6 +384,16 @@ fn path_var(
                     reason: "it contains a line break",
                 });
             }
+            // `from_process_env` keeps a value that is not Unicode lossily: the path it
+            // names is not the operator's file, and treating that file as absent would
+            // silently drop the root CA (no verification under prefer/require), the CRL
+            // or the client certificate.
+            if value.contains(char::REPLACEMENT_CHARACTER) {
+                return Err(Error::InvalidPath {
+                    var,
+                    reason: "it is not valid Unicode (the environment holds bytes that are not UTF-8); rename the file or directory",
+                });
+            }
             (PathBuf::from(value), Source::Env)
         }
         None => (PathBuf::from(default_name), Source::Default),

@@ -34,7 +34,10 @@ mod tables;
 
 pub use error::{EncodingError, EncodingErrorKind};
 pub use raw::RawText;
-pub use session::{check_representable, prepare_session, SessionEncoding, SessionEncodingError};
+pub use session::{
+    apply_session_encoding, check_representable, prepare_session, SessionEncoding,
+    SessionEncodingError,
+};
 
 /// A client encoding of the vendor's table (SPEC §6), under its PostgreSQL name.
 ///

@@ -298,7 +298,28 @@ pub async fn prepare_session(
         })
         .ok_or(SessionEncodingError::NoServerEncoding)?;
     let server = server.ok_or(SessionEncodingError::NoServerEncoding)?;
-    let session = SessionEncoding::new(server, client_encoding);
+    apply_session_encoding(client, client_encoding, server, wire_now).await
+}
+
+/// [`prepare_session`] for a caller that already knows the session's `server_encoding`
+/// and `client_encoding` (the ParameterStatus values the server reported at start-up, e.g.
+/// from `tokio_postgres::Connection::parameter`): no query unless `client_encoding` must
+/// change (SQL_ASCII databases).
+///
+/// ```no_run
+/// # async fn run(client: &tokio_postgres::Client) -> Result<(), pgdap::encoding::SessionEncodingError> {
+/// use pgdap::encoding::{apply_session_encoding, ClientEncoding};
+/// let session = apply_session_encoding(client, ClientEncoding::Latin1, "UTF8", Some("UTF8")).await?;
+/// assert!(!session.is_sql_ascii());
+/// # Ok(()) }
+/// ```
+pub async fn apply_session_encoding(
+    client: &Client,
+    client_encoding: ClientEncoding,
+    server_encoding: &str,
+    wire_now: Option<&str>,
+) -> Result<SessionEncoding, SessionEncodingError> {
+    let session = SessionEncoding::new(server_encoding, client_encoding);
     if wire_now != Some(session.wire_encoding().name()) {
         client
             .batch_execute(&format!(

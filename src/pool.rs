@@ -1,0 +1,520 @@
+//! A connection pool built from the same [`Config`]/[`Connector`] as single connections.
+//!
+//! Every connection of the pool is opened by [`Connector::connect_spawned`], so it follows
+//! exactly the same rules as a single connection: libpq's sslmode sequence and fallbacks,
+//! `PGAUTH=cert`, the TLS context built once per configuration (and rebuilt when the
+//! certificate files change), keepalives, and the `PGCLIENTENCODING` set-up of the session.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), pgdap::PoolError> {
+//! let ap = pgdap::AccessPoint::from_file("/etc/app/dap.cfg")?;
+//! let config = pgdap::Config::new(ap, &pgdap::Environment::from_process_env())?;
+//! let pool = pgdap::Pool::from_config(config, pgdap::PoolOptions::default())?;
+//! let session = pool.get().await?; // returned to the pool when dropped
+//! let row = session.client.query_one("select 1", &[]).await.map_err(pgdap::Error::Query)?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Why deadpool
+//!
+//! The pool is [deadpool](https://docs.rs/deadpool)'s managed pool (`deadpool::managed`,
+//! the engine of `deadpool-postgres`) driven by our own manager, rather than `bb8` or
+//! `deadpool-postgres` itself:
+//!
+//! - `deadpool-postgres` and `bb8-postgres` open connections with
+//!   `tokio_postgres::Config::connect`, which would bypass pgdap's connect sequence (libpq's
+//!   fallbacks, `PGAUTH=cert`, the encoding set-up). deadpool's `Manager` trait is two
+//!   async functions, `create` (here: [`Connector::connect_spawned`]) and `recycle` (here:
+//!   the [`HealthCheck`]), so nothing else sits between the pool and the connector.
+//! - A checkout of an idle connection is a semaphore permit and a pop from a mutex-guarded
+//!   queue, with no background task (bb8 runs a reaper task and its `get` goes through
+//!   more machinery); that keeps checkout+return in the microseconds (see
+//!   `docs/benchmarks.md`).
+//! - Separate wait/create/recycle timeouts map directly onto
+//!   [`PoolOptions::checkout_timeout`], [`Options::connect_timeout`](crate::Options) and
+//!   [`PoolOptions::health_check_timeout`].
+//! - deadpool 0.12 keeps the crate's `rust-version` (1.75); it is maintained together
+//!   with `deadpool-postgres`, the most used tokio-postgres pool.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
+
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+use tracing::debug;
+
+use crate::connect::{Config, Connector, Session};
+use crate::error::Error;
+
+/// How a pooled connection is checked before it is handed out again.
+///
+/// A connection the server closed (terminated backend, server restart, idle timeout)
+/// is always discarded: its client reports
+/// [`is_closed`](tokio_postgres::Client::is_closed) once the connection task has seen the
+/// server's goodbye. A query additionally catches a peer that vanished without closing
+/// the socket, at the cost of one round trip.
+///
+/// ```
+/// use std::time::Duration;
+/// use pgdap::pool::HealthCheck;
+/// assert_eq!(HealthCheck::default(), HealthCheck::QueryIfIdle(Duration::from_millis(500)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HealthCheck {
+    /// Only check that the connection is not closed (no round trip).
+    Closed,
+    /// Check that it is not closed, then run an empty-result `select 1` on every checkout.
+    Query,
+    /// Check that it is not closed; run `select 1` only when the connection was last
+    /// checked out (or created) at least this long ago. Connections in steady use skip
+    /// the round trip, as HikariCP's `aliveBypassWindowMs` does. The default, with 500 ms.
+    QueryIfIdle(Duration),
+}
+
+impl Default for HealthCheck {
+    fn default() -> HealthCheck {
+        HealthCheck::QueryIfIdle(Duration::from_millis(500))
+    }
+}
+
+impl HealthCheck {
+    /// Whether a connection last used `idle` ago gets the `select 1` round trip.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pgdap::pool::HealthCheck;
+    /// let check = HealthCheck::QueryIfIdle(Duration::from_secs(1));
+    /// assert!(!check.queries_after(Duration::from_millis(10)));
+    /// assert!(check.queries_after(Duration::from_secs(2)));
+    /// assert!(HealthCheck::Query.queries_after(Duration::ZERO));
+    /// assert!(!HealthCheck::Closed.queries_after(Duration::from_secs(3600)));
+    /// ```
+    pub fn queries_after(self, idle: Duration) -> bool {
+        match self {
+            HealthCheck::Closed => false,
+            HealthCheck::Query => true,
+            HealthCheck::QueryIfIdle(window) => idle >= window,
+        }
+    }
+}
+
+/// Pool settings: size, checkout timeout, health check.
+///
+/// Connecting itself is tuned by the [`Options`](crate::Options) of the [`Config`]
+/// (connect timeout per attempt, keepalives), exactly as for single connections.
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = pgdap::PoolOptions { max_size: 4, ..Default::default() };
+/// assert_eq!(opts.checkout_timeout, Some(Duration::from_secs(30)));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// The most connections open at once (checked out or idle). At least 1.
+    pub max_size: usize,
+    /// How long [`Pool::get`] waits for a connection when `max_size` are checked out;
+    /// `None` waits forever. Opening a new connection is bounded by
+    /// [`Options::connect_timeout`](crate::Options::connect_timeout) per attempt instead,
+    /// so that its failure reports the cause (refused, certificate, password) rather than
+    /// a timeout. Default 30 s.
+    pub checkout_timeout: Option<Duration>,
+    /// How idle connections are checked before reuse. Default:
+    /// [`HealthCheck::QueryIfIdle`] with 500 ms.
+    pub health_check: HealthCheck,
+    /// Bound on the health check's query; a connection that does not answer in time is
+    /// discarded and the checkout goes on with another one. Default 5 s.
+    pub health_check_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> PoolOptions {
+        PoolOptions {
+            max_size: 10,
+            checkout_timeout: Some(Duration::from_secs(30)),
+            health_check: HealthCheck::default(),
+            health_check_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a checkout (or building a pool) failed.
+///
+/// ```
+/// let ap = pgdap::AccessPoint::parse("dbengine=postgre\ndbserver=db1\ndbname=d\nusername=u\n")?;
+/// let env = pgdap::Environment::from_pairs([("PGMODE", "disable")]).with_default_dir("/nonexistent");
+/// let config = pgdap::Config::new(ap, &env)?;
+/// let err = pgdap::Pool::from_config(config, pgdap::PoolOptions { max_size: 0, ..Default::default() })
+///     .unwrap_err();
+/// assert!(matches!(err, pgdap::PoolError::InvalidOptions { .. }));
+/// # Ok::<(), pgdap::Error>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// Opening a connection (or building the connector) failed; the message is the
+    /// connector's, naming the file, variable or server setting at fault.
+    #[error(transparent)]
+    Connect(#[from] Error),
+    /// All `max_size` connections stayed checked out for the whole checkout timeout.
+    #[error("timed out after {}s waiting for a pooled connection to \"{host}\": all {max_size} connections are in use (PoolOptions::checkout_timeout, PoolOptions::max_size)", after.as_secs_f64())]
+    Timeout {
+        /// The server.
+        host: String,
+        /// The checkout timeout that expired.
+        after: Duration,
+        /// The pool's size limit.
+        max_size: usize,
+    },
+    /// The pool was closed ([`Pool::close`]).
+    #[error("the connection pool to \"{host}\" is closed")]
+    Closed {
+        /// The server.
+        host: String,
+    },
+    /// The pool options are unusable.
+    #[error("invalid pool options: {reason}")]
+    InvalidOptions {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// deadpool's manager: creates sessions through the connector, checks them on recycle.
+struct SessionManager {
+    connector: Connector,
+    health_check: HealthCheck,
+}
+
+impl fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("connector", &self.connector)
+            .field("health_check", &self.health_check)
+            .finish()
+    }
+}
+
+impl managed::Manager for SessionManager {
+    type Type = Session;
+    type Error = Error;
+
+    async fn create(&self) -> Result<Session, Error> {
+        self.connector.connect_spawned().await
+    }
+
+    async fn recycle(&self, session: &mut Session, metrics: &Metrics) -> RecycleResult<Error> {
+        if session.client.is_closed() || session.task.is_finished() {
+            debug!("discarding a pooled connection that is closed");
+            return Err(RecycleError::message("connection closed"));
+        }
+        if self.health_check.queries_after(metrics.last_used()) {
+            if let Err(e) = session.client.simple_query("select 1").await {
+                debug!(error = %e, "discarding a pooled connection that failed its health check");
+                return Err(RecycleError::Backend(Error::Query(e)));
+            }
+        }
+        Ok(())
+    }
+
+    fn detach(&self, _session: &mut Session) {}
+}
+
+/// A pool of sessions for one configuration. Cheap to clone (all clones share the pool).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), pgdap::PoolError> {
+/// let ap = pgdap::AccessPoint::from_file("/etc/app/dap.cfg")?;
+/// let config = pgdap::Config::new(ap, &pgdap::Environment::from_process_env())?;
+/// let pool = pgdap::Pool::new(pgdap::Connector::new(config)?, pgdap::PoolOptions::default())?;
+/// let session = pool.get().await?;
+/// let user: String = session
+///     .client
+///     .query_one("select current_user", &[])
+///     .await
+///     .map_err(pgdap::Error::Query)?
+///     .get(0);
+/// drop(session); // back to the pool
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    inner: managed::Pool<SessionManager>,
+    checkout_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("connector", &self.inner.manager().connector)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// Builds a pool on a connector (which keeps its TLS context for every connection of
+    /// the pool). No connection is opened until the first [`get`](Pool::get).
+    ///
+    /// ```
+    /// let ap = pgdap::AccessPoint::parse("dbengine=postgre\ndbserver=db1\ndbname=d\nusername=u\n")?;
+    /// let env = pgdap::Environment::from_pairs([("PGMODE", "disable")]).with_default_dir("/nonexistent");
+    /// let connector = pgdap::Connector::new(pgdap::Config::new(ap, &env)?)?;
+    /// let pool = pgdap::Pool::new(connector, pgdap::PoolOptions::default())?;
+    /// assert_eq!(pool.status().size, 0);
+    /// # Ok::<(), pgdap::PoolError>(())
+    /// ```
+    pub fn new(connector: Connector, options: PoolOptions) -> Result<Pool, PoolError> {
+        if options.max_size == 0 {
+            return Err(PoolError::InvalidOptions {
+                reason: "max_size must be at least 1".into(),
+            });
+        }
+        let manager = SessionManager {
+            connector,
+            health_check: options.health_check,
+        };
+        let inner = managed::Pool::builder(manager)
+            .max_size(options.max_size)
+            .wait_timeout(options.checkout_timeout)
+            .recycle_timeout(Some(options.health_check_timeout))
+            // The most recently returned connection first: it is the likeliest to be
+            // alive and skips the health check's round trip (HealthCheck::QueryIfIdle).
+            .queue_mode(managed::QueueMode::Lifo)
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| PoolError::InvalidOptions {
+                reason: e.to_string(),
+            })?;
+        Ok(Pool {
+            inner,
+            checkout_timeout: options.checkout_timeout,
+        })
+    }
+
+    /// Builds the connector (reading the certificate files once) and the pool on it.
+    ///
+    /// ```
+    /// let ap = pgdap::AccessPoint::parse("dbengine=postgre\ndbserver=db1\ndbname=d\nusername=u\n")?;
+    /// let env = pgdap::Environment::from_pairs([("PGMODE", "verify-full")]).with_default_dir("/nonexistent");
+    /// let err = pgdap::Pool::from_config(pgdap::Config::new(ap, &env)?, Default::default()).unwrap_err();
+    /// assert!(err.to_string().contains("root certificate file"));
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    pub fn from_config(config: Config, options: PoolOptions) -> Result<Pool, PoolError> {
+        Pool::new(Connector::new(config)?, options)
+    }
+
+    /// Checks a session out: an idle one that passes the [`HealthCheck`] (broken ones
+    /// are discarded), else a new one from [`Connector::connect_spawned`] while fewer than
+    /// `max_size` are open, else waits up to the checkout timeout for one to be returned.
+    /// Dropping the [`PooledSession`] returns it. Must run inside a tokio runtime (the
+    /// connection task is spawned on it).
+    ///
+    /// ```no_run
+    /// # async fn run(pool: pgdap::Pool) -> Result<(), pgdap::PoolError> {
+    /// let session = pool.get().await?;
+    /// session.client.batch_execute("select 1").await.map_err(pgdap::Error::Query)?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get(&self) -> Result<PooledSession, PoolError> {
+        match self.inner.get().await {
+            Ok(object) => Ok(PooledSession(object)),
+            Err(e) => Err(self.map_error(e)),
+        }
+    }
+
+    fn host(&self) -> String {
+        self.inner
+            .manager()
+            .connector
+            .config()
+            .access_point()
+            .server()
+            .to_string()
+    }
+
+    fn map_error(&self, e: managed::PoolError<Error>) -> PoolError {
+        match e {
+            managed::PoolError::Backend(e) => PoolError::Connect(e),
+            managed::PoolError::Timeout(_) => PoolError::Timeout {
+                host: self.host(),
+                after: self.checkout_timeout.unwrap_or_default(),
+                max_size: self.inner.status().max_size,
+            },
+            managed::PoolError::Closed => PoolError::Closed { host: self.host() },
+            managed::PoolError::NoRuntimeSpecified => PoolError::InvalidOptions {
+                reason: "no async runtime for the pool's timeouts".into(),
+            },
+            managed::PoolError::PostCreateHook(e) => PoolError::InvalidOptions {
+                reason: format!("post-create hook failed: {e}"),
+            },
+        }
+    }
+
+    /// How many connections are open, idle, and how many callers wait.
+    ///
+    /// ```no_run
+    /// # async fn run(pool: pgdap::Pool) -> Result<(), pgdap::PoolError> {
+    /// let session = pool.get().await?;
+    /// assert_eq!(pool.status().size - pool.status().available, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn status(&self) -> PoolStatus {
+        let s = self.inner.status();
+        PoolStatus {
+            max_size: s.max_size,
+            size: s.size,
+            available: s.available,
+            waiting: s.waiting,
+        }
+    }
+
+    /// The connector every connection of the pool is opened with (its
+    /// [`tls_reloader`](Connector::tls_reloader) reports certificate rotation errors).
+    ///
+    /// ```no_run
+    /// # fn run(pool: pgdap::Pool) {
+    /// if let Some(e) = pool.connector().tls_reloader().last_error() {
+    ///     eprintln!("certificate files changed but did not load: {e}");
+    /// }
+    /// # }
+    /// ```
+    pub fn connector(&self) -> &Connector {
+        &self.inner.manager().connector
+    }
+
+    /// Closes the pool: idle connections are closed, waiting and later checkouts fail with
+    /// [`PoolError::Closed`], and checked-out sessions are closed when dropped.
+    ///
+    /// ```no_run
+    /// # async fn run(pool: pgdap::Pool) {
+    /// pool.close();
+    /// assert!(matches!(pool.get().await, Err(pgdap::PoolError::Closed { .. })));
+    /// # }
+    /// ```
+    pub fn close(&self) {
+        self.inner.close();
+    }
+}
+
+/// A snapshot of the pool's counters ([`Pool::status`]).
+///
+/// ```no_run
+/// # fn run(pool: pgdap::Pool) {
+/// let s = pool.status();
+/// println!("{} open of {}, {} idle, {} waiting", s.size, s.max_size, s.available, s.waiting);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// The size limit.
+    pub max_size: usize,
+    /// Connections open (idle or checked out).
+    pub size: usize,
+    /// Idle connections.
+    pub available: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
+/// A session checked out of a [`Pool`]; dereferences to [`Session`] and goes back to the
+/// pool when dropped.
+///
+/// A session goes back as it is: session state the application changed (`SET`,
+/// temporary tables, an open `LISTEN`) stays with it. Use [`discard`](PooledSession::discard)
+/// for a session that must not be reused.
+///
+/// ```no_run
+/// # async fn run(pool: pgdap::Pool) -> Result<(), pgdap::PoolError> {
+/// let session = pool.get().await?;
+/// let encrypted = session.tls.is_some();
+/// let n: i32 = session.client.query_one("select 1", &[]).await.map_err(pgdap::Error::Query)?.get(0);
+/// # Ok(()) }
+/// ```
+pub struct PooledSession(managed::Object<SessionManager>);
+
+impl PooledSession {
+    /// Takes the session out of the pool for good (the pool may open another one in its
+    /// place).
+    ///
+    /// ```no_run
+    /// # async fn run(pool: pgdap::Pool) -> Result<(), pgdap::PoolError> {
+    /// let session: pgdap::Session = pool.get().await?.detach();
+    /// # Ok(()) }
+    /// ```
+    pub fn detach(self) -> Session {
+        managed::Object::take(self.0)
+    }
+
+    /// Closes the session instead of returning it (e.g. after changing session state the
+    /// next user must not see).
+    ///
+    /// ```no_run
+    /// # async fn run(pool: pgdap::Pool) -> Result<(), pgdap::PoolError> {
+    /// let session = pool.get().await?;
+    /// session.client.batch_execute("set search_path = audit").await.map_err(pgdap::Error::Query)?;
+    /// session.discard();
+    /// # Ok(()) }
+    /// ```
+    pub fn discard(self) {
+        // Dropping the client ends the connection task, which says goodbye to the server.
+        drop(self.detach());
+    }
+}
+
+impl Deref for PooledSession {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.0
+    }
+}
+
+impl DerefMut for PooledSession {
+    fn deref_mut(&mut self) -> &mut Session {
+        &mut self.0
+    }
+}
+
+impl fmt::Debug for PooledSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledSession")
+            .field("tls", &self.0.tls)
+            .field("encoding", &self.0.encoding)
+            .field("closed", &self.0.client.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_window_decides_the_round_trip() {
+        let check = HealthCheck::QueryIfIdle(Duration::from_millis(500));
+        assert!(!check.queries_after(Duration::from_millis(499)));
+        assert!(check.queries_after(Duration::from_millis(500)));
+        assert!(HealthCheck::Query.queries_after(Duration::ZERO));
+        assert!(!HealthCheck::Closed.queries_after(Duration::MAX));
+    }
+
+    #[test]
+    fn zero_size_is_refused() {
+        let ap = crate::AccessPoint::parse("dbengine=postgre\ndbserver=h\ndbname=d\nusername=u\n");
+        let env = crate::Environment::from_pairs([("PGMODE", "disable")])
+            .with_default_dir("/nonexistent");
+        let config = match ap.and_then(|ap| Config::new(ap, &env)) {
+            Ok(c) => c,
+            Err(e) => panic!("config: {e}"),
+        };
+        let opts = PoolOptions {
+            max_size: 0,
+            ..Default::default()
+        };
+        match Pool::from_config(config, opts) {
+            Err(PoolError::InvalidOptions { reason }) => assert!(reason.contains("max_size")),
+            other => panic!("expected InvalidOptions, got {other:?}"),
+        }
+    }
+}
