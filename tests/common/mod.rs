@@ -24,7 +24,8 @@
 //!   [`Outcome::Fail`].
 //!
 //! Addresses: 127.0.0.2 ssl_server, .3 plain_server, .10-.29 sslmode matrix servers,
-//! .30-.39 client-certificate tests, .40-.49 encoding tests, .50-.59 operations.
+//! .30-.39 client-certificate tests, .40-.49 encoding tests, .50-.59 operations and pool,
+//! .60-.69 reliability and load.
 //! Host names `*.pgdap.test` are added to /etc/hosts (see [`ensure_hosts`]).
 
 #![allow(dead_code)]
