@@ -10,18 +10,8 @@ use std::sync::OnceLock;
 
 use common::{
     access_point, pgdap_outcome, pki, plain_server, psql_outcome, set_mode, ssl_server, ClientHome,
-    Outcome, Server, ServerSpec,
+    Outcome, Server, ServerSpec, MODES,
 };
-
-/// Every PGMODE value, weakest first.
-const MODES: [&str; 6] = [
-    pgdap::SslMode::Disable.as_str(),
-    pgdap::SslMode::Allow.as_str(),
-    pgdap::SslMode::Prefer.as_str(),
-    pgdap::SslMode::Require.as_str(),
-    pgdap::SslMode::VerifyCa.as_str(),
-    pgdap::SslMode::VerifyFull.as_str(),
-];
 
 /// A client whose default directory holds the root CA and the given certificate and key
 /// as `postgresql.crt`/`postgresql.key`.

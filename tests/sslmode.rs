@@ -11,18 +11,8 @@ use std::sync::OnceLock;
 
 use common::{
     access_point, ensure_hosts, pgdap_outcome, pki, plain_server, psql_outcome, ssl_server,
-    ClientHome, Server, ServerSpec,
+    ClientHome, Server, ServerSpec, MODES,
 };
-
-/// Every PGMODE value, weakest first.
-const MODES: [&str; 6] = [
-    pgdap::SslMode::Disable.as_str(),
-    pgdap::SslMode::Allow.as_str(),
-    pgdap::SslMode::Prefer.as_str(),
-    pgdap::SslMode::Require.as_str(),
-    pgdap::SslMode::VerifyCa.as_str(),
-    pgdap::SslMode::VerifyFull.as_str(),
-];
 
 /// The servers of the matrix beyond the shared SSL and plain ones (kept running until the
 /// process exits).

@@ -48,6 +48,16 @@ use openssl::x509::extension::{
 };
 use openssl::x509::{X509Builder, X509NameBuilder, X509};
 
+/// Every PGMODE value, weakest first (from `pgdap::SslMode`).
+pub const MODES: [&str; 6] = [
+    pgdap::SslMode::Disable.as_str(),
+    pgdap::SslMode::Allow.as_str(),
+    pgdap::SslMode::Prefer.as_str(),
+    pgdap::SslMode::Require.as_str(),
+    pgdap::SslMode::VerifyCa.as_str(),
+    pgdap::SslMode::VerifyFull.as_str(),
+];
+
 pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 const ROOT: &str = "/tmp/pgdap-tests";
 
