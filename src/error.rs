@@ -205,6 +205,25 @@ pub enum Error {
         /// The PGMODE in force.
         mode: &'static str,
     },
+    /// The reply to the SSLRequest was neither 'S', 'N' nor an error response (libpq's
+    /// message): not a PostgreSQL server, or something in between that speaks another
+    /// protocol.
+    #[error("connection to server at \"{host}\", port 5432 failed: received invalid response to SSL negotiation: {} (is dbserver a PostgreSQL server on port 5432?)", char::from(*byte))]
+    InvalidSslResponse {
+        /// The server.
+        host: String,
+        /// The byte received.
+        byte: u8,
+    },
+    /// A check on the server's authentication request refused it before anything was
+    /// sent (e.g. libpq's `require_auth`); the reason is in libpq's words.
+    #[error("connection to server at \"{host}\", port 5432 failed: {reason}")]
+    AuthNotAllowed {
+        /// The server.
+        host: String,
+        /// What was refused and why.
+        reason: String,
+    },
     /// The server certificate does not chain to the root CA file.
     #[error("connection to server at \"{host}\", port 5432 failed: SSL error: certificate verify failed: {reason} (server certificate checked against root CA file \"{}\", PGROOTCA)", root_ca.display())]
     CertificateVerifyFailed {

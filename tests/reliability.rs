@@ -875,12 +875,6 @@ async fn faulty_servers_fail_like_psql_and_never_downgrade_cert_auth() {
                         "{fault:?} {mode}/cert downgraded to plaintext"
                     );
                 }
-                if matches!(fault, Fault::SslReplyThenPlain(_))
-                    && (mode, auth) == ("prefer", "password")
-                {
-                    // Known divergence: see garbage_ssl_reply_under_prefer_fails_like_libpq.
-                    continue;
-                }
                 assert_eq!(
                     ours.class(),
                     libpq.class(),
@@ -899,15 +893,10 @@ async fn faulty_servers_fail_like_psql_and_never_downgrade_cert_auth() {
 }
 
 /// libpq refuses a reply to the SSLRequest that is neither 'S', 'N' nor an error
-/// ("received invalid response to SSL negotiation: X"), also under prefer. tokio-postgres
-/// reads any byte but 'S' as 'N' and, under prefer, goes on in plaintext on that socket,
-/// so pgdap connects in plaintext to a server that answered garbage. Not a downgrade an
-/// attacker could not get anyway (answering 'N' is enough under prefer), and PGAUTH=cert
-/// and require..verify-full refuse it; but it is not libpq's behaviour. Fixing it needs
-/// pgdap to see the reply byte (its own socket and `connect_raw`, or a stream wrapper),
-/// which is not a local change.
+/// ("received invalid response to SSL negotiation: X"), also under prefer (no plaintext
+/// retry). tokio-postgres alone reads any byte but 'S' as 'N'; pgdap's own socket
+/// ([`pgdap::connect::Wire`]) sees the reply byte and fails as libpq does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known divergence from libpq: tokio-postgres treats any SSLRequest reply but 'S' as 'N'"]
 async fn garbage_ssl_reply_under_prefer_fails_like_libpq() {
     let fake = fake_server();
     let _one_at_a_time = FAKE_LOCK.lock().await;
@@ -923,6 +912,11 @@ async fn garbage_ssl_reply_under_prefer_fails_like_libpq() {
     );
     let ours = pgdap_class(&ap, &home).await;
     assert_eq!(ours.class(), "fail", "{ours:?}");
+    assert!(
+        ours.error()
+            .contains("received invalid response to SSL negotiation: X"),
+        "{ours:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

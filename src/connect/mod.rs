@@ -1,27 +1,30 @@
 //! The connect sequence: libpq's `PQconnectPoll` order of attempts for each sslmode,
 //! with its fallbacks, mapped onto tokio-postgres.
 //!
-//! | PGMODE | attempts (libpq 15) |
-//! |---|---|
-//! | disable | plaintext |
-//! | allow | plaintext; if the server refuses it (an error response), SSL |
-//! | prefer | SSL (plaintext on the same socket if the server answers 'N'); if the SSL attempt fails (handshake, verification, or an error response while encrypted), plaintext |
-//! | require, verify-ca, verify-full | SSL only |
-//!
-//! Under `PGAUTH=cert` allow and prefer act as require: certificate authentication only
-//! exists over SSL, so a plaintext session could never be the right outcome.
+//! The attempts of each sslmode and libpq's retry rules are in [`Plan`]; one attempt
+//! opens pgdap's own socket ([`Wire`]) and runs tokio-postgres' start-up on it.
+
+mod errors;
+mod sequence;
+mod socket;
+pub(crate) mod wire;
+
+pub use sequence::{Attempt, Failure, Plan};
+pub use wire::{AuthRequest, Wire};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio_postgres::{Client, Connection, Socket};
-use tracing::{debug, info, warn, Instrument};
+use tokio_postgres::{Client, Connection};
+use tracing::{debug, info, Instrument};
 
 use crate::access_point::{AccessPoint, PORT};
 use crate::encoding::SessionEncoding;
-use crate::env::{AuthMethod, Environment, Settings, SslMode};
-use crate::error::{Error, Result, ServerRefusal};
+use crate::env::{AuthMethod, Environment, Settings};
+use crate::error::{Error, Result};
 use crate::tls::{MakeTls, Probe, TlsContext, TlsFailure, TlsReloader, TlsSession, TlsStream};
+use errors::ErrorContext;
+use wire::{AuthCheck, StartupWatch};
 
 /// Connection tuning: timeouts and TCP keepalives.
 ///
@@ -137,7 +140,7 @@ pub struct Connected {
     /// The client.
     pub client: Client,
     /// The connection future; spawn it (`tokio::spawn`) or use [`Connector::connect_spawned`].
-    pub connection: Connection<Socket, TlsStream<Socket>>,
+    pub connection: Connection<Wire, TlsStream<Wire>>,
     /// The TLS session, `None` for a plaintext session.
     pub tls: Option<TlsSession>,
 }
@@ -171,51 +174,6 @@ pub struct Session {
 pub struct Connector {
     config: Arc<Config>,
     tls: Arc<TlsReloader>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Attempt {
-    /// No SSLRequest.
-    Plain,
-    /// SSLRequest; plaintext on the same socket if the server answers 'N'.
-    SslPreferred,
-    /// SSLRequest; 'N' is an error.
-    SslRequired,
-}
-
-impl Attempt {
-    fn describe(self) -> &'static str {
-        match self {
-            Attempt::Plain => "without SSL",
-            Attempt::SslPreferred | Attempt::SslRequired => "with SSL",
-        }
-    }
-}
-
-/// How an attempt failed, for the fallback decision.
-struct Failure {
-    error: Error,
-    /// The TLS handshake (or its verification) failed: libpq's failed
-    /// `pqsecure_open_client`, after which prefer retries in plaintext.
-    handshake_failed: bool,
-    /// The session was encrypted when it failed (libpq's `ssl_in_use`).
-    encrypted: bool,
-    /// The server sent an error response (libpq: `beresp == 'E'`).
-    server_refused: bool,
-}
-
-impl Failure {
-    /// libpq's retry rules (`PQconnectPoll`): allow retries with SSL after an error
-    /// response to the plaintext attempt; prefer retries in plaintext after a failed
-    /// handshake or an error response while encrypted. A TLS alert that arrives after the
-    /// handshake (TLS 1.3 client-certificate rejection) is a read failure: no retry.
-    fn retry_allowed(&self, mode: SslMode) -> bool {
-        match mode {
-            SslMode::Allow => self.server_refused && !self.encrypted,
-            SslMode::Prefer => self.handshake_failed || (self.encrypted && self.server_refused),
-            _ => false,
-        }
-    }
 }
 
 impl Connector {
@@ -262,52 +220,9 @@ impl Connector {
 
     async fn connect_sequence(&self) -> Result<Connected> {
         let settings = &self.config.settings;
-        let mode = settings.mode.value;
-        let cert_auth = settings.auth.value == AuthMethod::Cert;
-        let (first, retry) = match (mode, cert_auth) {
-            (SslMode::Disable, _) => (Attempt::Plain, None),
-            (SslMode::Allow | SslMode::Prefer, true) => (Attempt::SslRequired, None),
-            (SslMode::Allow, false) => (Attempt::Plain, Some(Attempt::SslPreferred)),
-            (SslMode::Prefer, false) => (Attempt::SslPreferred, Some(Attempt::Plain)),
-            (SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull, _) => {
-                (Attempt::SslRequired, None)
-            }
-        };
-        let failure = match self.attempt(first).await {
-            Ok(connected) => return Ok(connected),
-            Err(failure) => failure,
-        };
-        let Some(retry) = retry.filter(|_| failure.retry_allowed(mode)) else {
-            warn!(error = %failure.error, "connection failed");
-            return Err(failure.error);
-        };
-        warn!(
-            error = %failure.error,
-            "attempt {} failed; retrying {} as sslmode={} does",
-            first.describe(),
-            retry.describe(),
-            mode
-        );
-        match self.attempt(retry).await {
-            Ok(connected) => {
-                warn!(
-                    ssl = connected.tls.is_some(),
-                    "connected {} after the attempt {} failed (sslmode={} fallback)",
-                    retry.describe(),
-                    first.describe(),
-                    mode
-                );
-                Ok(connected)
-            }
-            Err(second) => {
-                warn!(error = %second.error, "retry failed");
-                Err(Error::RetryFailed {
-                    first_kind: first.describe(),
-                    first: Box::new(failure.error),
-                    retry: Box::new(second.error),
-                })
-            }
-        }
+        Plan::new(settings.mode.value, settings.auth.value)
+            .run(|attempt| self.attempt(attempt))
+            .await
     }
 
     /// Connects, spawns the connection task on the current tokio runtime, and sets the
@@ -370,11 +285,7 @@ impl Connector {
             .keepalives_interval(opts.keepalives_interval)
             .keepalives_retries(opts.keepalives_retries)
             .connect_timeout(opts.connect_timeout)
-            .ssl_mode(match attempt {
-                Attempt::Plain => tokio_postgres::config::SslMode::Disable,
-                Attempt::SslPreferred => tokio_postgres::config::SslMode::Prefer,
-                Attempt::SslRequired => tokio_postgres::config::SslMode::Require,
-            });
+            .ssl_mode(attempt.tokio_postgres_mode());
         if !opts.tcp_user_timeout.is_zero() {
             pg.tcp_user_timeout(opts.tcp_user_timeout);
         }
@@ -389,274 +300,85 @@ impl Connector {
         pg
     }
 
+    /// The check run on each authentication request of an attempt (none yet).
+    fn auth_check(&self) -> Option<AuthCheck> {
+        None
+    }
+
+    /// One attempt: pgdap's own socket, tokio-postgres' start-up on it.
     async fn attempt(&self, attempt: Attempt) -> std::result::Result<Connected, Failure> {
-        let host = self.config.access_point.server().to_string();
+        let host = self.config.access_point.server();
         info!(attempt = attempt.describe(), "connecting");
         let probe = Arc::new(Mutex::new(Probe::default()));
+        let watch = StartupWatch::new(self.auth_check());
         let pg = self.pg_config(attempt);
-        let timeout = self.config.options.connect_timeout;
+        let options = &self.config.options;
         let ctx = self.tls.current();
-        let result = match &ctx {
-            Some(ctx) if attempt != Attempt::Plain => {
-                let tls = MakeTls::new(ctx.clone(), probe.clone());
-                tokio::time::timeout(timeout, pg.connect(tls)).await
-            }
-            _ => {
+        let errors = ErrorContext {
+            host,
+            user: self.config.access_point.username(),
+            settings: &self.config.settings,
+            attempt,
+            tls: ctx.as_deref(),
+            timeout: options.connect_timeout,
+        };
+        let run = async {
+            let socket = socket::open(host, options)
+                .await
+                .map_err(|e| Failure::fatal(errors.connect_error(e)))?;
+            let wire = Wire::new(socket, watch.clone(), false);
+            let result = match &ctx {
+                Some(ctx) if attempt != Attempt::Plain => {
+                    if let Ok(mut p) = probe.lock() {
+                        p.watch = Some(watch.clone());
+                    }
+                    let tls = MakeTls::new(ctx.clone(), probe.clone()).for_host(host);
+                    pg.connect_raw(wire, tls).await
+                }
                 // A TLS type is still needed for the uniform connection type; with
                 // SslMode::Disable it is never used.
-                let tls = PlainOnly;
-                tokio::time::timeout(timeout, pg.connect(tls)).await
-            }
-        };
-        let (attempted, session) = match probe.lock() {
-            Ok(mut p) => (p.attempted, p.session.take()),
-            Err(_) => (false, None),
-        };
-        match result {
-            Ok(Ok((client, connection))) => {
-                info!(
-                    ssl = session.is_some(),
-                    tls_version = session.as_ref().map(|s| s.version.as_str()),
-                    "connected"
-                );
-                Ok(Connected {
-                    client,
-                    connection,
-                    tls: session,
-                })
-            }
-            Ok(Err(e)) => {
-                let server_refused = e.as_db_error().is_some();
-                let error = self.map_error(e, attempt, ctx.as_deref());
-                Err(Failure {
-                    error,
-                    handshake_failed: attempted && session.is_none(),
-                    encrypted: session.is_some(),
-                    server_refused,
-                })
-            }
-            Err(_) => Err(Failure {
-                error: Error::Timeout {
-                    host,
-                    after: timeout,
-                },
-                handshake_failed: false,
-                encrypted: false,
-                server_refused: false,
-            }),
-        }
-    }
-
-    fn map_error(
-        &self,
-        e: tokio_postgres::Error,
-        attempt: Attempt,
-        ctx: Option<&TlsContext>,
-    ) -> Error {
-        let host = self.config.access_point.server().to_string();
-        let settings = &self.config.settings;
-        let policy = ctx.map(|t| t.policy().clone());
-        if let Some(db) = e.as_db_error() {
-            let message = db.message().to_string();
-            return Error::Server(Box::new(ServerRefusal {
-                hint: server_hint(&message, settings, policy.as_ref()),
-                host,
-                severity: db.severity().to_string(),
-                code: db.code().code().to_string(),
-                message,
-                detail: db.detail().map(str::to_string),
-            }));
-        }
-        // Walk the source chain for our own TLS failures and OpenSSL errors.
-        let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-        while let Some(err) = source {
-            if let Some(failure) = err.downcast_ref::<TlsFailure>() {
-                return tls_failure_error(failure, host, settings, policy.as_ref());
-            }
-            if let Some(io) = err.downcast_ref::<std::io::Error>() {
-                if let Some(ssl) = io
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<openssl::ssl::Error>())
-                {
-                    let reason = crate::tls::ssl_error_reason(ssl);
-                    return Error::Ssl {
-                        hint: ssl_hint(&reason, settings, policy.as_ref()),
-                        host,
-                        reason,
-                    };
+                _ => pg.connect_raw(wire, NeverTls).await,
+            };
+            result.map_err(|e| {
+                let (attempted, encrypted) = match probe.lock() {
+                    Ok(p) => (p.attempted, p.session.is_some()),
+                    Err(_) => (false, false),
+                };
+                Failure {
+                    server_refused: e.as_db_error().is_some(),
+                    error: errors.map(e),
+                    handshake_failed: attempted && !encrypted,
+                    encrypted,
                 }
+            })
+        };
+        let (client, connection) = match tokio::time::timeout(options.connect_timeout, run).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(failure)) => return Err(failure),
+            Err(_) => {
+                return Err(Failure::fatal(Error::Timeout {
+                    host: host.to_string(),
+                    after: options.connect_timeout,
+                }))
             }
-            if err.to_string() == "server does not support TLS" {
-                return Error::SslNotSupported {
-                    host,
-                    mode: if attempt == Attempt::SslRequired
-                        && settings.auth.value == AuthMethod::Cert
-                        && !matches!(
-                            settings.mode.value,
-                            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
-                        ) {
-                        "require (PGAUTH=cert)"
-                    } else {
-                        settings.mode.value.as_str()
-                    },
-                };
-            }
-            if err.to_string() == "password missing" {
-                return if settings.auth.value == AuthMethod::Cert {
-                    Error::PasswordRequestedUnderCertAuth {
-                        host,
-                        user: self.config.access_point.username().to_string(),
-                    }
-                } else {
-                    Error::NoPasswordSupplied { host }
-                };
-            }
-            source = err.source();
-        }
-        if e.to_string() == "error connecting to server" {
-            if let Some(io) = e
-                .into_source()
-                .and_then(|s| s.downcast::<std::io::Error>().ok())
-            {
-                return Error::Connect { host, source: *io };
-            }
-            return Error::Connect {
-                host,
-                source: std::io::Error::other("connection failed"),
-            };
-        }
-        if e.to_string() == "timeout waiting for server" {
-            return Error::Timeout {
-                host,
-                after: self.config.options.connect_timeout,
-            };
-        }
-        Error::Protocol { host, source: e }
+        };
+        let session = probe.lock().ok().and_then(|mut p| p.session.take());
+        info!(
+            ssl = session.is_some(),
+            tls_version = session.as_ref().map(|s| s.version.as_str()),
+            "connected"
+        );
+        Ok(Connected {
+            client,
+            connection,
+            tls: session,
+        })
     }
 }
 
-fn tls_failure_error(
-    failure: &TlsFailure,
-    host: String,
-    settings: &Settings,
-    policy: Option<&crate::tls::TlsPolicy>,
-) -> Error {
-    use crate::tls::hostname::Mismatch;
-    // X509_V_ERR_CERT_REVOKED and X509_V_ERR_UNABLE_TO_GET_CRL.
-    const CERT_REVOKED: i32 = 23;
-    const UNABLE_TO_GET_CRL: i32 = 3;
-    let root_ca = policy
-        .and_then(|p| p.root_ca.clone())
-        .unwrap_or_else(|| settings.root_ca.value.clone());
-    let crl = policy
-        .and_then(|p| p.crl.clone())
-        .unwrap_or_else(|| settings.crl.value.clone());
-    match failure {
-        TlsFailure::Verify { code, .. } if *code == CERT_REVOKED => {
-            Error::CertificateRevoked { host, crl }
-        }
-        TlsFailure::Verify { code, .. } if *code == UNABLE_TO_GET_CRL => {
-            Error::CrlNotForIssuer { host, crl }
-        }
-        TlsFailure::Verify { reason, .. } => Error::CertificateVerifyFailed {
-            host,
-            reason: reason.clone(),
-            root_ca,
-        },
-        TlsFailure::Host(Mismatch::Names { first, others }) => Error::HostnameMismatch {
-            host,
-            cert_name: first.clone(),
-            others: *others,
-        },
-        TlsFailure::Host(Mismatch::NoNames) => Error::NoHostnameInCertificate { host },
-        TlsFailure::Handshake(reason) => Error::Ssl {
-            hint: ssl_hint(reason, settings, policy),
-            host,
-            reason: reason.clone(),
-        },
-    }
-}
-
-fn cert_description(settings: &Settings, policy: Option<&crate::tls::TlsPolicy>) -> String {
-    match policy.and_then(|p| p.client_cert.as_ref()) {
-        Some(path) => format!("the client certificate \"{}\" (PGCERT)", path.display()),
-        None => format!(
-            "no client certificate was sent (no file at \"{}\", PGCERT)",
-            settings.cert.value.display()
-        ),
-    }
-}
-
-/// Hints for the SSL alerts of the vendor's troubleshooting table.
-fn ssl_hint(
-    reason: &str,
-    settings: &Settings,
-    policy: Option<&crate::tls::TlsPolicy>,
-) -> Option<String> {
-    let cert = cert_description(settings, policy);
-    if reason.contains("unknown ca") {
-        Some(format!(
-            "the server does not trust {cert}: it was not issued by a CA in the server's ssl_ca_file"
-        ))
-    } else if reason.contains("certificate revoked") {
-        Some(format!("the server's CRL (ssl_crl_file) revokes {cert}"))
-    } else if reason.contains("certificate required") || reason.contains("handshake failure") {
-        Some(format!("the server demands a client certificate; {cert}"))
-    } else if reason.contains("bad certificate") || reason.contains("certificate expired") {
-        Some(format!("the server rejected {cert}"))
-    } else {
-        None
-    }
-}
-
-/// Hints for the server messages of the vendor's troubleshooting table.
-fn server_hint(
-    message: &str,
-    settings: &Settings,
-    policy: Option<&crate::tls::TlsPolicy>,
-) -> Option<String> {
-    let cert = cert_description(settings, policy);
-    if message.contains("connection requires a valid client certificate") {
-        Some(format!(
-            "the server's pg_hba.conf demands a client certificate (clientcert or cert auth); {cert}"
-        ))
-    } else if message.contains("certificate authentication failed") {
-        Some(format!(
-            "the CN of {cert} does not name this user, directly or through the server's pg_ident.conf map"
-        ))
-    } else if message.contains("could not load pg_hba.conf") {
-        Some("server-side configuration error: fix pg_hba.conf on the server and reload it".into())
-    } else if message.contains("no pg_hba.conf entry") {
-        Some(format!(
-            "the server's pg_hba.conf has no rule for this host, user and database with this encryption (PGMODE={})",
-            settings.mode.value
-        ))
-    } else if message.contains("password authentication failed") {
-        Some("check password= in the Access Point".into())
-    } else {
-        None
-    }
-}
-
-/// The TLS half of the connection type for plaintext attempts: tokio-postgres needs a
-/// `MakeTlsConnect` even with `SslMode::Disable`, and both kinds of attempt must yield
-/// the same `Connection` type.
-#[derive(Clone, Copy)]
-struct PlainOnly;
-
-impl<S> tokio_postgres::tls::MakeTlsConnect<S> for PlainOnly
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    type Stream = TlsStream<S>;
-    type TlsConnect = NeverTls;
-    type Error = TlsFailure;
-
-    fn make_tls_connect(&mut self, _: &str) -> std::result::Result<NeverTls, TlsFailure> {
-        Ok(NeverTls)
-    }
-}
-
+/// The TLS half of the connection type for plaintext attempts: `connect_raw` needs a
+/// `TlsConnect` even with `SslMode::Disable`, and both kinds of attempt must yield the
+/// same `Connection` type.
 struct NeverTls;
 
 impl<S> tokio_postgres::tls::TlsConnect<S> for NeverTls

@@ -188,6 +188,8 @@ pub(crate) struct Probe {
     pub(crate) attempted: bool,
     /// The negotiated session, once the handshake and host check succeeded.
     pub(crate) session: Option<TlsSession>,
+    /// The start-up watch of the attempt, fed with the decrypted bytes.
+    pub(crate) watch: Option<crate::connect::wire::Watch>,
 }
 
 /// The negotiated TLS session of a connection.
@@ -214,6 +216,15 @@ impl MakeTls {
     pub(crate) fn new(ctx: Arc<TlsContext>, probe: Arc<Mutex<Probe>>) -> MakeTls {
         MakeTls { ctx, probe }
     }
+
+    /// The per-connection connector for `host` (what `make_tls_connect` returns).
+    pub(crate) fn for_host(&self, host: &str) -> Connector {
+        Connector {
+            ctx: self.ctx.clone(),
+            probe: self.probe.clone(),
+            host: host.to_string(),
+        }
+    }
 }
 
 impl<S> MakeTlsConnect<S> for MakeTls
@@ -225,11 +236,7 @@ where
     type Error = TlsFailure;
 
     fn make_tls_connect(&mut self, domain: &str) -> std::result::Result<Connector, TlsFailure> {
-        Ok(Connector {
-            ctx: self.ctx.clone(),
-            probe: self.probe.clone(),
-            host: domain.to_string(),
-        })
+        Ok(self.for_host(domain))
     }
 }
 
@@ -300,10 +307,14 @@ where
                 peer_certificate: peer.as_ref().and_then(|c| c.to_der().ok()),
                 verified: self.ctx.policy.root_ca.is_some(),
             };
-            if let Ok(mut probe) = self.probe.lock() {
-                probe.session = Some(session);
-            }
-            Ok(TlsStream(tls))
+            let watch = match self.probe.lock() {
+                Ok(mut probe) => {
+                    probe.session = Some(session);
+                    probe.watch.take()
+                }
+                Err(_) => None,
+            };
+            Ok(TlsStream(tls, watch))
         })
     }
 }
@@ -356,8 +367,12 @@ fn is_tls_error(e: &io::Error) -> bool {
         .is_some_and(|ssl| ssl.ssl_error().is_some())
 }
 
-/// A TLS stream to the server.
-pub struct TlsStream<S>(tokio_openssl::SslStream<S>);
+/// A TLS stream to the server. During start-up the decrypted bytes also go to the
+/// attempt's start-up watch (see [`Wire`](crate::connect::Wire)).
+pub struct TlsStream<S>(
+    tokio_openssl::SslStream<S>,
+    Option<crate::connect::wire::Watch>,
+);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
     fn poll_read(
@@ -365,7 +380,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let result = Pin::new(&mut this.0).poll_read(cx, buf);
+        if let (Poll::Ready(Ok(())), Some(watch)) = (&result, &this.1) {
+            if crate::connect::wire::watch_decrypted(watch, &buf.filled()[before..])? {
+                this.1 = None;
+            }
+        }
+        result
     }
 }
 

@@ -1,0 +1,473 @@
+//! pgdap's own socket, and what it watches on it while a connection starts up.
+//!
+//! tokio-postgres reads the reply to the SSLRequest and the authentication requests
+//! itself, and it decides differently from libpq in places that matter to operators:
+//! it takes any reply but `S` as `N`, where libpq fails with "received invalid response
+//! to SSL negotiation". pgdap therefore opens the TCP connection itself (with its
+//! keepalives), wraps it in a [`Wire`], and hands that to
+//! `tokio_postgres::Config::connect_raw`. The wrapper
+//!
+//! - checks the one-byte reply to an SSLRequest: `S` and `N` pass (an `N` fails when the
+//!   caller demands TLS), an error response passes on to be read as one, anything else
+//!   is libpq's "received invalid response to SSL negotiation";
+//! - parses the backend's start-up messages (in plaintext here, decrypted in
+//!   [`TlsStream`](crate::tls::TlsStream)) into a shared [`StartupWatch`]: the
+//!   authentication requests in order (for the error hints and for checks such as
+//!   libpq's `require_auth`, which may refuse a request before tokio-postgres answers it)
+//!   and the cancel key (BackendKeyData);
+//! - steps aside once the server is ready for queries: after start-up it only forwards.
+//!
+//! No existing crate exposes these start-up events of a tokio-postgres connection, so
+//! the small incremental parser below is written here.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// The SSLRequest message: length 8, request code 80877103.
+pub(crate) const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+/// An authentication request of the server (`AuthenticationXXX`, message `R`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthRequest {
+    /// AuthenticationOk: the server accepted the client.
+    Ok,
+    /// AuthenticationCleartextPassword.
+    CleartextPassword,
+    /// AuthenticationMD5Password.
+    Md5Password,
+    /// AuthenticationGSS.
+    Gss,
+    /// AuthenticationGSSContinue.
+    GssContinue,
+    /// AuthenticationSSPI.
+    Sspi,
+    /// AuthenticationSASL with the mechanisms the server offers
+    /// (`SCRAM-SHA-256`, `SCRAM-SHA-256-PLUS`).
+    Sasl(Vec<String>),
+    /// AuthenticationSASLContinue.
+    SaslContinue,
+    /// AuthenticationSASLFinal.
+    SaslFinal,
+    /// A request code this client does not know.
+    Other(i32),
+}
+
+impl AuthRequest {
+    fn decode(body: &[u8]) -> AuthRequest {
+        let code = match body.get(..4) {
+            Some(b) => i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            None => return AuthRequest::Other(-1),
+        };
+        match code {
+            0 => AuthRequest::Ok,
+            3 => AuthRequest::CleartextPassword,
+            5 => AuthRequest::Md5Password,
+            7 => AuthRequest::Gss,
+            8 => AuthRequest::GssContinue,
+            9 => AuthRequest::Sspi,
+            10 => AuthRequest::Sasl(
+                body[4..]
+                    .split(|b| *b == 0)
+                    .filter(|m| !m.is_empty())
+                    .map(|m| String::from_utf8_lossy(m).into_owned())
+                    .collect(),
+            ),
+            11 => AuthRequest::SaslContinue,
+            12 => AuthRequest::SaslFinal,
+            other => AuthRequest::Other(other),
+        }
+    }
+}
+
+/// The process id and secret key of a session (BackendKeyData), for cancel requests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BackendKey {
+    pub(crate) process_id: i32,
+    pub(crate) secret_key: i32,
+}
+
+impl std::fmt::Debug for BackendKey {
+    /// The secret key is a credential for cancelling the session's queries: not printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendKey")
+            .field("process_id", &self.process_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A check run on each authentication request before tokio-postgres sees it; an `Err`
+/// ends the attempt with that reason (libpq's wording), before anything is answered.
+/// It receives the requests seen so far and the new one.
+pub(crate) type AuthCheck =
+    Arc<dyn Fn(&[AuthRequest], &AuthRequest) -> std::result::Result<(), String> + Send + Sync>;
+
+/// Why the wire ended an attempt (carried inside the `io::Error` tokio-postgres reports).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WireError {
+    /// The reply to the SSLRequest was neither `S`, `N` nor an error response.
+    #[error("received invalid response to SSL negotiation: {}", char::from(*.0))]
+    InvalidSslResponse(u8),
+    /// TLS was demanded and the server answered `N`.
+    #[error("server does not support SSL")]
+    SslRefused,
+    /// An [`AuthCheck`] refused an authentication request.
+    #[error("{0}")]
+    AuthRefused(String),
+}
+
+impl WireError {
+    fn into_io(self) -> io::Error {
+        io::Error::other(self)
+    }
+}
+
+/// What a connection's start-up showed, shared by its [`Wire`] and its TLS stream.
+#[derive(Default)]
+pub(crate) struct StartupWatch {
+    parser: Parser,
+    /// The authentication requests, in order.
+    pub(crate) auth_requests: Vec<AuthRequest>,
+    /// BackendKeyData.
+    pub(crate) backend_key: Option<BackendKey>,
+    /// ReadyForQuery (or an error response) was seen: start-up is over.
+    pub(crate) done: bool,
+    check: Option<AuthCheck>,
+}
+
+impl std::fmt::Debug for StartupWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartupWatch")
+            .field("auth_requests", &self.auth_requests)
+            .field("backend_key", &self.backend_key)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`StartupWatch`] shared between the socket and the TLS layer.
+pub(crate) type Watch = Arc<Mutex<StartupWatch>>;
+
+impl StartupWatch {
+    /// A watch that runs `check` on every authentication request.
+    pub(crate) fn new(check: Option<AuthCheck>) -> Watch {
+        Arc::new(Mutex::new(StartupWatch {
+            check,
+            ..StartupWatch::default()
+        }))
+    }
+
+    /// Feeds backend bytes (plaintext, or decrypted). Returns `Err` when a check refuses.
+    pub(crate) fn feed(&mut self, mut data: &[u8]) -> std::result::Result<(), WireError> {
+        while !self.done && !data.is_empty() {
+            let (used, message) = self.parser.push(data);
+            data = &data[used..];
+            let Some((tag, body)) = message else { continue };
+            match tag {
+                b'R' => {
+                    let request = AuthRequest::decode(&body);
+                    if let Some(check) = &self.check {
+                        check(&self.auth_requests, &request).map_err(WireError::AuthRefused)?;
+                    }
+                    self.auth_requests.push(request);
+                }
+                b'K' if body.len() >= 8 => {
+                    self.backend_key = Some(BackendKey {
+                        process_id: i32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+                        secret_key: i32::from_be_bytes([body[4], body[5], body[6], body[7]]),
+                    });
+                }
+                b'Z' | b'E' => self.done = true,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Incremental parser of backend messages: keeps the bodies of the few messages the
+/// watch reads (authentication requests, BackendKeyData, bounded), skips the others.
+#[derive(Debug, Default)]
+struct Parser {
+    header: Vec<u8>,
+    /// Body bytes still expected for the current message.
+    remaining: usize,
+    body: Vec<u8>,
+    keep: bool,
+}
+
+/// Largest body kept (an AuthenticationSASL lists a few mechanism names).
+const KEEP_LIMIT: usize = 1024;
+
+impl Parser {
+    /// Consumes up to all of `data`; returns how much it used and a completed message
+    /// the watch cares about (tag, body).
+    fn push(&mut self, data: &[u8]) -> (usize, Option<(u8, Vec<u8>)>) {
+        let mut used = 0;
+        if self.header.len() < 5 {
+            let take = (5 - self.header.len()).min(data.len());
+            self.header.extend_from_slice(&data[..take]);
+            used += take;
+            if self.header.len() < 5 {
+                return (used, None);
+            }
+            let len = i32::from_be_bytes([
+                self.header[1],
+                self.header[2],
+                self.header[3],
+                self.header[4],
+            ]);
+            self.remaining = usize::try_from(len).unwrap_or(4).saturating_sub(4);
+            self.keep = matches!(self.header[0], b'R' | b'K') && self.remaining <= KEEP_LIMIT;
+            self.body.clear();
+        }
+        let take = self.remaining.min(data.len() - used);
+        if self.keep {
+            self.body.extend_from_slice(&data[used..used + take]);
+        }
+        used += take;
+        self.remaining -= take;
+        if self.remaining > 0 {
+            return (used, None);
+        }
+        let tag = self.header[0];
+        self.header.clear();
+        let body = std::mem::take(&mut self.body);
+        (used, Some((tag, body)))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Nothing written yet.
+    Start,
+    /// An SSLRequest was sent; the next byte read is the reply.
+    SslReply,
+    /// Plaintext protocol: watched until start-up ends.
+    Plain,
+    /// TLS records (the TLS stream watches the decrypted bytes), or start-up is over.
+    Through,
+}
+
+/// pgdap's TCP stream to the server, with the start-up checks described in the module
+/// documentation.
+pub struct Wire {
+    inner: TcpStream,
+    watch: Watch,
+    phase: Phase,
+    require_tls: bool,
+}
+
+impl std::fmt::Debug for Wire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wire")
+            .field("peer", &self.inner.peer_addr().ok())
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Wire {
+    /// Wraps a connected socket. With `require_tls`, an `N` reply to the SSLRequest is an
+    /// error even when the protocol layer would go on in plaintext.
+    pub(crate) fn new(inner: TcpStream, watch: Watch, require_tls: bool) -> Wire {
+        Wire {
+            inner,
+            watch,
+            phase: Phase::Start,
+            require_tls,
+        }
+    }
+
+    /// The socket (for socket options and addresses).
+    pub fn socket(&self) -> &TcpStream {
+        &self.inner
+    }
+
+    fn watch_plain(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut watch = self
+            .watch
+            .lock()
+            .map_err(|_| io::Error::other("start-up watch poisoned"))?;
+        watch.feed(data).map_err(WireError::into_io)?;
+        if watch.done {
+            self.phase = Phase::Through;
+        }
+        Ok(())
+    }
+}
+
+impl AsyncRead for Wire {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        let new = &buf.filled()[before..];
+        if new.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        match this.phase {
+            Phase::Start | Phase::Through => Poll::Ready(Ok(())),
+            Phase::SslReply => {
+                let (reply, rest) = (new[0], &new[1..]);
+                match reply {
+                    b'S' => this.phase = Phase::Through,
+                    b'N' if this.require_tls => {
+                        return Poll::Ready(Err(WireError::SslRefused.into_io()))
+                    }
+                    b'N' => this.phase = Phase::Plain,
+                    // An error response (e.g. too many connections, from a server that
+                    // fails before reading the SSLRequest): read on as one, as libpq does.
+                    b'E' => {
+                        this.phase = Phase::Plain;
+                        let rest = new.to_vec();
+                        return Poll::Ready(this.watch_plain(&rest));
+                    }
+                    other => {
+                        return Poll::Ready(Err(WireError::InvalidSslResponse(other).into_io()))
+                    }
+                }
+                if this.phase == Phase::Plain && !rest.is_empty() {
+                    let rest = rest.to_vec();
+                    return Poll::Ready(this.watch_plain(&rest));
+                }
+                Poll::Ready(Ok(()))
+            }
+            Phase::Plain => {
+                let data = new.to_vec();
+                Poll::Ready(this.watch_plain(&data))
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.phase == Phase::Start && !buf.is_empty() {
+            self.phase = if buf.starts_with(&SSL_REQUEST) {
+                Phase::SslReply
+            } else if buf[0] == 0x16 {
+                // A TLS ClientHello: direct TLS, no SSLRequest.
+                Phase::Through
+            } else {
+                Phase::Plain
+            };
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Feeds decrypted bytes to a watch (for [`TlsStream`](crate::tls::TlsStream)); returns
+/// whether start-up is over (the caller then stops watching).
+pub(crate) fn watch_decrypted(watch: &Watch, data: &[u8]) -> io::Result<bool> {
+    let mut watch = watch
+        .lock()
+        .map_err(|_| io::Error::other("start-up watch poisoned"))?;
+    watch.feed(data).map_err(WireError::into_io)?;
+    Ok(watch.done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![tag];
+        m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    fn sasl() -> Vec<u8> {
+        let mut body = 10i32.to_be_bytes().to_vec();
+        body.extend_from_slice(b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0");
+        message(b'R', &body)
+    }
+
+    #[test]
+    fn parses_split_messages_byte_by_byte() {
+        let mut stream = sasl();
+        stream.extend(message(b'S', b"client_encoding\0UTF8\0"));
+        stream.extend(message(b'R', &0i32.to_be_bytes()));
+        let mut key = 4242i32.to_be_bytes().to_vec();
+        key.extend_from_slice(&77i32.to_be_bytes());
+        stream.extend(message(b'K', &key));
+        stream.extend(message(b'Z', b"I"));
+        stream.extend(message(b'R', &3i32.to_be_bytes())); // after start-up: ignored
+        let watch = StartupWatch::new(None);
+        let mut w = watch.lock().unwrap();
+        for b in &stream {
+            w.feed(std::slice::from_ref(b)).unwrap();
+        }
+        assert_eq!(
+            w.auth_requests,
+            vec![
+                AuthRequest::Sasl(vec!["SCRAM-SHA-256-PLUS".into(), "SCRAM-SHA-256".into()]),
+                AuthRequest::Ok
+            ]
+        );
+        assert_eq!(w.backend_key.unwrap().process_id, 4242);
+        assert_eq!(w.backend_key.unwrap().secret_key, 77);
+        assert!(w.done);
+        assert!(!format!("{:?}", w.backend_key.unwrap()).contains("77"));
+    }
+
+    #[test]
+    fn a_check_refuses_before_the_request_is_recorded() {
+        let check: AuthCheck = Arc::new(|_, r| match r {
+            AuthRequest::CleartextPassword => Err("no cleartext".into()),
+            _ => Ok(()),
+        });
+        let watch = StartupWatch::new(Some(check));
+        let mut w = watch.lock().unwrap();
+        let err = w.feed(&message(b'R', &3i32.to_be_bytes())).unwrap_err();
+        assert_eq!(err.to_string(), "no cleartext");
+        assert!(w.auth_requests.is_empty());
+    }
+
+    #[test]
+    fn large_unwatched_messages_are_skipped_without_keeping_them() {
+        let big = vec![b'x'; 100_000];
+        let mut stream = message(b'N', &big);
+        stream.extend(message(b'R', &5i32.to_be_bytes()));
+        let watch = StartupWatch::new(None);
+        let mut w = watch.lock().unwrap();
+        for chunk in stream.chunks(4096) {
+            w.feed(chunk).unwrap();
+        }
+        assert_eq!(w.auth_requests, vec![AuthRequest::Md5Password]);
+        assert!(w.parser.body.capacity() < KEEP_LIMIT * 2);
+    }
+
+    #[test]
+    fn invalid_ssl_reply_is_named_like_libpq() {
+        assert_eq!(
+            WireError::InvalidSslResponse(b'X').to_string(),
+            "received invalid response to SSL negotiation: X"
+        );
+    }
+}
