@@ -36,15 +36,23 @@
 //! - deadpool 0.12 keeps the crate's `rust-version` (1.75); it is maintained together
 //!   with `deadpool-postgres`, the most used tokio-postgres pool.
 
+mod backoff;
+mod metrics;
+
+pub use backoff::Backoff;
+
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
-use tracing::debug;
+use tracing::{debug, info, warn};
 
 use crate::connect::{Config, Connector, Session};
 use crate::error::Error;
+use backoff::{Admission, Gate};
+use metrics::Counters;
 
 /// How a pooled connection is checked before it is handed out again.
 ///
@@ -125,6 +133,11 @@ pub struct PoolOptions {
     /// Bound on the health check's query; a connection that does not answer in time is
     /// discarded and the checkout goes on with another one. Default 5 s.
     pub health_check_timeout: Duration,
+    /// Backoff between failed connection attempts (see [`Backoff`]): after a failure,
+    /// checkouts that need a new connection fail at once with
+    /// [`PoolError::Unavailable`] until a jittered delay has passed, then one of them
+    /// tries again. Default: 100 ms doubling up to 5 s, jitter in the upper half.
+    pub reconnect_backoff: Backoff,
 }
 
 impl Default for PoolOptions {
@@ -134,6 +147,7 @@ impl Default for PoolOptions {
             checkout_timeout: Some(Duration::from_secs(30)),
             health_check: HealthCheck::default(),
             health_check_timeout: Duration::from_secs(5),
+            reconnect_backoff: Backoff::default(),
         }
     }
 }
@@ -166,6 +180,21 @@ pub enum PoolError {
         /// The pool's size limit.
         max_size: usize,
     },
+    /// No connection is attempted now: the last attempts failed and the pool is backing
+    /// off ([`PoolOptions::reconnect_backoff`]). Idle connections are still handed out;
+    /// this is returned only when a new connection would be needed. `last_error` is the
+    /// last attempt's error message (that attempt's checkout returned the error itself).
+    #[error("not connecting to \"{host}\" for another {:.3}s: the last {failures} connection attempt(s) failed (PoolOptions::reconnect_backoff); last error: {last_error}", retry_in.as_secs_f64())]
+    Unavailable {
+        /// The server.
+        host: String,
+        /// Failed attempts in a row.
+        failures: u32,
+        /// Time until the next attempt is allowed.
+        retry_in: Duration,
+        /// The last attempt's error message.
+        last_error: String,
+    },
     /// The pool was closed ([`Pool::close`]).
     #[error("the connection pool to \"{host}\" is closed")]
     Closed {
@@ -180,10 +209,51 @@ pub enum PoolError {
     },
 }
 
-/// deadpool's manager: creates sessions through the connector, checks them on recycle.
+/// Why the manager did not create a session.
+#[derive(Debug)]
+enum CreateError {
+    /// The connect failed.
+    Connect(Error),
+    /// Backing off after failed connects: not attempted.
+    BackingOff {
+        failures: u32,
+        retry_in: Duration,
+        last: Option<Arc<str>>,
+    },
+}
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CreateError::Connect(e) => e.fmt(f),
+            CreateError::BackingOff { failures, .. } => {
+                write!(f, "backing off after {failures} failed connection attempts")
+            }
+        }
+    }
+}
+
+/// Clears the probe flag if a probe's checkout is cancelled mid-connect.
+struct ProbeGuard<'a> {
+    gate: &'a Gate,
+    done: bool,
+}
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.gate.abandoned();
+        }
+    }
+}
+
+/// deadpool's manager: creates sessions through the connector (behind the backoff
+/// gate), checks them on recycle, counts both.
 struct SessionManager {
     connector: Connector,
     health_check: HealthCheck,
+    gate: Gate,
+    counters: Counters,
 }
 
 impl fmt::Debug for SessionManager {
@@ -191,27 +261,107 @@ impl fmt::Debug for SessionManager {
         f.debug_struct("SessionManager")
             .field("connector", &self.connector)
             .field("health_check", &self.health_check)
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionManager {
+    fn host(&self) -> &str {
+        self.connector.config().access_point().server()
+    }
+
+    fn discard(&self, why: &str) {
+        let discards = self.counters.discarded();
+        info!(
+            target: "pgdap::pool",
+            host = self.host(),
+            health_check_discards = discards,
+            "discarding a pooled connection: {why}"
+        );
     }
 }
 
 impl managed::Manager for SessionManager {
     type Type = Session;
-    type Error = Error;
+    type Error = CreateError;
 
-    async fn create(&self) -> Result<Session, Error> {
-        self.connector.connect_spawned().await
+    async fn create(&self) -> Result<Session, CreateError> {
+        if let Admission::Wait {
+            failures,
+            retry_in,
+            last,
+        } = self.gate.admit(Instant::now())
+        {
+            let rejections = self.counters.rejected();
+            debug!(
+                target: "pgdap::pool",
+                host = self.host(),
+                failures,
+                retry_in_ms = retry_in.as_millis() as u64,
+                backoff_rejections = rejections,
+                "not connecting: backing off after failed connects"
+            );
+            return Err(CreateError::BackingOff {
+                failures,
+                retry_in,
+                last,
+            });
+        }
+        let mut guard = ProbeGuard {
+            gate: &self.gate,
+            done: false,
+        };
+        let result = self.connector.connect_spawned().await;
+        guard.done = true;
+        match result {
+            Ok(session) => {
+                self.gate.succeeded();
+                let (connects, replaced) = self.counters.connected();
+                if replaced {
+                    info!(
+                        target: "pgdap::pool",
+                        host = self.host(),
+                        connects,
+                        reconnects = Counters::get(&self.counters.reconnects),
+                        "reconnected: a new connection replaces a lost one"
+                    );
+                } else {
+                    debug!(target: "pgdap::pool", host = self.host(), connects, "connected");
+                }
+                Ok(session)
+            }
+            Err(e) => {
+                let failures_total = self.counters.connect_failed();
+                let (failures, delay) =
+                    self.gate
+                        .failed(Instant::now(), fastrand::f64(), Arc::from(e.to_string()));
+                warn!(
+                    target: "pgdap::pool",
+                    host = self.host(),
+                    error = %e,
+                    failures,
+                    connect_failures = failures_total,
+                    backoff_ms = delay.as_millis() as u64,
+                    "connect failed; backing off"
+                );
+                Err(CreateError::Connect(e))
+            }
+        }
     }
 
-    async fn recycle(&self, session: &mut Session, metrics: &Metrics) -> RecycleResult<Error> {
+    async fn recycle(
+        &self,
+        session: &mut Session,
+        metrics: &Metrics,
+    ) -> RecycleResult<CreateError> {
         if session.client.is_closed() || session.task.is_finished() {
-            debug!("discarding a pooled connection that is closed");
+            self.discard("the connection is closed");
             return Err(RecycleError::message("connection closed"));
         }
         if self.health_check.queries_after(metrics.last_used()) {
             if let Err(e) = session.client.simple_query("select 1").await {
-                debug!(error = %e, "discarding a pooled connection that failed its health check");
-                return Err(RecycleError::Backend(Error::Query(e)));
+                self.discard(&format!("its health check failed: {e}"));
+                return Err(RecycleError::Backend(CreateError::Connect(Error::Query(e))));
             }
         }
         Ok(())
@@ -270,9 +420,19 @@ impl Pool {
                 reason: "max_size must be at least 1".into(),
             });
         }
+        if !options.reconnect_backoff.is_off()
+            && options.reconnect_backoff.max < options.reconnect_backoff.initial
+        {
+            return Err(PoolError::InvalidOptions {
+                reason: "reconnect_backoff.max must not be less than reconnect_backoff.initial"
+                    .into(),
+            });
+        }
         let manager = SessionManager {
             connector,
             health_check: options.health_check,
+            gate: Gate::new(options.reconnect_backoff),
+            counters: Counters::default(),
         };
         let inner = managed::Pool::builder(manager)
             .max_size(options.max_size)
@@ -334,9 +494,19 @@ impl Pool {
             .to_string()
     }
 
-    fn map_error(&self, e: managed::PoolError<Error>) -> PoolError {
+    fn map_error(&self, e: managed::PoolError<CreateError>) -> PoolError {
         match e {
-            managed::PoolError::Backend(e) => PoolError::Connect(e),
+            managed::PoolError::Backend(CreateError::Connect(e)) => PoolError::Connect(e),
+            managed::PoolError::Backend(CreateError::BackingOff {
+                failures,
+                retry_in,
+                last,
+            }) => PoolError::Unavailable {
+                host: self.host(),
+                failures,
+                retry_in,
+                last_error: last.map(|m| m.to_string()).unwrap_or_default(),
+            },
             managed::PoolError::Timeout(_) => PoolError::Timeout {
                 host: self.host(),
                 after: self.checkout_timeout.unwrap_or_default(),
@@ -352,21 +522,32 @@ impl Pool {
         }
     }
 
-    /// How many connections are open, idle, and how many callers wait.
+    /// The pool's gauges (size, idle, in use, waiting) and counters (connects, connect
+    /// failures, reconnects, health-check discards, checkouts refused while backing off).
     ///
     /// ```no_run
     /// # async fn run(pool: pgdap::Pool) -> Result<(), pgdap::PoolError> {
     /// let session = pool.get().await?;
-    /// assert_eq!(pool.status().size - pool.status().available, 1);
+    /// let status = pool.status();
+    /// assert_eq!(status.in_use, 1);
+    /// assert_eq!(status.size, status.idle + status.in_use);
     /// # Ok(()) }
     /// ```
     pub fn status(&self) -> PoolStatus {
         let s = self.inner.status();
+        let c = &self.inner.manager().counters;
         PoolStatus {
             max_size: s.max_size,
             size: s.size,
             available: s.available,
+            idle: s.available,
+            in_use: s.size.saturating_sub(s.available),
             waiting: s.waiting,
+            connects: Counters::get(&c.connects),
+            connect_failures: Counters::get(&c.connect_failures),
+            reconnects: Counters::get(&c.reconnects),
+            health_check_discards: Counters::get(&c.health_check_discards),
+            backoff_rejections: Counters::get(&c.backoff_rejections),
         }
     }
 
@@ -398,24 +579,49 @@ impl Pool {
     }
 }
 
-/// A snapshot of the pool's counters ([`Pool::status`]).
+/// A snapshot of the pool's gauges and counters ([`Pool::status`]).
+///
+/// Gauges describe the moment; counters only grow, from the pool's creation (compute
+/// rates from two snapshots). The same changes are logged as `tracing` events with
+/// target `pgdap::pool` (see the [module documentation](crate::pool#metrics)).
 ///
 /// ```no_run
 /// # fn run(pool: pgdap::Pool) {
 /// let s = pool.status();
-/// println!("{} open of {}, {} idle, {} waiting", s.size, s.max_size, s.available, s.waiting);
+/// println!(
+///     "{} open of {} ({} idle, {} in use), {} waiting; {} connects, {} failed, {} reconnects, {} discarded",
+///     s.size, s.max_size, s.idle, s.in_use, s.waiting,
+///     s.connects, s.connect_failures, s.reconnects, s.health_check_discards
+/// );
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolStatus {
     /// The size limit.
     pub max_size: usize,
     /// Connections open (idle or checked out).
     pub size: usize,
-    /// Idle connections.
+    /// Idle connections (the same as [`idle`](PoolStatus::idle); kept for existing users).
     pub available: usize,
+    /// Idle connections.
+    pub idle: usize,
+    /// Connections checked out.
+    pub in_use: usize,
     /// Callers waiting for a connection.
     pub waiting: usize,
+    /// Connections opened (counter).
+    pub connects: u64,
+    /// Connection attempts that failed, the connector's error returned to the caller
+    /// (counter).
+    pub connect_failures: u64,
+    /// Connections opened to replace one the health check discarded (counter).
+    pub reconnects: u64,
+    /// Connections the health check discarded: closed by the server or the network, or
+    /// not answering `select 1` (counter).
+    pub health_check_discards: u64,
+    /// Checkouts refused with [`PoolError::Unavailable`] while backing off (counter).
+    pub backoff_rejections: u64,
 }
 
 /// A session checked out of a [`Pool`]; dereferences to [`Session`] and goes back to the
