@@ -32,12 +32,15 @@ fn server(addr: &'static str, conf: &str) -> Server {
 
 fn pool(addr: &str, max_size: usize, backoff: Backoff) -> Pool {
     let home = ClientHome::new().var("PGMODE", "prefer");
-    let config = pgdap::Config::new(access_point(addr, "appdb", "scram_user", "scram-pw"), &home.env())
-        .unwrap()
-        .with_options(pgdap::Options {
-            connect_timeout: CONNECT_TIMEOUT,
-            ..Default::default()
-        });
+    let config = pgdap::Config::new(
+        access_point(addr, "appdb", "scram_user", "scram-pw"),
+        &home.env(),
+    )
+    .unwrap()
+    .with_options(pgdap::Options {
+        connect_timeout: CONNECT_TIMEOUT,
+        ..Default::default()
+    });
     Pool::from_config(
         config,
         PoolOptions {
@@ -83,11 +86,16 @@ impl Workers {
                                 .simple_query("select inet_server_addr()::text")
                                 .await
                                 .map_err(|e| format!("query: {e}"))
-                                .map(|rows| match rows.first() {
-                                    Some(tokio_postgres::SimpleQueryMessage::Row(r)) => {
-                                        r.get(0).unwrap_or_default().to_string()
-                                    }
-                                    _ => String::new(),
+                                .map(|messages| {
+                                    messages
+                                        .iter()
+                                        .find_map(|m| match m {
+                                            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                                                r.get(0).map(str::to_string)
+                                            }
+                                            _ => None,
+                                        })
+                                        .unwrap_or_default()
                                 }),
                             Err(e) => Err(match e {
                                 PoolError::Unavailable { .. } => "backoff".to_string(),
@@ -131,7 +139,10 @@ impl Workers {
 fn recovered_at(ops: &[Op], workers: usize, since: Instant, addr: &str) -> Option<Instant> {
     let mut latest = since;
     for w in 0..workers {
-        let mine: Vec<&Op> = ops.iter().filter(|o| o.worker == w && o.end > since).collect();
+        let mine: Vec<&Op> = ops
+            .iter()
+            .filter(|o| o.worker == w && o.end > since)
+            .collect();
         let last_failure = mine.iter().rposition(|o| o.result.is_err());
         let first_ok = mine
             .iter()
@@ -181,13 +192,30 @@ async fn failover() {
 
     let pool = pool(&proxy.addr, POOL, Backoff::default());
     let workers = Workers::start(&pool, WORKERS);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = Instant::now();
+    while workers.snapshot().len() < WORKERS * 10 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let steady = workers.snapshot();
-    assert!(steady.len() > WORKERS * 5, "too few operations: {}", steady.len());
+    eprintln!(
+        "steady state: {} operations in {:?}, {:?}",
+        steady.len(),
+        started.elapsed(),
+        error_counts(&steady)
+    );
     assert!(
-        steady.iter().all(|o| o.result.as_deref() == Ok("127.0.0.171/32")),
+        steady.len() > WORKERS * 5,
+        "too few operations: {}",
+        steady.len()
+    );
+    assert!(
+        steady
+            .iter()
+            .all(|o| o.result.as_deref() == Ok("127.0.0.171/32")),
         "before the kill every operation is served by the primary: {:?}",
-        steady.iter().find(|o| o.result.as_deref() != Ok("127.0.0.171/32"))
+        steady
+            .iter()
+            .find(|o| o.result.as_deref() != Ok("127.0.0.171/32"))
     );
     let fds_steady = fd_count();
     assert_eq!(pool.status().size, POOL, "{:?}", pool.status());
@@ -214,19 +242,43 @@ async fn failover() {
     let ops = workers.stop().await;
     let after: Vec<&Op> = ops.iter().filter(|o| o.end > killed + recovery).collect();
     assert!(
-        after.iter().all(|o| o.result.as_deref() == Ok("127.0.0.172/32")),
+        after
+            .iter()
+            .all(|o| o.result.as_deref() == Ok("127.0.0.172/32")),
         "after recovery everything is served by the backup: {:?}",
-        after.iter().find(|o| o.result.as_deref() != Ok("127.0.0.172/32"))
+        after
+            .iter()
+            .find(|o| o.result.as_deref() != Ok("127.0.0.172/32"))
     );
     let during: Vec<&Op> = ops.iter().filter(|o| o.end > killed).collect();
+    if std::env::var_os("FAILOVER_TIMELINE").is_some() {
+        for o in &during {
+            if o.result.as_ref().err().map(String::as_str) != Some("backoff") {
+                eprintln!(
+                    "{:>6.3} s  worker {:>2}  took {:>5.3} s  {:?}",
+                    o.end.duration_since(killed).as_secs_f64(),
+                    o.worker,
+                    o.took.as_secs_f64(),
+                    o.result
+                );
+            }
+        }
+    }
     let errors = error_counts(&ops);
     let failed: usize = errors.values().sum();
     let slowest = ops.iter().map(|o| o.took).max().unwrap();
+    let first_backup = during
+        .iter()
+        .filter(|o| o.result.as_deref() == Ok("127.0.0.172/32"))
+        .map(|o| o.end.duration_since(killed))
+        .min()
+        .unwrap();
     let status = pool.status();
     eprintln!(
-        "failover: recovery {:.2} s (kill -> every one of {WORKERS} workers succeeding on the backup); \
-         {failed} failed of {} operations after the kill {errors:?}; slowest operation {:.2} s; \
-         status {status:?}",
+        "failover: first success on the backup {:.2} s after the kill; recovery {:.2} s (kill -> \
+         every one of {WORKERS} workers succeeding on the backup); {failed} failed of {} \
+         operations after the kill {errors:?}; slowest operation {:.2} s; status {status:?}",
+        first_backup.as_secs_f64(),
         recovery.as_secs_f64(),
         during.len(),
         slowest.as_secs_f64()
@@ -234,12 +286,18 @@ async fn failover() {
     // No checkout waited past the configured bounds: checkout timeout, plus a connect
     // (prefer: up to two attempts) and a health check.
     let bound = CHECKOUT_TIMEOUT + 2 * CONNECT_TIMEOUT + HEALTH_CHECK_TIMEOUT;
-    assert!(slowest <= bound, "an operation took {slowest:?} > {bound:?}");
-    assert!(recovery < Duration::from_secs(10), "recovery took {recovery:?}");
+    assert!(
+        slowest <= bound,
+        "an operation took {slowest:?} > {bound:?}"
+    );
+    assert!(
+        recovery < Duration::from_secs(10),
+        "recovery took {recovery:?}"
+    );
     // The broken connections were noticed and replaced.
     assert!(status.health_check_discards >= 1, "{status:?}");
     assert!(status.reconnects >= 1, "{status:?}");
-    assert!(status.connects >= (POOL as u64) + 1, "{status:?}");
+    assert!(status.connects > POOL as u64, "{status:?}");
     assert!(status.size <= POOL, "{status:?}");
     // No descriptor leak: the same count as in steady state, and the baseline once the
     // pool is gone.
@@ -254,7 +312,11 @@ async fn failover() {
     while fd_count() > fds_before && closed.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(fd_count(), fds_before, "file descriptors back to the baseline");
+    assert_eq!(
+        fd_count(),
+        fds_before,
+        "file descriptors back to the baseline"
+    );
     drop(proxy);
     drop(backup);
 }
@@ -292,10 +354,20 @@ async fn backoff() {
         status.backoff_rejections
     );
     assert!(storm_attempts >= 100, "without backoff: {storm_attempts}");
-    // Ceilings 0.1, 0.2, 0.4, 0.8, 1.6 s: at most 6 attempts fit in 2 s, at least 4.
-    assert!((3..=7).contains(&calm_attempts), "with backoff: {calm_attempts}");
+    // The first wave (up to max_size = 8 concurrent connects; a refused connect fails so
+    // fast that it is usually one) counts as one failure; then one probe after each delay
+    // (ceilings 0.1, 0.2, 0.4, 0.8, 1.6 s, drawn from their upper half): 4 or 5 probes
+    // fit in 2 s.
+    assert!(
+        (1 + 3..=8 + 6).contains(&calm_attempts),
+        "with backoff: {calm_attempts}"
+    );
     assert!(status.backoff_rejections > 100, "{status:?}");
     assert_eq!(status.size, 0);
+    // The next checkout may be the probe of a slot that just came due; the one after
+    // it is refused without an attempt.
+    let first = calm.get().await;
+    assert!(first.is_err(), "the server is down");
     match calm.get().await {
         Err(PoolError::Unavailable {
             failures,
@@ -320,14 +392,20 @@ async fn backoff() {
         if let Some(at) = recovered_at(&workers.snapshot(), WORKERS, back, "127.0.0.175") {
             break at.duration_since(back);
         }
-        assert!(back.elapsed() < Duration::from_secs(10), "{:?}", calm.status());
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            calm.status()
+        );
     };
     let ops = workers.stop().await;
     let status = calm.status();
     eprintln!(
         "server back: every worker served after {:.2} s; {} failures meanwhile; status {status:?}",
         recovered.as_secs_f64(),
-        ops.iter().filter(|o| o.end < back + recovered && o.result.is_err()).count()
+        ops.iter()
+            .filter(|o| o.end < back + recovered && o.result.is_err())
+            .count()
     );
     assert!(recovered <= Duration::from_secs(5) + CONNECT_TIMEOUT);
     assert!(status.connects >= 1 && status.size >= 1, "{status:?}");
@@ -343,8 +421,10 @@ async fn read_only() {
     // to the wrong node). Without PGTARGETSESSIONATTRS nothing checks: sessions are
     // pooled and writes fail with read_only_sql_transaction.
     let read_only = server("127.0.0.174", "default_transaction_read_only = on\n");
-    read_only.psql("appdb", "create table t (x int)");
-    read_only.psql("appdb", "grant all on t to scram_user");
+    read_only.psql(
+        "appdb",
+        "start transaction read write; create table t (x int); grant all on t to scram_user; commit",
+    );
     let proxy = HaProxy::start("127.0.0.173", &read_only.addr, None);
     let pool = pool(&proxy.addr, 2, Backoff::default());
     let session = pool.get().await.unwrap();

@@ -2,17 +2,19 @@
 //! attempt, so that a fleet of services does not stampede a server that comes back.
 //!
 //! The rule (PgBouncer's `server_login_retry`, made exponential and jittered): after the
-//! `n`th failure in a row, no new connection is attempted for a delay drawn uniformly
-//! from `[c/2, c]` with `c = min(max, initial × 2^(n-1))` ("equal jitter"). Checkouts that
-//! would need a new connection during that delay fail at once with
+//! `n`th failure in a row, attempts *start* at most once per delay drawn uniformly from
+//! `[c/2, c]` with `c = min(max, initial × 2^(n-1))` ("equal jitter"). Checkouts that
+//! would need a new connection in between fail at once with
 //! [`PoolError::Unavailable`](super::PoolError::Unavailable) instead of connecting; idle
-//! connections are still handed out. When the delay has passed, one checkout makes the
-//! next attempt (the probe) while the others keep failing fast; a success ends the
-//! backoff and the pool fills again at full speed.
+//! connections are still handed out. When a delay has passed, the next checkout makes an
+//! attempt (a probe) and reserves the next slot, so a probe that hangs (a proxy retrying a
+//! dead server) does not hold the others up; a success ends the backoff and the pool
+//! fills again at full speed. Attempts that were already under way when a failure was
+//! counted (a wave of up to `max_size` concurrent connects when a server goes away) count
+//! as that one failure.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
 
 /// Bounds of the reconnect backoff ([`PoolOptions::reconnect_backoff`](super::PoolOptions)).
 ///
@@ -81,7 +83,9 @@ impl Backoff {
             return Duration::ZERO;
         }
         let factor = 1u32 << (failures - 1).min(20);
-        self.initial.saturating_mul(factor).min(self.max.max(self.initial))
+        self.initial
+            .saturating_mul(factor)
+            .min(self.max.max(self.initial))
     }
 
     /// The delay after `failures` failures for a uniform draw `unit` in `[0, 1]`:
@@ -103,8 +107,11 @@ impl Backoff {
 /// Whether a checkout may attempt a new connection now.
 #[derive(Debug)]
 pub(crate) enum Admission {
-    /// Connect (normal operation, or the probe after a delay).
-    Connect,
+    /// Connect: in normal operation (`probe` false), or as a probe after a delay.
+    Connect {
+        /// This attempt is the probe of the backoff.
+        probe: bool,
+    },
     /// Do not connect: `failures` attempts failed in a row, the next is due in `retry_in`.
     Wait {
         failures: u32,
@@ -117,7 +124,8 @@ pub(crate) enum Admission {
 struct State {
     failures: u32,
     next_at: Option<Instant>,
-    probing: bool,
+    /// When the last failure that counted was recorded.
+    failed_at: Option<Instant>,
     last: Option<Arc<str>>,
 }
 
@@ -141,27 +149,23 @@ impl Gate {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Asks to attempt a connection at `now`.
-    pub(crate) fn admit(&self, now: Instant) -> Admission {
+    /// Asks to attempt a connection at `now`; `unit` is the jitter draw in `[0, 1]` for
+    /// the slot a probe reserves.
+    pub(crate) fn admit(&self, now: Instant, unit: f64) -> Admission {
         let mut s = self.lock();
         if s.failures == 0 || self.backoff.is_off() {
-            return Admission::Connect;
+            return Admission::Connect { probe: false };
         }
-        let due = match s.next_at {
-            Some(at) => now >= at,
-            None => true,
-        };
-        if due && !s.probing {
-            s.probing = true;
-            return Admission::Connect;
-        }
-        Admission::Wait {
-            failures: s.failures,
-            retry_in: s
-                .next_at
-                .map(|at| at.saturating_duration_since(now))
-                .unwrap_or_default(),
-            last: s.last.clone(),
+        match s.next_at {
+            Some(at) if now < at => Admission::Wait {
+                failures: s.failures,
+                retry_in: at - now,
+                last: s.last.clone(),
+            },
+            _ => {
+                s.next_at = Some(now + self.backoff.delay(s.failures, unit));
+                Admission::Connect { probe: true }
+            }
         }
     }
 
@@ -171,21 +175,36 @@ impl Gate {
         *s = State::default();
     }
 
-    /// A connection attempt failed at `now`; `unit` is the jitter draw in `[0, 1]`.
-    /// Returns the failures in a row and the delay before the next attempt.
-    pub(crate) fn failed(&self, now: Instant, unit: f64, error: Arc<str>) -> (u32, Duration) {
+    /// A connection attempt that started at `started` failed at `now`; `unit` is the
+    /// jitter draw in `[0, 1]`. Returns the failures in a row and the delay before the
+    /// next attempt.
+    ///
+    /// An attempt that started before the last counted failure (one of a wave of
+    /// concurrent connects that were under way when the server went away, some of them
+    /// slow to fail) does not add a step: the wave counts once. The probe always does.
+    pub(crate) fn failed(
+        &self,
+        probe: bool,
+        started: Instant,
+        now: Instant,
+        unit: f64,
+        error: Arc<str>,
+    ) -> (u32, Duration) {
         let mut s = self.lock();
+        s.last = Some(error);
+        let same_wave = !probe && s.failed_at.is_some_and(|at| started < at);
+        if same_wave {
+            let wait = s
+                .next_at
+                .map(|at| at.saturating_duration_since(now))
+                .unwrap_or_default();
+            return (s.failures, wait);
+        }
         s.failures = s.failures.saturating_add(1);
         let delay = self.backoff.delay(s.failures, unit);
         s.next_at = Some(now + delay);
-        s.probing = false;
-        s.last = Some(error);
+        s.failed_at = Some(now);
         (s.failures, delay)
-    }
-
-    /// A probe ended without a result (cancelled checkout): let the next one try.
-    pub(crate) fn abandoned(&self) {
-        self.lock().probing = false;
     }
 }
 
@@ -205,53 +224,94 @@ mod tests {
         for n in 1..=8 {
             for unit in [0.0, 0.25, 0.5, 0.99, 1.0] {
                 let d = b.delay(n, unit);
-                assert!(d >= b.ceiling(n) / 2 && d <= b.ceiling(n), "{n} {unit} {d:?}");
+                assert!(
+                    d >= b.ceiling(n) / 2 && d <= b.ceiling(n),
+                    "{n} {unit} {d:?}"
+                );
             }
         }
         assert_eq!(b.ceiling(u32::MAX), Duration::from_secs(5));
     }
 
     #[test]
-    fn gate_admits_one_probe_after_the_delay_and_resets_on_success() {
+    fn gate_starts_one_probe_per_delay_and_resets_on_success() {
         let gate = Gate::new(Backoff::default());
         let t0 = Instant::now();
-        assert!(matches!(gate.admit(t0), Admission::Connect));
-        assert!(matches!(gate.admit(t0), Admission::Connect), "no backoff before a failure");
-        let (n, delay) = gate.failed(t0, 1.0, err());
-        assert_eq!((n, delay), (1, Duration::from_millis(100)));
-        match gate.admit(t0 + Duration::from_millis(40)) {
+        let ms = Duration::from_millis;
+        assert!(matches!(
+            gate.admit(t0, 0.5),
+            Admission::Connect { probe: false }
+        ));
+        assert!(
+            matches!(gate.admit(t0, 0.5), Admission::Connect { probe: false }),
+            "no backoff before a failure"
+        );
+        let (n, delay) = gate.failed(false, t0, t0 + ms(5), 1.0, err());
+        assert_eq!((n, delay), (1, ms(100)));
+        // Another attempt of the same wave (started before that failure) fails later:
+        // still one step, the same deadline.
+        let (n, delay) = gate.failed(false, t0, t0 + ms(45), 0.0, err());
+        assert_eq!((n, delay), (1, ms(60)));
+        match gate.admit(t0 + ms(45), 0.5) {
             Admission::Wait {
-                failures, retry_in, last,
+                failures,
+                retry_in,
+                last,
             } => {
                 assert_eq!(failures, 1);
-                assert_eq!(retry_in, Duration::from_millis(60));
+                assert_eq!(retry_in, ms(60));
                 assert!(last.is_some());
             }
             other => panic!("{other:?}"),
         }
-        let later = t0 + Duration::from_millis(100);
-        assert!(matches!(gate.admit(later), Admission::Connect), "the probe");
+        // The delay has passed: one probe, which reserves the next slot (50-100 ms on).
+        let p1 = t0 + ms(105);
+        assert!(matches!(
+            gate.admit(p1, 0.0),
+            Admission::Connect { probe: true }
+        ));
         assert!(
-            matches!(gate.admit(later), Admission::Wait { .. }),
-            "one probe at a time"
+            matches!(gate.admit(p1 + ms(49), 0.0), Admission::Wait { .. }),
+            "one probe per delay"
         );
-        let (n, delay) = gate.failed(later, 0.0, err());
-        assert_eq!((n, delay), (2, Duration::from_millis(100)));
-        let later = later + delay;
-        assert!(matches!(gate.admit(later), Admission::Connect));
-        gate.abandoned();
-        assert!(matches!(gate.admit(later), Admission::Connect), "abandoned probe");
+        // The first probe hangs; the next slot gives a second probe.
+        let p2 = p1 + ms(50);
+        assert!(matches!(
+            gate.admit(p2, 0.0),
+            Admission::Connect { probe: true }
+        ));
+        let (n, delay) = gate.failed(true, p1, p2 + ms(10), 0.0, err());
+        assert_eq!((n, delay), (2, ms(100)));
+        // A slow attempt of the first wave failing now does not add a step.
+        let (n, _) = gate.failed(false, t0, p2 + ms(11), 0.0, err());
+        assert_eq!(n, 2);
+        assert!(matches!(
+            gate.admit(p2 + ms(20), 0.0),
+            Admission::Wait { .. }
+        ));
         gate.succeeded();
-        assert!(matches!(gate.admit(later), Admission::Connect));
-        assert!(matches!(gate.admit(later), Admission::Connect));
+        assert!(matches!(
+            gate.admit(p2 + ms(20), 0.0),
+            Admission::Connect { probe: false }
+        ));
+        assert!(matches!(
+            gate.admit(p2 + ms(20), 0.0),
+            Admission::Connect { probe: false }
+        ));
     }
 
     #[test]
     fn off_never_waits() {
         let gate = Gate::new(Backoff::OFF);
         let t0 = Instant::now();
-        gate.failed(t0, 0.5, err());
-        assert!(matches!(gate.admit(t0), Admission::Connect));
-        assert!(matches!(gate.admit(t0), Admission::Connect));
+        gate.failed(false, t0, t0, 0.5, err());
+        assert!(matches!(
+            gate.admit(t0, 0.5),
+            Admission::Connect { probe: false }
+        ));
+        assert!(matches!(
+            gate.admit(t0, 0.5),
+            Admission::Connect { probe: false }
+        ));
     }
 }

@@ -35,6 +35,61 @@
 //!   [`PoolOptions::health_check_timeout`].
 //! - deadpool 0.12 keeps the crate's `rust-version` (1.75); it is maintained together
 //!   with `deadpool-postgres`, the most used tokio-postgres pool.
+//!
+//! ## Failover and reconnects
+//!
+//! Nothing needs restarting when the server behind the Access Point changes (a virtual
+//! address or an HAProxy that moves, a restarted server): a connection the server or the
+//! network closed is discarded by the [`HealthCheck`] at its next checkout, a connection
+//! that stopped answering fails the check's `select 1` within
+//! [`PoolOptions::health_check_timeout`], and the checkout goes on with another idle one
+//! or a new connection. A connect that fails (refused, timed out, or a server-side
+//! refusal; also, once `PGTARGETSESSIONATTRS` is honoured, a server that fails the target
+//! check) is returned to the caller and never pooled.
+//!
+//! After a failed connect the pool backs off ([`Backoff`]: by default 100 ms doubling to
+//! 5 s, with jitter): attempts start at most once per delay, and checkouts that would
+//! need a new connection in between fail at once with [`PoolError::Unavailable`]
+//! (PgBouncer's `server_login_retry` behaviour) instead of adding to a reconnect storm;
+//! idle connections are still handed out meanwhile. The jitter spreads the probes of many
+//! service instances when a server comes back.
+//!
+//! ## Metrics
+//!
+//! [`Pool::status`] returns the gauges (size, idle, in use, waiting) and the counters
+//! (connects, connect failures, reconnects, health-check discards, checkouts refused
+//! while backing off) as a [`PoolStatus`]. The same changes are `tracing` events with
+//! target `pgdap::pool` and the host and the counter's new value as fields:
+//!
+//! | event | level | fields |
+//! |---|---|---|
+//! | connected | DEBUG | `connects` |
+//! | reconnected (replaces a discarded connection) | INFO | `connects`, `reconnects` |
+//! | connect failed; backing off | WARN | `error`, `failures` (in a row), `connect_failures`, `backoff_ms` |
+//! | not connecting: backing off | DEBUG | `failures`, `retry_in_ms`, `backoff_rejections` |
+//! | discarding a pooled connection | INFO | `health_check_discards` |
+//!
+//! No `metrics`-facade dependency: export by copying `status()` into the service's own
+//! registry on each scrape.
+//!
+//! ## Transaction pooling (PgBouncer `pool_mode = transaction`)
+//!
+//! PgBouncer 1.18 lends a server connection for one transaction only, so a statement
+//! must not outlive it. tokio-postgres' `query`, `query_one`, `execute` and `prepare`
+//! with a `&str` use a *named* prepared statement: its Parse and its Bind travel under
+//! separate Syncs and may reach different server connections (`prepared statement "sN"
+//! does not exist`), and statements left on a server collide with another client's
+//! (`already exists`). The recipe, tested in `tests/pgbouncer.rs`:
+//!
+//! - outside a transaction use `query_typed`/`execute_typed` (one unnamed statement,
+//!   parse-bind-execute under one Sync), `simple_query` or `batch_execute`;
+//! - in a `transaction()` use the same calls: the server connection is then held until
+//!   COMMIT/ROLLBACK.
+//!
+//! The pool offers no option that makes `query` safe: it hands out the
+//! `tokio_postgres::Client` itself, whose `query` always names its statements, and
+//! intercepting that would mean re-implementing the client's API. (PgBouncer 1.21+ can
+//! track named statements itself with `max_prepared_statements`.)
 
 mod backoff;
 mod metrics;
@@ -233,20 +288,6 @@ impl fmt::Display for CreateError {
     }
 }
 
-/// Clears the probe flag if a probe's checkout is cancelled mid-connect.
-struct ProbeGuard<'a> {
-    gate: &'a Gate,
-    done: bool,
-}
-
-impl Drop for ProbeGuard<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.gate.abandoned();
-        }
-    }
-}
-
 /// deadpool's manager: creates sessions through the connector (behind the backoff
 /// gate), checks them on recycle, counts both.
 struct SessionManager {
@@ -286,34 +327,31 @@ impl managed::Manager for SessionManager {
     type Error = CreateError;
 
     async fn create(&self) -> Result<Session, CreateError> {
-        if let Admission::Wait {
-            failures,
-            retry_in,
-            last,
-        } = self.gate.admit(Instant::now())
-        {
-            let rejections = self.counters.rejected();
-            debug!(
-                target: "pgdap::pool",
-                host = self.host(),
-                failures,
-                retry_in_ms = retry_in.as_millis() as u64,
-                backoff_rejections = rejections,
-                "not connecting: backing off after failed connects"
-            );
-            return Err(CreateError::BackingOff {
+        let started = Instant::now();
+        let probe = match self.gate.admit(started, fastrand::f64()) {
+            Admission::Connect { probe } => probe,
+            Admission::Wait {
                 failures,
                 retry_in,
                 last,
-            });
-        }
-        let mut guard = ProbeGuard {
-            gate: &self.gate,
-            done: false,
+            } => {
+                let rejections = self.counters.rejected();
+                debug!(
+                    target: "pgdap::pool",
+                    host = self.host(),
+                    failures,
+                    retry_in_ms = retry_in.as_millis() as u64,
+                    backoff_rejections = rejections,
+                    "not connecting: backing off after failed connects"
+                );
+                return Err(CreateError::BackingOff {
+                    failures,
+                    retry_in,
+                    last,
+                });
+            }
         };
-        let result = self.connector.connect_spawned().await;
-        guard.done = true;
-        match result {
+        match self.connector.connect_spawned().await {
             Ok(session) => {
                 self.gate.succeeded();
                 let (connects, replaced) = self.counters.connected();
@@ -332,9 +370,13 @@ impl managed::Manager for SessionManager {
             }
             Err(e) => {
                 let failures_total = self.counters.connect_failed();
-                let (failures, delay) =
-                    self.gate
-                        .failed(Instant::now(), fastrand::f64(), Arc::from(e.to_string()));
+                let (failures, delay) = self.gate.failed(
+                    probe,
+                    started,
+                    Instant::now(),
+                    fastrand::f64(),
+                    Arc::from(e.to_string()),
+                );
                 warn!(
                     target: "pgdap::pool",
                     host = self.host(),

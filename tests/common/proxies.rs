@@ -87,7 +87,10 @@ fn proxy_dir(kind: &str, addr: &str) -> PathBuf {
 /// The uid and gid of the `postgres` user.
 fn postgres_ids() -> (u32, u32) {
     let id = |flag: &str| -> u32 {
-        let out = Command::new("id").args([flag, "postgres"]).output().unwrap();
+        let out = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
     };
     (id("-u"), id("-g"))
@@ -146,7 +149,8 @@ pub fn cert_for_ip(name: &str, addr: &str) -> (PathBuf, PathBuf) {
             .unwrap(),
     };
     let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
-    let k = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap();
+    let k =
+        openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap();
     let issued = super::issue(name, k, Some(&ca), &[San::Ip(addr)], false, false);
     std::fs::write(&crt, issued.cert.to_pem().unwrap()).unwrap();
     super::write_key(&key, &issued.key.private_key_to_pem_pkcs8().unwrap());
