@@ -171,6 +171,7 @@ impl HealthCheck {
 /// use std::time::Duration;
 /// let opts = pgdap::PoolOptions { max_size: 4, ..Default::default() };
 /// assert_eq!(opts.checkout_timeout, Some(Duration::from_secs(30)));
+/// assert_eq!(opts.reconnect_backoff, pgdap::pool::Backoff::default());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolOptions {
@@ -189,9 +190,10 @@ pub struct PoolOptions {
     /// discarded and the checkout goes on with another one. Default 5 s.
     pub health_check_timeout: Duration,
     /// Backoff between failed connection attempts (see [`Backoff`]): after a failure,
-    /// checkouts that need a new connection fail at once with
-    /// [`PoolError::Unavailable`] until a jittered delay has passed, then one of them
-    /// tries again. Default: 100 ms doubling up to 5 s, jitter in the upper half.
+    /// new connections are attempted at most once per jittered delay, and checkouts that
+    /// need one in between fail at once with [`PoolError::Unavailable`]. Default: 100 ms
+    /// doubling up to 5 s, each delay drawn from the upper half; [`Backoff::OFF`] turns
+    /// it off.
     pub reconnect_backoff: Backoff,
 }
 
@@ -509,7 +511,8 @@ impl Pool {
 
     /// Checks a session out: an idle one that passes the [`HealthCheck`] (broken ones
     /// are discarded), else a new one from [`Connector::connect_spawned`] while fewer than
-    /// `max_size` are open, else waits up to the checkout timeout for one to be returned.
+    /// `max_size` are open (or [`PoolError::Unavailable`] at once while backing off after
+    /// failed connects), else waits up to the checkout timeout for one to be returned.
     /// Dropping the [`PooledSession`] returns it. Must run inside a tokio runtime (the
     /// connection task is spawned on it).
     ///

@@ -25,29 +25,30 @@ use super::{pki, San, Server};
 
 const ROOT: &str = "/tmp/pgdap-tests";
 
-/// Pids of the proxies this process started, killed at exit.
-static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// The proxies this process started (pid, directory), killed and removed at exit.
+static CHILDREN: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
 static AT_EXIT: std::sync::Once = std::sync::Once::new();
 
 extern "C" fn kill_children_at_exit() {
     if let Ok(list) = CHILDREN.lock() {
-        for pid in list.iter() {
+        for (pid, dir) in list.iter() {
             unsafe {
                 libc::kill(*pid as i32, libc::SIGKILL);
             }
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
 
-fn register(pid: u32) {
+fn register(pid: u32, dir: &Path) {
     AT_EXIT.call_once(|| unsafe {
         libc::atexit(kill_children_at_exit);
     });
-    CHILDREN.lock().unwrap().push(pid);
+    CHILDREN.lock().unwrap().push((pid, dir.to_path_buf()));
 }
 
 fn unregister(pid: u32) {
-    CHILDREN.lock().unwrap().retain(|p| *p != pid);
+    CHILDREN.lock().unwrap().retain(|(p, _)| *p != pid);
 }
 
 fn is_root() -> bool {
@@ -235,7 +236,7 @@ impl PgBouncer {
             .stderr(Stdio::null())
             .spawn()
             .expect("pgbouncer (apt-get install pgbouncer; scripts/test.sh installs it)");
-        register(child.id());
+        register(child.id(), &dir);
         std::fs::write(dir.join("proxy.pid"), child.id().to_string()).unwrap();
         wait_listening(spec.addr, &mut child, &log);
         PgBouncer {
@@ -337,7 +338,7 @@ impl HaProxy {
             .stderr(std::fs::File::create(dir.join("haproxy.err")).unwrap())
             .spawn()
             .expect("haproxy (apt-get install haproxy; scripts/test.sh installs it)");
-        register(child.id());
+        register(child.id(), &dir);
         std::fs::write(dir.join("proxy.pid"), child.id().to_string()).unwrap();
         wait_listening(addr, &mut child, &dir.join("haproxy.err"));
         HaProxy {
