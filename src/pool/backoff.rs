@@ -1,17 +1,21 @@
 //! Reconnect backoff: after a failed connect the pool waits, with jitter, before the next
 //! attempt, so that a fleet of services does not stampede a server that comes back.
 //!
-//! The rule (PgBouncer's `server_login_retry`, made exponential and jittered): after the
-//! `n`th failure in a row, attempts *start* at most once per delay drawn uniformly from
-//! `[c/2, c]` with `c = min(max, initial × 2^(n-1))` ("equal jitter"). Checkouts that
-//! would need a new connection in between fail at once with
+//! The rule (PgBouncer's `server_login_retry`, made exponential and jittered): the first
+//! failed connect is step 1; from then on one attempt (a probe) may start per delay, each
+//! probe adding a step when it starts, and the delay after step `n` is drawn uniformly
+//! from `[c/2, c]` with `c = min(max, initial × 2^(n-1))` ("equal jitter"). Checkouts
+//! that would need a new connection in between fail at once with
 //! [`PoolError::Unavailable`](super::PoolError::Unavailable) instead of connecting; idle
-//! connections are still handed out. When a delay has passed, the next checkout makes an
-//! attempt (a probe) and reserves the next slot, so a probe that hangs (a proxy retrying a
-//! dead server) does not hold the others up; a success ends the backoff and the pool
-//! fills again at full speed. Attempts that were already under way when a failure was
-//! counted (a wave of up to `max_size` concurrent connects when a server goes away) count
-//! as that one failure.
+//! connections are still handed out. A success ends the backoff and the pool fills again
+//! at full speed.
+//!
+//! Counting probes when they start (not when they fail) matters behind a proxy: a connect
+//! that HAProxy holds in its retries to a dead server hangs until the connect timeout, and
+//! probes that each waited for the previous one to fail would hold every checkout back
+//! that long, while probes at a fixed rate would pile up and take the pool's slots.
+//! Attempts that were already under way when the first failure was counted (a wave of up
+//! to `max_size` concurrent connects when a server goes away) add nothing.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,7 +39,7 @@ use std::time::{Duration, Instant};
 pub struct Backoff {
     /// The ceiling of the delay after the first failure; zero disables backoff.
     pub initial: Duration,
-    /// The largest delay, however many failures in a row.
+    /// The largest delay, however many steps.
     pub max: Duration,
 }
 
@@ -68,8 +72,8 @@ impl Backoff {
         self.initial.is_zero()
     }
 
-    /// The ceiling of the delay after `failures` failures in a row:
-    /// `min(max, initial × 2^(failures-1))`, zero for no failure.
+    /// The ceiling of the delay after step `step` (the first failure is step 1, each
+    /// probe adds one): `min(max, initial × 2^(step-1))`, zero for step 0.
     ///
     /// ```
     /// use std::time::Duration;
@@ -78,17 +82,17 @@ impl Backoff {
     /// assert_eq!(b.ceiling(2), Duration::from_secs(2));
     /// assert_eq!(b.ceiling(3), Duration::from_secs(3));
     /// ```
-    pub fn ceiling(&self, failures: u32) -> Duration {
-        if failures == 0 || self.is_off() {
+    pub fn ceiling(&self, step: u32) -> Duration {
+        if step == 0 || self.is_off() {
             return Duration::ZERO;
         }
-        let factor = 1u32 << (failures - 1).min(20);
+        let factor = 1u32 << (step - 1).min(20);
         self.initial
             .saturating_mul(factor)
             .min(self.max.max(self.initial))
     }
 
-    /// The delay after `failures` failures for a uniform draw `unit` in `[0, 1]`:
+    /// The delay after step `step` for a uniform draw `unit` in `[0, 1]`:
     /// between half and all of [`ceiling`](Backoff::ceiling).
     ///
     /// ```
@@ -97,8 +101,8 @@ impl Backoff {
     /// assert_eq!(b.delay(1, 0.0), Duration::from_millis(50));
     /// assert_eq!(b.delay(1, 1.0), Duration::from_millis(100));
     /// ```
-    pub fn delay(&self, failures: u32, unit: f64) -> Duration {
-        let ceiling = self.ceiling(failures);
+    pub fn delay(&self, step: u32, unit: f64) -> Duration {
+        let ceiling = self.ceiling(step);
         let half = ceiling / 2;
         half + (ceiling - half).mul_f64(unit.clamp(0.0, 1.0))
     }
@@ -109,12 +113,13 @@ impl Backoff {
 pub(crate) enum Admission {
     /// Connect: in normal operation (`probe` false), or as a probe after a delay.
     Connect {
-        /// This attempt is the probe of the backoff.
+        /// This attempt is a probe of the backoff.
         probe: bool,
     },
-    /// Do not connect: `failures` attempts failed in a row, the next is due in `retry_in`.
+    /// Do not connect: `attempts` attempts since the last success failed or are still
+    /// under way; the next is due in `retry_in`.
     Wait {
-        failures: u32,
+        attempts: u32,
         retry_in: Duration,
         last: Option<Arc<str>>,
     },
@@ -122,10 +127,13 @@ pub(crate) enum Admission {
 
 #[derive(Debug, Default)]
 struct State {
-    failures: u32,
+    /// Backoff steps: the first failure, then every probe (failed or still under way).
+    steps: u32,
     next_at: Option<Instant>,
-    /// When the last failure that counted was recorded.
+    /// When the first failure was counted.
     failed_at: Option<Instant>,
+    /// When the last success ended the backoff.
+    succeeded_at: Option<Instant>,
     last: Option<Arc<str>>,
 }
 
@@ -149,39 +157,47 @@ impl Gate {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Asks to attempt a connection at `now`; `unit` is the jitter draw in `[0, 1]` for
-    /// the slot a probe reserves.
+    /// Asks to attempt a connection at `now`; `unit` is the jitter draw in `[0, 1]`.
+    ///
+    /// A probe counts as a step when it *starts*: the delay before the next one grows
+    /// whether this one fails or hangs (a proxy retrying a dead server), so hanging
+    /// probes cannot pile up and take the pool's slots.
     pub(crate) fn admit(&self, now: Instant, unit: f64) -> Admission {
         let mut s = self.lock();
-        if s.failures == 0 || self.backoff.is_off() {
+        if s.steps == 0 || self.backoff.is_off() {
             return Admission::Connect { probe: false };
         }
         match s.next_at {
             Some(at) if now < at => Admission::Wait {
-                failures: s.failures,
+                attempts: s.steps,
                 retry_in: at - now,
                 last: s.last.clone(),
             },
             _ => {
-                s.next_at = Some(now + self.backoff.delay(s.failures, unit));
+                s.steps = s.steps.saturating_add(1);
+                s.next_at = Some(now + self.backoff.delay(s.steps, unit));
                 Admission::Connect { probe: true }
             }
         }
     }
 
-    /// A connection attempt succeeded: the backoff ends.
-    pub(crate) fn succeeded(&self) {
+    /// A connection attempt succeeded at `now`: the backoff ends.
+    pub(crate) fn succeeded(&self, now: Instant) {
         let mut s = self.lock();
-        *s = State::default();
+        *s = State {
+            succeeded_at: Some(now),
+            ..State::default()
+        };
     }
 
     /// A connection attempt that started at `started` failed at `now`; `unit` is the
-    /// jitter draw in `[0, 1]`. Returns the failures in a row and the delay before the
-    /// next attempt.
+    /// jitter draw in `[0, 1]`. Returns the steps so far and the time until the next
+    /// attempt may start.
     ///
-    /// An attempt that started before the last counted failure (one of a wave of
-    /// concurrent connects that were under way when the server went away, some of them
-    /// slow to fail) does not add a step: the wave counts once. The probe always does.
+    /// The first failure of normal operation starts the backoff. Attempts already under
+    /// way when it was counted (a wave of concurrent connects when the server went
+    /// away, some slow to fail) add nothing, nor does a probe (counted when it started),
+    /// nor an attempt older than the last success.
     pub(crate) fn failed(
         &self,
         probe: bool,
@@ -191,20 +207,21 @@ impl Gate {
         error: Arc<str>,
     ) -> (u32, Duration) {
         let mut s = self.lock();
-        s.last = Some(error);
-        let same_wave = !probe && s.failed_at.is_some_and(|at| started < at);
-        if same_wave {
-            let wait = s
-                .next_at
-                .map(|at| at.saturating_duration_since(now))
-                .unwrap_or_default();
-            return (s.failures, wait);
+        if s.succeeded_at.is_some_and(|at| started < at) {
+            return (s.steps, Duration::ZERO);
         }
-        s.failures = s.failures.saturating_add(1);
-        let delay = self.backoff.delay(s.failures, unit);
-        s.next_at = Some(now + delay);
-        s.failed_at = Some(now);
-        (s.failures, delay)
+        s.last = Some(error);
+        let counted = probe || s.failed_at.is_some_and(|at| started < at);
+        if !counted && !self.backoff.is_off() {
+            s.steps = 1;
+            s.failed_at = Some(now);
+            s.next_at = Some(now + self.backoff.delay(1, unit));
+        }
+        let wait = s
+            .next_at
+            .map(|at| at.saturating_duration_since(now))
+            .unwrap_or_default();
+        (s.steps, wait)
     }
 }
 
@@ -234,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn gate_starts_one_probe_per_delay_and_resets_on_success() {
+    fn gate_starts_probes_at_growing_intervals_and_resets_on_success() {
         let gate = Gate::new(Backoff::default());
         let t0 = Instant::now();
         let ms = Duration::from_millis;
@@ -246,58 +263,74 @@ mod tests {
             matches!(gate.admit(t0, 0.5), Admission::Connect { probe: false }),
             "no backoff before a failure"
         );
-        let (n, delay) = gate.failed(false, t0, t0 + ms(5), 1.0, err());
-        assert_eq!((n, delay), (1, ms(100)));
+        let (n, wait) = gate.failed(false, t0, t0 + ms(5), 1.0, err());
+        assert_eq!((n, wait), (1, ms(100)));
         // Another attempt of the same wave (started before that failure) fails later:
         // still one step, the same deadline.
-        let (n, delay) = gate.failed(false, t0, t0 + ms(45), 0.0, err());
-        assert_eq!((n, delay), (1, ms(60)));
+        let (n, wait) = gate.failed(false, t0, t0 + ms(45), 0.0, err());
+        assert_eq!((n, wait), (1, ms(60)));
         match gate.admit(t0 + ms(45), 0.5) {
             Admission::Wait {
-                failures,
+                attempts,
                 retry_in,
                 last,
             } => {
-                assert_eq!(failures, 1);
+                assert_eq!(attempts, 1);
                 assert_eq!(retry_in, ms(60));
                 assert!(last.is_some());
             }
             other => panic!("{other:?}"),
         }
-        // The delay has passed: one probe, which reserves the next slot (50-100 ms on).
+        // The delay has passed: a probe, counted as a step when it starts (next slot
+        // 100-200 ms on).
         let p1 = t0 + ms(105);
         assert!(matches!(
             gate.admit(p1, 0.0),
             Admission::Connect { probe: true }
         ));
         assert!(
-            matches!(gate.admit(p1 + ms(49), 0.0), Admission::Wait { .. }),
+            matches!(
+                gate.admit(p1 + ms(99), 0.0),
+                Admission::Wait { attempts: 2, .. }
+            ),
             "one probe per delay"
         );
-        // The first probe hangs; the next slot gives a second probe.
-        let p2 = p1 + ms(50);
+        // The first probe hangs; the next slot gives a second probe, 200-400 ms before
+        // the third.
+        let p2 = p1 + ms(100);
         assert!(matches!(
             gate.admit(p2, 0.0),
             Admission::Connect { probe: true }
         ));
-        let (n, delay) = gate.failed(true, p1, p2 + ms(10), 0.0, err());
-        assert_eq!((n, delay), (2, ms(100)));
-        // A slow attempt of the first wave failing now does not add a step.
+        assert!(matches!(
+            gate.admit(p2 + ms(199), 0.0),
+            Admission::Wait { attempts: 3, .. }
+        ));
+        // The hanging probe fails: no extra step.
+        let (n, wait) = gate.failed(true, p1, p2 + ms(10), 0.0, err());
+        assert_eq!((n, wait), (3, ms(190)));
+        // A slow attempt of the first wave failing now does not add a step either.
         let (n, _) = gate.failed(false, t0, p2 + ms(11), 0.0, err());
-        assert_eq!(n, 2);
+        assert_eq!(n, 3);
+        let ok = p2 + ms(20);
+        gate.succeeded(ok);
         assert!(matches!(
-            gate.admit(p2 + ms(20), 0.0),
-            Admission::Wait { .. }
-        ));
-        gate.succeeded();
-        assert!(matches!(
-            gate.admit(p2 + ms(20), 0.0),
+            gate.admit(ok, 0.0),
             Admission::Connect { probe: false }
         ));
         assert!(matches!(
-            gate.admit(p2 + ms(20), 0.0),
+            gate.admit(ok, 0.0),
             Admission::Connect { probe: false }
         ));
+        // An attempt that started before the success fails afterwards: ignored.
+        gate.failed(false, p2, ok + ms(1), 0.0, err());
+        assert!(matches!(
+            gate.admit(ok + ms(2), 0.0),
+            Admission::Connect { probe: false }
+        ));
+        // A new failure starts a new backoff.
+        let (n, _) = gate.failed(false, ok + ms(3), ok + ms(4), 0.0, err());
+        assert_eq!(n, 1);
     }
 
     #[test]

@@ -48,8 +48,9 @@
 //! check) is returned to the caller and never pooled.
 //!
 //! After a failed connect the pool backs off ([`Backoff`]: by default 100 ms doubling to
-//! 5 s, with jitter): attempts start at most once per delay, and checkouts that would
-//! need a new connection in between fail at once with [`PoolError::Unavailable`]
+//! 5 s, with jitter): attempts start at most once per delay, the delay growing with each
+//! attempt until one succeeds, and checkouts that would need a new connection in between
+//! fail at once with [`PoolError::Unavailable`]
 //! (PgBouncer's `server_login_retry` behaviour) instead of adding to a reconnect storm;
 //! idle connections are still handed out meanwhile. The jitter spreads the probes of many
 //! service instances when a server comes back.
@@ -65,8 +66,8 @@
 //! |---|---|---|
 //! | connected | DEBUG | `connects` |
 //! | reconnected (replaces a discarded connection) | INFO | `connects`, `reconnects` |
-//! | connect failed; backing off | WARN | `error`, `failures` (in a row), `connect_failures`, `backoff_ms` |
-//! | not connecting: backing off | DEBUG | `failures`, `retry_in_ms`, `backoff_rejections` |
+//! | connect failed; backing off | WARN | `error`, `attempts` (since the last success), `connect_failures`, `retry_in_ms` |
+//! | not connecting: backing off | DEBUG | `attempts`, `retry_in_ms`, `backoff_rejections` |
 //! | discarding a pooled connection | INFO | `health_check_discards` |
 //!
 //! No `metrics`-facade dependency: export by copying `status()` into the service's own
@@ -241,12 +242,12 @@ pub enum PoolError {
     /// off ([`PoolOptions::reconnect_backoff`]). Idle connections are still handed out;
     /// this is returned only when a new connection would be needed. `last_error` is the
     /// last attempt's error message (that attempt's checkout returned the error itself).
-    #[error("not connecting to \"{host}\" for another {:.3}s: the last {failures} connection attempt(s) failed (PoolOptions::reconnect_backoff); last error: {last_error}", retry_in.as_secs_f64())]
+    #[error("not connecting to \"{host}\" for another {:.3}s: backing off after {attempts} connection attempt(s) that failed or are still under way (PoolOptions::reconnect_backoff); last error: {last_error}", retry_in.as_secs_f64())]
     Unavailable {
         /// The server.
         host: String,
-        /// Failed attempts in a row.
-        failures: u32,
+        /// Connection attempts since the last success (failed, or still under way).
+        attempts: u32,
         /// Time until the next attempt is allowed.
         retry_in: Duration,
         /// The last attempt's error message.
@@ -273,7 +274,7 @@ enum CreateError {
     Connect(Error),
     /// Backing off after failed connects: not attempted.
     BackingOff {
-        failures: u32,
+        attempts: u32,
         retry_in: Duration,
         last: Option<Arc<str>>,
     },
@@ -283,8 +284,8 @@ impl fmt::Display for CreateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CreateError::Connect(e) => e.fmt(f),
-            CreateError::BackingOff { failures, .. } => {
-                write!(f, "backing off after {failures} failed connection attempts")
+            CreateError::BackingOff { attempts, .. } => {
+                write!(f, "backing off after {attempts} failed connection attempts")
             }
         }
     }
@@ -333,7 +334,7 @@ impl managed::Manager for SessionManager {
         let probe = match self.gate.admit(started, fastrand::f64()) {
             Admission::Connect { probe } => probe,
             Admission::Wait {
-                failures,
+                attempts,
                 retry_in,
                 last,
             } => {
@@ -341,13 +342,13 @@ impl managed::Manager for SessionManager {
                 debug!(
                     target: "pgdap::pool",
                     host = self.host(),
-                    failures,
+                    attempts,
                     retry_in_ms = retry_in.as_millis() as u64,
                     backoff_rejections = rejections,
                     "not connecting: backing off after failed connects"
                 );
                 return Err(CreateError::BackingOff {
-                    failures,
+                    attempts,
                     retry_in,
                     last,
                 });
@@ -355,7 +356,7 @@ impl managed::Manager for SessionManager {
         };
         match self.connector.connect_spawned().await {
             Ok(session) => {
-                self.gate.succeeded();
+                self.gate.succeeded(Instant::now());
                 let (connects, replaced) = self.counters.connected();
                 if replaced {
                     info!(
@@ -372,7 +373,7 @@ impl managed::Manager for SessionManager {
             }
             Err(e) => {
                 let failures_total = self.counters.connect_failed();
-                let (failures, delay) = self.gate.failed(
+                let (attempts, retry_in) = self.gate.failed(
                     probe,
                     started,
                     Instant::now(),
@@ -383,9 +384,9 @@ impl managed::Manager for SessionManager {
                     target: "pgdap::pool",
                     host = self.host(),
                     error = %e,
-                    failures,
+                    attempts,
                     connect_failures = failures_total,
-                    backoff_ms = delay.as_millis() as u64,
+                    retry_in_ms = retry_in.as_millis() as u64,
                     "connect failed; backing off"
                 );
                 Err(CreateError::Connect(e))
@@ -543,12 +544,12 @@ impl Pool {
         match e {
             managed::PoolError::Backend(CreateError::Connect(e)) => PoolError::Connect(e),
             managed::PoolError::Backend(CreateError::BackingOff {
-                failures,
+                attempts,
                 retry_in,
                 last,
             }) => PoolError::Unavailable {
                 host: self.host(),
-                failures,
+                attempts,
                 retry_in,
                 last_error: last.map(|m| m.to_string()).unwrap_or_default(),
             },
