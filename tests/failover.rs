@@ -8,7 +8,8 @@
 //! docs/reliability.md quotes them.
 //!
 //! Addresses: HAProxy 127.0.0.170 (primary .171, backup .172), HAProxy 127.0.0.173 with
-//! a read-only backend .174, backoff server .175.
+//! a read-only backend .174, backoff server .175, .178 (nothing listening) for the
+//! tracing test.
 
 mod common;
 
@@ -464,4 +465,69 @@ async fn read_only() {
         "{err}"
     );
     assert_eq!(pool.status().size, 1);
+}
+
+/// Captures what the subscriber writes.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn pool_metrics_are_traced_with_target_pgdap_pool() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    // The checkouts run on this thread (block_on), where the subscriber is the default.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    serially(async {
+        // Nothing listens on 127.0.0.178: connects are refused.
+        let pool = pool("127.0.0.178", 2, Backoff::default());
+        assert!(matches!(pool.get().await, Err(PoolError::Connect(_))));
+        assert!(matches!(
+            pool.get().await,
+            Err(PoolError::Unavailable { .. })
+        ));
+        let status = pool.status();
+        assert_eq!(
+            (
+                status.connect_failures,
+                status.backoff_rejections,
+                status.size
+            ),
+            (1, 1, 0),
+            "{status:?}"
+        );
+    });
+    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let failed = text
+        .lines()
+        .find(|l| l.contains("connect failed; backing off"))
+        .unwrap_or_else(|| panic!("no connect-failure event in {text}"));
+    assert!(
+        failed.contains("WARN") && failed.contains("pgdap::pool"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("connect_failures=1") && failed.contains("attempts=1"),
+        "{failed}"
+    );
+    let refused = text
+        .lines()
+        .find(|l| l.contains("not connecting: backing off"))
+        .unwrap_or_else(|| panic!("no backoff event in {text}"));
+    assert!(refused.contains("backoff_rejections=1"), "{refused}");
+    assert!(!text.contains("scram-pw"), "the password was logged");
 }
