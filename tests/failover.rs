@@ -481,17 +481,27 @@ impl std::io::Write for Capture {
     }
 }
 
+/// The process-wide subscriber of this test binary, writing into a buffer. Global rather
+/// than scoped: a scoped (thread-local) subscriber missed events when the other tests of
+/// the binary ran in parallel threads.
+fn capture() -> &'static Capture {
+    static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        capture
+    })
+}
+
 #[test]
 fn pool_metrics_are_traced_with_target_pgdap_pool() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    // The checkouts run on this thread (block_on), where the subscriber is the default.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = capture();
     serially(async {
         // Nothing listens on 127.0.0.178: connects are refused.
         let pool = pool("127.0.0.178", 2, Backoff::default());
@@ -512,10 +522,12 @@ fn pool_metrics_are_traced_with_target_pgdap_pool() {
         );
     });
     let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    let failed = text
-        .lines()
+    // This pool's events (other tests' pools log too).
+    let ours: Vec<&str> = text.lines().filter(|l| l.contains("127.0.0.178")).collect();
+    let failed = ours
+        .iter()
         .find(|l| l.contains("connect failed; backing off"))
-        .unwrap_or_else(|| panic!("no connect-failure event in {text}"));
+        .unwrap_or_else(|| panic!("no connect-failure event in {ours:#?}"));
     assert!(
         failed.contains("WARN") && failed.contains("pgdap::pool"),
         "{failed}"
@@ -524,10 +536,10 @@ fn pool_metrics_are_traced_with_target_pgdap_pool() {
         failed.contains("connect_failures=1") && failed.contains("attempts=1"),
         "{failed}"
     );
-    let refused = text
-        .lines()
+    let refused = ours
+        .iter()
         .find(|l| l.contains("not connecting: backing off"))
-        .unwrap_or_else(|| panic!("no backoff event in {text}"));
+        .unwrap_or_else(|| panic!("no backoff event in {ours:#?}"));
     assert!(refused.contains("backoff_rejections=1"), "{refused}");
     assert!(!text.contains("scram-pw"), "the password was logged");
 }
