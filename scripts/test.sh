@@ -8,6 +8,9 @@ need_install=()
 [ -x /usr/lib/postgresql/15/bin/pg_ctl ] || need_install+=(postgresql-15 postgresql-client-15)
 command -v openssl >/dev/null || need_install+=(openssl)
 pkg-config --exists openssl 2>/dev/null || need_install+=(libssl-dev pkg-config)
+# tests/pgbouncer.rs and tests/failover.rs start their own PgBouncer and HAProxy.
+[ -x /usr/sbin/pgbouncer ] || need_install+=(pgbouncer)
+[ -x /usr/sbin/haproxy ] || need_install+=(haproxy)
 if [ ${#need_install[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${need_install[*]}; install them (e.g. sudo apt-get install ${need_install[*]})" >&2

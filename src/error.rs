@@ -287,7 +287,7 @@ pub enum Error {
         host: String,
     },
     /// PGAUTH=cert and the server asked for a password: none is ever sent.
-    #[error("connection to server at \"{host}\", port 5432 failed: the server requested password authentication for user \"{user}\" but PGAUTH=cert, so no password is sent; the server's pg_hba.conf needs a \"cert\" rule for this user")]
+    #[error("connection to server at \"{host}\", port 5432 failed: the server requested password authentication for user \"{user}\" but PGAUTH=cert, so no password is sent; the server must authenticate this user by certificate: a \"cert\" rule in pg_hba.conf (PostgreSQL) or auth_type = cert (PgBouncer)")]
     PasswordRequestedUnderCertAuth {
         /// The server.
         host: String,

@@ -226,7 +226,10 @@ fn server_hint(
             "the server's pg_hba.conf has no rule for this host, user and database with this encryption (PGMODE={})",
             settings.mode.value
         ))
-    } else if message.contains("password authentication failed") {
+    } else if message.contains("password authentication failed")
+        || message.contains("SASL authentication failed")
+    {
+        // PgBouncer reports a wrong password under SCRAM as "SASL authentication failed".
         Some("check password= in the Access Point".into())
     } else {
         None

@@ -30,6 +30,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxies;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

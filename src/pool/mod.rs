@@ -35,16 +35,80 @@
 //!   [`PoolOptions::health_check_timeout`].
 //! - deadpool 0.12 keeps the crate's `rust-version` (1.75); it is maintained together
 //!   with `deadpool-postgres`, the most used tokio-postgres pool.
+//!
+//! ## Failover and reconnects
+//!
+//! Nothing needs restarting when the server behind the Access Point changes (a virtual
+//! address or an HAProxy that moves, a restarted server): a connection the server or the
+//! network closed is discarded by the [`HealthCheck`] at its next checkout, a connection
+//! that stopped answering fails the check's `select 1` within
+//! [`PoolOptions::health_check_timeout`], and the checkout goes on with another idle one
+//! or a new connection. A connect that fails (refused, timed out, or a server-side
+//! refusal; also, once `PGTARGETSESSIONATTRS` is honoured, a server that fails the target
+//! check) is returned to the caller and never pooled.
+//!
+//! After a failed connect the pool backs off ([`Backoff`]: by default 100 ms doubling to
+//! 5 s, with jitter): attempts start at most once per delay, the delay growing with each
+//! attempt until one succeeds, and checkouts that would need a new connection in between
+//! fail at once with [`PoolError::Unavailable`]
+//! (PgBouncer's `server_login_retry` behaviour) instead of adding to a reconnect storm;
+//! idle connections are still handed out meanwhile. The jitter spreads the probes of many
+//! service instances when a server comes back.
+//!
+//! ## Metrics
+//!
+//! [`Pool::status`] returns the gauges (size, idle, in use, waiting) and the counters
+//! (connects, connect failures, reconnects, health-check discards, checkouts refused
+//! while backing off) as a [`PoolStatus`]. The same changes are `tracing` events with
+//! target `pgdap::pool` and the host and the counter's new value as fields:
+//!
+//! | event | level | fields |
+//! |---|---|---|
+//! | connected | DEBUG | `connects` |
+//! | reconnected (replaces a discarded connection) | INFO | `connects`, `reconnects` |
+//! | connect failed; backing off | WARN | `error`, `attempts` (since the last success), `connect_failures`, `retry_in_ms` |
+//! | not connecting: backing off | DEBUG | `attempts`, `retry_in_ms`, `backoff_rejections` |
+//! | discarding a pooled connection | INFO | `health_check_discards` |
+//!
+//! No `metrics`-facade dependency: export by copying `status()` into the service's own
+//! registry on each scrape.
+//!
+//! ## Transaction pooling (PgBouncer `pool_mode = transaction`)
+//!
+//! PgBouncer 1.18 lends a server connection for one transaction only, so a statement
+//! must not outlive it. tokio-postgres' `query`, `query_one`, `execute` and `prepare`
+//! with a `&str` use a *named* prepared statement: its Parse and its Bind travel under
+//! separate Syncs and may reach different server connections (`prepared statement "sN"
+//! does not exist`), and statements left on a server collide with another client's
+//! (`already exists`). The recipe, tested in `tests/pgbouncer.rs`:
+//!
+//! - outside a transaction use `query_typed`/`execute_typed` (one unnamed statement,
+//!   parse-bind-execute under one Sync), `simple_query` or `batch_execute`;
+//! - in a `transaction()` use the same calls: the server connection is then held until
+//!   COMMIT/ROLLBACK.
+//!
+//! The pool offers no option that makes `query` safe: it hands out the
+//! `tokio_postgres::Client` itself, whose `query` always names its statements, and
+//! intercepting that would mean re-implementing the client's API. (PgBouncer 1.21+ can
+//! track named statements itself with `max_prepared_statements`.)
+
+mod backoff;
+mod metrics;
+
+pub use backoff::Backoff;
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
-use tracing::debug;
+use tracing::{debug, info, warn};
 
 use crate::connect::{Config, Connector, Session};
 use crate::error::Error;
+use backoff::{Admission, Gate};
+use metrics::Counters;
 
 /// How a pooled connection is checked before it is handed out again.
 ///
@@ -108,6 +172,7 @@ impl HealthCheck {
 /// use std::time::Duration;
 /// let opts = pgdap::PoolOptions { max_size: 4, ..Default::default() };
 /// assert_eq!(opts.checkout_timeout, Some(Duration::from_secs(30)));
+/// assert_eq!(opts.reconnect_backoff, pgdap::pool::Backoff::default());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolOptions {
@@ -125,6 +190,12 @@ pub struct PoolOptions {
     /// Bound on the health check's query; a connection that does not answer in time is
     /// discarded and the checkout goes on with another one. Default 5 s.
     pub health_check_timeout: Duration,
+    /// Backoff between failed connection attempts (see [`Backoff`]): after a failure,
+    /// new connections are attempted at most once per jittered delay, and checkouts that
+    /// need one in between fail at once with [`PoolError::Unavailable`]. Default: 100 ms
+    /// doubling up to 5 s, each delay drawn from the upper half; [`Backoff::OFF`] turns
+    /// it off.
+    pub reconnect_backoff: Backoff,
 }
 
 impl Default for PoolOptions {
@@ -134,6 +205,7 @@ impl Default for PoolOptions {
             checkout_timeout: Some(Duration::from_secs(30)),
             health_check: HealthCheck::default(),
             health_check_timeout: Duration::from_secs(5),
+            reconnect_backoff: Backoff::default(),
         }
     }
 }
@@ -166,6 +238,21 @@ pub enum PoolError {
         /// The pool's size limit.
         max_size: usize,
     },
+    /// No connection is attempted now: the last attempts failed and the pool is backing
+    /// off ([`PoolOptions::reconnect_backoff`]). Idle connections are still handed out;
+    /// this is returned only when a new connection would be needed. `last_error` is the
+    /// last attempt's error message (that attempt's checkout returned the error itself).
+    #[error("not connecting to \"{host}\" for another {:.3}s: backing off after {attempts} connection attempt(s) that failed or are still under way (PoolOptions::reconnect_backoff); last error: {last_error}", retry_in.as_secs_f64())]
+    Unavailable {
+        /// The server.
+        host: String,
+        /// Connection attempts since the last success (failed, or still under way).
+        attempts: u32,
+        /// Time until the next attempt is allowed.
+        retry_in: Duration,
+        /// The last attempt's error message.
+        last_error: String,
+    },
     /// The pool was closed ([`Pool::close`]).
     #[error("the connection pool to \"{host}\" is closed")]
     Closed {
@@ -180,10 +267,37 @@ pub enum PoolError {
     },
 }
 
-/// deadpool's manager: creates sessions through the connector, checks them on recycle.
+/// Why the manager did not create a session.
+#[derive(Debug)]
+enum CreateError {
+    /// The connect failed.
+    Connect(Error),
+    /// Backing off after failed connects: not attempted.
+    BackingOff {
+        attempts: u32,
+        retry_in: Duration,
+        last: Option<Arc<str>>,
+    },
+}
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CreateError::Connect(e) => e.fmt(f),
+            CreateError::BackingOff { attempts, .. } => {
+                write!(f, "backing off after {attempts} failed connection attempts")
+            }
+        }
+    }
+}
+
+/// deadpool's manager: creates sessions through the connector (behind the backoff
+/// gate), checks them on recycle, counts both.
 struct SessionManager {
     connector: Connector,
     health_check: HealthCheck,
+    gate: Gate,
+    counters: Counters,
 }
 
 impl fmt::Debug for SessionManager {
@@ -191,27 +305,108 @@ impl fmt::Debug for SessionManager {
         f.debug_struct("SessionManager")
             .field("connector", &self.connector)
             .field("health_check", &self.health_check)
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionManager {
+    fn host(&self) -> &str {
+        self.connector.config().access_point().server()
+    }
+
+    fn discard(&self, why: &str) {
+        let discards = self.counters.discarded();
+        info!(
+            target: "pgdap::pool",
+            host = self.host(),
+            health_check_discards = discards,
+            "discarding a pooled connection: {why}"
+        );
     }
 }
 
 impl managed::Manager for SessionManager {
     type Type = Session;
-    type Error = Error;
+    type Error = CreateError;
 
-    async fn create(&self) -> Result<Session, Error> {
-        self.connector.connect_spawned().await
+    async fn create(&self) -> Result<Session, CreateError> {
+        let started = Instant::now();
+        let probe = match self.gate.admit(started, fastrand::f64()) {
+            Admission::Connect { probe } => probe,
+            Admission::Wait {
+                attempts,
+                retry_in,
+                last,
+            } => {
+                let rejections = self.counters.rejected();
+                debug!(
+                    target: "pgdap::pool",
+                    host = self.host(),
+                    attempts,
+                    retry_in_ms = retry_in.as_millis() as u64,
+                    backoff_rejections = rejections,
+                    "not connecting: backing off after failed connects"
+                );
+                return Err(CreateError::BackingOff {
+                    attempts,
+                    retry_in,
+                    last,
+                });
+            }
+        };
+        match self.connector.connect_spawned().await {
+            Ok(session) => {
+                self.gate.succeeded(Instant::now());
+                let (connects, replaced) = self.counters.connected();
+                if replaced {
+                    info!(
+                        target: "pgdap::pool",
+                        host = self.host(),
+                        connects,
+                        reconnects = Counters::get(&self.counters.reconnects),
+                        "reconnected: a new connection replaces a lost one"
+                    );
+                } else {
+                    debug!(target: "pgdap::pool", host = self.host(), connects, "connected");
+                }
+                Ok(session)
+            }
+            Err(e) => {
+                let failures_total = self.counters.connect_failed();
+                let (attempts, retry_in) = self.gate.failed(
+                    probe,
+                    started,
+                    Instant::now(),
+                    fastrand::f64(),
+                    Arc::from(e.to_string()),
+                );
+                warn!(
+                    target: "pgdap::pool",
+                    host = self.host(),
+                    error = %e,
+                    attempts,
+                    connect_failures = failures_total,
+                    retry_in_ms = retry_in.as_millis() as u64,
+                    "connect failed; backing off"
+                );
+                Err(CreateError::Connect(e))
+            }
+        }
     }
 
-    async fn recycle(&self, session: &mut Session, metrics: &Metrics) -> RecycleResult<Error> {
+    async fn recycle(
+        &self,
+        session: &mut Session,
+        metrics: &Metrics,
+    ) -> RecycleResult<CreateError> {
         if session.client.is_closed() || session.task.is_finished() {
-            debug!("discarding a pooled connection that is closed");
+            self.discard("the connection is closed");
             return Err(RecycleError::message("connection closed"));
         }
         if self.health_check.queries_after(metrics.last_used()) {
             if let Err(e) = session.client.simple_query("select 1").await {
-                debug!(error = %e, "discarding a pooled connection that failed its health check");
-                return Err(RecycleError::Backend(Error::Query(e)));
+                self.discard(&format!("its health check failed: {e}"));
+                return Err(RecycleError::Backend(CreateError::Connect(Error::Query(e))));
             }
         }
         Ok(())
@@ -270,9 +465,19 @@ impl Pool {
                 reason: "max_size must be at least 1".into(),
             });
         }
+        if !options.reconnect_backoff.is_off()
+            && options.reconnect_backoff.max < options.reconnect_backoff.initial
+        {
+            return Err(PoolError::InvalidOptions {
+                reason: "reconnect_backoff.max must not be less than reconnect_backoff.initial"
+                    .into(),
+            });
+        }
         let manager = SessionManager {
             connector,
             health_check: options.health_check,
+            gate: Gate::new(options.reconnect_backoff),
+            counters: Counters::default(),
         };
         let inner = managed::Pool::builder(manager)
             .max_size(options.max_size)
@@ -307,7 +512,8 @@ impl Pool {
 
     /// Checks a session out: an idle one that passes the [`HealthCheck`] (broken ones
     /// are discarded), else a new one from [`Connector::connect_spawned`] while fewer than
-    /// `max_size` are open, else waits up to the checkout timeout for one to be returned.
+    /// `max_size` are open (or [`PoolError::Unavailable`] at once while backing off after
+    /// failed connects), else waits up to the checkout timeout for one to be returned.
     /// Dropping the [`PooledSession`] returns it. Must run inside a tokio runtime (the
     /// connection task is spawned on it).
     ///
@@ -334,9 +540,19 @@ impl Pool {
             .to_string()
     }
 
-    fn map_error(&self, e: managed::PoolError<Error>) -> PoolError {
+    fn map_error(&self, e: managed::PoolError<CreateError>) -> PoolError {
         match e {
-            managed::PoolError::Backend(e) => PoolError::Connect(e),
+            managed::PoolError::Backend(CreateError::Connect(e)) => PoolError::Connect(e),
+            managed::PoolError::Backend(CreateError::BackingOff {
+                attempts,
+                retry_in,
+                last,
+            }) => PoolError::Unavailable {
+                host: self.host(),
+                attempts,
+                retry_in,
+                last_error: last.map(|m| m.to_string()).unwrap_or_default(),
+            },
             managed::PoolError::Timeout(_) => PoolError::Timeout {
                 host: self.host(),
                 after: self.checkout_timeout.unwrap_or_default(),
@@ -352,21 +568,32 @@ impl Pool {
         }
     }
 
-    /// How many connections are open, idle, and how many callers wait.
+    /// The pool's gauges (size, idle, in use, waiting) and counters (connects, connect
+    /// failures, reconnects, health-check discards, checkouts refused while backing off).
     ///
     /// ```no_run
     /// # async fn run(pool: pgdap::Pool) -> Result<(), pgdap::PoolError> {
     /// let session = pool.get().await?;
-    /// assert_eq!(pool.status().size - pool.status().available, 1);
+    /// let status = pool.status();
+    /// assert_eq!(status.in_use, 1);
+    /// assert_eq!(status.size, status.idle + status.in_use);
     /// # Ok(()) }
     /// ```
     pub fn status(&self) -> PoolStatus {
         let s = self.inner.status();
+        let c = &self.inner.manager().counters;
         PoolStatus {
             max_size: s.max_size,
             size: s.size,
             available: s.available,
+            idle: s.available,
+            in_use: s.size.saturating_sub(s.available),
             waiting: s.waiting,
+            connects: Counters::get(&c.connects),
+            connect_failures: Counters::get(&c.connect_failures),
+            reconnects: Counters::get(&c.reconnects),
+            health_check_discards: Counters::get(&c.health_check_discards),
+            backoff_rejections: Counters::get(&c.backoff_rejections),
         }
     }
 
@@ -398,24 +625,49 @@ impl Pool {
     }
 }
 
-/// A snapshot of the pool's counters ([`Pool::status`]).
+/// A snapshot of the pool's gauges and counters ([`Pool::status`]).
+///
+/// Gauges describe the moment; counters only grow, from the pool's creation (compute
+/// rates from two snapshots). The same changes are logged as `tracing` events with
+/// target `pgdap::pool` (see the [module documentation](crate::pool#metrics)).
 ///
 /// ```no_run
 /// # fn run(pool: pgdap::Pool) {
 /// let s = pool.status();
-/// println!("{} open of {}, {} idle, {} waiting", s.size, s.max_size, s.available, s.waiting);
+/// println!(
+///     "{} open of {} ({} idle, {} in use), {} waiting; {} connects, {} failed, {} reconnects, {} discarded",
+///     s.size, s.max_size, s.idle, s.in_use, s.waiting,
+///     s.connects, s.connect_failures, s.reconnects, s.health_check_discards
+/// );
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolStatus {
     /// The size limit.
     pub max_size: usize,
     /// Connections open (idle or checked out).
     pub size: usize,
-    /// Idle connections.
+    /// Idle connections (the same as [`idle`](PoolStatus::idle); kept for existing users).
     pub available: usize,
+    /// Idle connections.
+    pub idle: usize,
+    /// Connections checked out.
+    pub in_use: usize,
     /// Callers waiting for a connection.
     pub waiting: usize,
+    /// Connections opened (counter).
+    pub connects: u64,
+    /// Connection attempts that failed, the connector's error returned to the caller
+    /// (counter).
+    pub connect_failures: u64,
+    /// Connections opened to replace one the health check discarded (counter).
+    pub reconnects: u64,
+    /// Connections the health check discarded: closed by the server or the network, or
+    /// not answering `select 1` (counter).
+    pub health_check_discards: u64,
+    /// Checkouts refused with [`PoolError::Unavailable`] while backing off (counter).
+    pub backoff_rejections: u64,
 }
 
 /// A session checked out of a [`Pool`]; dereferences to [`Session`] and goes back to the
