@@ -45,7 +45,8 @@ pub struct NoEndPointHash {
 ///
 /// ```
 /// use openssl::{hash::MessageDigest, pkey::PKey, ec::{EcGroup, EcKey}, nid::Nid, x509::X509};
-/// let key = PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?)?)?;
+/// let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+/// let key = PKey::from_ec_key(EcKey::generate(&group)?)?;
 /// let mut b = X509::builder()?;
 /// b.set_pubkey(&key)?;
 /// b.sign(&key, MessageDigest::sha384())?;
