@@ -12,10 +12,10 @@
 //! service and, when a check is due, starts it on tokio's blocking pool (a thread of its
 //! own outside a runtime); the new context serves the connections that start after it is
 //! built. The one exception is an interval of zero ("check before every connection", for
-//! tests and tools): the connection that asks then checks first, through
-//! `block_in_place` on a multi-threaded runtime (its thread's other tasks move on) or on
-//! its own thread otherwise. The lock a check holds over file I/O is never taken on the
-//! connect path; the one connections take only guards two pointers.
+//! tests and tools): the connection that asks then checks first, on its own thread. The
+//! lock a check holds over file I/O is never taken on the connect path (a connection that
+//! finds a check running does not wait for it); the one connections take only guards two
+//! pointers.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -158,10 +158,11 @@ impl TlsReloader {
             start
         };
         if start {
-            let inner = self.inner.clone();
             if self.inner.interval.is_zero() {
-                check_here(move || inner.check());
+                // Interval zero: "check before every connection", on this thread.
+                self.inner.check();
             } else {
+                let inner = self.inner.clone();
                 check_in_background(move || inner.check());
             }
         }
@@ -192,16 +193,6 @@ impl TlsReloader {
             .lock()
             .ok()
             .and_then(|c| c.last_error.clone())
-    }
-}
-
-/// Runs a due check before the connection proceeds (interval zero).
-fn check_here(check: impl FnOnce()) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(check)
-        }
-        _ => check(),
     }
 }
 
