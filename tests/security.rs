@@ -510,6 +510,12 @@ async fn non_utf8_dns_san_blocks_the_cn_fallback_like_psql() {
                 theirs.error().contains("does not match host name"),
                 "{host}: {theirs:?}"
             );
+            // Read from the DER: the name is reported (libpq prints its raw bytes).
+            assert!(
+                ours.error()
+                    .contains("\"x\u{fffd}.other.test\" (and 1 other name)"),
+                "{host}: {ours:?}"
+            );
         }
     }
 }

@@ -511,3 +511,75 @@ impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for TlsSt
         binding::channel_binding(&self.1.end_point)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::asn1::{Asn1Object, Asn1OctetString};
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::SubjectAlternativeName;
+    use openssl::x509::{X509Extension, X509NameBuilder};
+
+    fn cert_with(ext: impl FnOnce(&openssl::x509::X509Builder) -> X509Extension) -> X509 {
+        let key = PKey::generate_ed25519().unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_nid(Nid::COMMONNAME, "db.example.com")
+            .unwrap();
+        let name = name.build();
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        let ext = ext(&b);
+        b.append_extension(ext).unwrap();
+        b.sign(&key, MessageDigest::null()).unwrap();
+        b.build()
+    }
+
+    #[test]
+    fn sans_come_from_the_der_in_order_with_non_text_dns_names_kept() {
+        let cert = cert_with(|b| {
+            SubjectAlternativeName::new()
+                .dns("a.example.com")
+                .ip("10.0.0.1")
+                .email("x@example.com")
+                .dns("b.example.com")
+                .build(&b.x509v3_context(None, None))
+                .unwrap()
+        });
+        let names = certificate_names(&cert);
+        assert_eq!(
+            names.sans,
+            vec![
+                SanName::Dns("a.example.com".into()),
+                SanName::Ip(vec![10, 0, 0, 1]),
+                SanName::Dns("b.example.com".into()),
+            ]
+        );
+        assert_eq!(names.common_name.as_deref(), Some("db.example.com"));
+
+        // SEQUENCE { [2] "x\xff.other.test" }: invisible to OpenSSL's dnsname().
+        let mut der = vec![0x30, 15, 0x82, 13];
+        der.extend_from_slice(b"x\xff.other.test");
+        let cert = cert_with(|_| {
+            X509Extension::new_from_der(
+                &Asn1Object::from_str("2.5.29.17").unwrap(),
+                false,
+                &Asn1OctetString::new_from_bytes(&der).unwrap(),
+            )
+            .unwrap()
+        });
+        let names = certificate_names(&cert);
+        assert_eq!(
+            names.sans,
+            vec![SanName::DnsNotText(b"x\xff.other.test".to_vec())]
+        );
+        assert!(hostname::verify_host(&names, "db.example.com").is_err());
+    }
+}
