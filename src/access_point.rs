@@ -15,6 +15,8 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
 use crate::secret::Password;
 
@@ -74,7 +76,8 @@ impl AccessPoint {
     /// assert_eq!(err.to_string(), "Access Point: required key \"dbname\" is missing");
     /// ```
     pub fn parse(text: &str) -> Result<AccessPoint> {
-        let mut found: [Option<(String, usize)>; 5] = Default::default();
+        // Values are wiped when dropped: the password's among them, on every error path.
+        let mut found: [Option<(Zeroizing<String>, usize)>; 5] = Default::default();
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
             let trimmed = raw.trim();
@@ -89,10 +92,7 @@ impl AccessPoint {
             let slot = KEYS
                 .iter()
                 .position(|k| *k == lower)
-                .ok_or_else(|| Error::UnknownKey {
-                    key: key.to_string(),
-                    line,
-                })?;
+                .ok_or_else(|| unknown_key(key, line))?;
             if let Some((_, first_line)) = &found[slot] {
                 return Err(Error::DuplicateKey {
                     key: lower,
@@ -100,13 +100,16 @@ impl AccessPoint {
                     first_line: *first_line,
                 });
             }
-            found[slot] = Some((value.trim().to_string(), line));
+            found[slot] = Some((Zeroizing::new(value.trim().to_string()), line));
         }
         let [engine, server, dbname, username, password] = found;
         match engine {
-            Some((engine, _)) if engine == "postgre" => {}
+            Some((engine, _)) if engine.as_str() == "postgre" => {}
             Some((engine, line)) if !engine.is_empty() => {
-                return Err(Error::UnsupportedEngine { engine, line })
+                return Err(Error::UnsupportedEngine {
+                    engine: engine.to_string(),
+                    line,
+                })
             }
             other => return Err(missing("dbengine", other)),
         }
@@ -114,7 +117,12 @@ impl AccessPoint {
             server: required("dbserver", server)?,
             dbname: required("dbname", dbname)?,
             username: required("username", username)?,
-            password: Password::new(password.map(|(p, _)| p).unwrap_or_default()),
+            // Moved out, not copied: the emptied Zeroizing shell is all that is dropped.
+            password: Password::new(
+                password
+                    .map(|(mut p, _)| std::mem::take(&mut *p))
+                    .unwrap_or_default(),
+            ),
         })
     }
 
@@ -150,7 +158,15 @@ impl AccessPoint {
             source,
         };
         let file = std::fs::File::open(path).map_err(read_err)?;
-        let mut bytes = Vec::new();
+        // The file holds the password: its bytes are wiped once parsed (sized up front so
+        // that no reallocation leaves an unwiped copy behind).
+        let size = file
+            .metadata()
+            .map(|m| m.len())
+            .unwrap_or(0)
+            .min(MAX_FILE_SIZE)
+            + 1;
+        let mut bytes = Zeroizing::new(Vec::with_capacity(size as usize));
         file.take(MAX_FILE_SIZE + 1)
             .read_to_end(&mut bytes)
             .map_err(read_err)?;
@@ -189,16 +205,86 @@ impl AccessPoint {
     }
 }
 
-fn missing(key: &'static str, slot: Option<(String, usize)>) -> Error {
+/// libpq's connection parameter names: an operator may well write one of these into an
+/// Access Point, and naming it in the error helps.
+const LIBPQ_KEYWORDS: [&str; 40] = [
+    "host",
+    "hostaddr",
+    "port",
+    "user",
+    "dbname",
+    "password",
+    "passfile",
+    "channel_binding",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "replication",
+    "gssencmode",
+    "sslmode",
+    "requiressl",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcertmode",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+    "require_auth",
+];
+
+/// The error for a line whose key is not an Access Point key. The left side of a line
+/// may be part of a secret (a password continued on the next line, a pasted
+/// `user:password`), so it is named only when it looks like a key: letters, digits and
+/// `_`, starting with a letter, at most 32 characters, and either a libpq parameter name
+/// or within two edits of a valid key (`pasword`, `dbserv`). Anything else is
+/// "line N is not a recognised key=value line", without its content.
+fn unknown_key(key: &str, line: usize) -> Error {
+    let lower = key.to_ascii_lowercase();
+    let shaped = key.len() <= 32
+        && key.starts_with(|c: char| c.is_ascii_alphabetic())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let near = LIBPQ_KEYWORDS.contains(&lower.as_str())
+        || KEYS
+            .iter()
+            .any(|k| strsim::damerau_levenshtein(k, &lower) <= 2);
+    if shaped && near {
+        Error::UnknownKey {
+            key: key.to_string(),
+            line,
+        }
+    } else {
+        Error::AccessPointUnrecognisedLine { line }
+    }
+}
+
+fn missing(key: &'static str, slot: Option<(Zeroizing<String>, usize)>) -> Error {
     Error::MissingKey {
         key,
         line: slot.map(|(_, line)| line),
     }
 }
 
-fn required(key: &'static str, slot: Option<(String, usize)>) -> Result<String> {
+fn required(key: &'static str, slot: Option<(Zeroizing<String>, usize)>) -> Result<String> {
     match slot {
-        Some((value, _)) if !value.is_empty() => Ok(value),
+        Some((value, _)) if !value.is_empty() => Ok(value.to_string()),
         other => Err(missing(key, other)),
     }
 }
@@ -315,6 +401,56 @@ mod tests {
         let err = AccessPoint::parse(&format!("{GOOD}port=5433\n")).unwrap_err();
         assert!(matches!(&err, Error::UnknownKey { key, line: 6 } if key == "port"));
         assert!(err.to_string().contains("\"port\""));
+    }
+
+    #[test]
+    fn only_key_like_keys_are_named() {
+        for (line, key) in [
+            ("pasword=x", "pasword"),
+            ("DBSERV=h", "DBSERV"),
+            ("sslmode=require", "sslmode"),
+            ("Port = 5433", "Port"),
+        ] {
+            let err = AccessPoint::parse(&format!("{GOOD}{line}\n")).unwrap_err();
+            assert!(
+                matches!(&err, Error::UnknownKey { key: k, line: 6 } if k == key),
+                "{err:?}"
+            );
+        }
+        for line in [
+            "pasword : hunter2 = x",
+            "S3cr=tPart2",
+            "hunter2=x",
+            "user:hunter2=x",
+            "_x=1",
+            "abcdefghijklmnopqrstuvwxyzabcdefghijklmnop=1",
+            "pässword=1",
+        ] {
+            let err = AccessPoint::parse(&format!("{GOOD}{line}\n")).unwrap_err();
+            assert!(
+                matches!(err, Error::AccessPointUnrecognisedLine { line: 6 }),
+                "{line}: {err:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                "Access Point line 6 is not a recognised key=value line (valid keys: dbengine, dbserver, dbname, username, password)"
+            );
+        }
+    }
+
+    #[test]
+    fn secret_looking_lines_never_reach_display_or_debug() {
+        for (text, secrets) in [
+            ("pasword : hunter2 = x\n", &["hunter2", "pasword"][..]),
+            ("S3cr=tPart2\n", &["S3cr", "tPart2"][..]),
+        ] {
+            let err = AccessPoint::parse(&format!("{GOOD}{text}")).unwrap_err();
+            for secret in secrets {
+                assert!(!err.to_string().contains(secret), "{err}");
+                assert!(!format!("{err:?}").contains(secret), "{err:?}");
+                assert!(!format!("{err:#?}").contains(secret), "{err:#?}");
+            }
+        }
     }
 
     #[test]

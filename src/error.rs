@@ -76,11 +76,20 @@ pub enum Error {
         /// 1-based line number of the first occurrence.
         first_line: usize,
     },
-    /// A key the Access Point does not define.
+    /// A key the Access Point does not define, named because it looks like a key (a
+    /// near-miss of a valid key or a libpq parameter name); see
+    /// [`Error::AccessPointUnrecognisedLine`] for every other line.
     #[error("Access Point line {line}: unknown key \"{key}\" (valid keys: dbengine, dbserver, dbname, username, password)")]
     UnknownKey {
         /// The key as written.
         key: String,
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A `key=value` line whose key is not one and does not look like one; its content is
+    /// not repeated (it may be part of a secret, e.g. the rest of a password).
+    #[error("Access Point line {line} is not a recognised key=value line (valid keys: dbengine, dbserver, dbname, username, password)")]
+    AccessPointUnrecognisedLine {
         /// 1-based line number.
         line: usize,
     },
@@ -293,6 +302,19 @@ pub enum Error {
         host: String,
         /// The user.
         user: String,
+    },
+    /// The server offers SCRAM-SHA-256-PLUS and its certificate's signature algorithm
+    /// (Ed25519, Ed448) defines no `tls-server-end-point` hash: authenticating without
+    /// channel binding would let a man in the middle relay the login, so the connection
+    /// fails, as libpq's does (libpq's message first).
+    #[error("connection to server at \"{host}\", port 5432 failed: {libpq_message} (the server certificate is signed with {signature_algorithm}, for which tls-server-end-point channel binding defines no hash; the server offers SCRAM-SHA-256-PLUS, and authenticating without channel binding would let a man in the middle relay the login, so pgdap refuses as libpq does; use a server certificate signed with ECDSA or RSA)")]
+    ChannelBindingUnavailable {
+        /// The server.
+        host: String,
+        /// libpq's message, e.g. `could not find digest for NID UNDEF`.
+        libpq_message: String,
+        /// The certificate's signature algorithm, e.g. `ED25519`.
+        signature_algorithm: String,
     },
     /// Another protocol-level failure.
     #[error("connection to server at \"{host}\", port 5432 failed: {source}")]

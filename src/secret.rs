@@ -1,9 +1,22 @@
-//! Secrets (the Access Point password) that never print.
+//! Secrets (the Access Point password) that never print, and are wiped from memory when
+//! dropped.
+//!
+//! What is wiped: every copy pgdap makes: the [`Password`] itself (its clones too), the
+//! Access Point file's bytes read by [`AccessPoint::from_file`](crate::AccessPoint::from_file)
+//! and the values parsed from them. What is not, because it lives in tokio-postgres
+//! (0.7): the copy handed to `tokio_postgres::Config::password` for each connection
+//! attempt (a `Vec<u8>` dropped when the attempt ends), the SCRAM state during the
+//! exchange (the SASLprep-normalised password and the salted password) and the protocol
+//! write buffer of a cleartext/md5 password message; their memory is freed, not
+//! overwritten. Strings the application itself held before [`Password::new`] are its own.
 
 use std::fmt;
 
+use zeroize::Zeroizing;
+
 /// A password. Its `Debug` and `Display` print `***`, so it cannot leak through logs,
-/// `{:?}` of a containing struct, or error text.
+/// `{:?}` of a containing struct, or error text; its memory is overwritten with zeros
+/// when it (or any clone) is dropped (`zeroize`).
 ///
 /// ```
 /// let p = pgdap::Password::new("s3cret");
@@ -11,12 +24,12 @@ use std::fmt;
 /// assert_eq!(p.expose(), "s3cret");
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Password(String);
+pub struct Password(Zeroizing<String>);
 
 impl Password {
-    /// Wraps a password.
+    /// Wraps a password (a `String` is taken over without a copy; a `&str` is copied).
     pub fn new(value: impl Into<String>) -> Password {
-        Password(value.into())
+        Password(Zeroizing::new(value.into()))
     }
 
     /// The password itself, for handing to the authentication exchange only.
@@ -53,5 +66,15 @@ mod tests {
         assert!(!format!("{p:?}").contains("hunter2"));
         assert!(!format!("{p:#?}").contains("hunter2"));
         assert_eq!(p.expose(), "hunter2");
+    }
+
+    #[test]
+    fn clones_are_independent_and_wiped_on_drop() {
+        // The wiping itself is zeroize's (tested there); here: every clone owns its own
+        // zeroizing buffer, so dropping one leaves the other intact.
+        let p = Password::new(String::from("hunter2"));
+        let q = p.clone();
+        drop(p);
+        assert_eq!(q.expose(), "hunter2");
     }
 }

@@ -2,7 +2,8 @@
 //! (case-insensitive) DNS SAN always matches, and a refusal reports the first name.
 //!
 //! Input: lines; the first is the host, then `ip:<raw bytes>` for an IP SAN, `cn:<name>`
-//! for the subject CN, anything else a DNS SAN (bytes that are not UTF-8 are replaced).
+//! for the subject CN, anything else a DNS SAN (one that is not UTF-8 stays raw bytes,
+//! `SanName::DnsNotText`, and must never match or let the CN match a host name).
 
 #![no_main]
 
@@ -19,13 +20,28 @@ fuzz_target!(|data: &[u8]| {
         } else if let Some(cn) = line.strip_prefix(b"cn:") {
             names.common_name = Some(String::from_utf8_lossy(cn).into_owned());
         } else {
-            names
-                .sans
-                .push(SanName::Dns(String::from_utf8_lossy(line).into_owned()));
+            names.sans.push(match std::str::from_utf8(line) {
+                Ok(text) => SanName::Dns(text.to_string()),
+                Err(_) => SanName::DnsNotText(line.to_vec()),
+            });
         }
     }
     let result = verify_host(&names, &host);
-    let host_is_ip = host.parse::<std::net::IpAddr>().is_ok();
+    let host_is_ip = pgdap::tls::hostname::host_address(&host).is_some();
+    // libpq's textual SNI rule never panics and agrees on plain dotted quads.
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        assert!(!pgdap::tls::hostname::sends_sni(&host), "{host:?}");
+        assert!(host_is_ip, "{host:?}");
+    }
+    // Only DNS SANs that are not text, no CN: nothing can match a host name.
+    let only_not_text = !names.sans.is_empty()
+        && names
+            .sans
+            .iter()
+            .all(|s| matches!(s, SanName::DnsNotText(_)));
+    if only_not_text && !host_is_ip {
+        assert!(result.is_err(), "{host:?} vs {names:?}");
+    }
     let exact = names.sans.iter().any(|san| {
         matches!(san, SanName::Dns(name) if !name.contains('\0') && name.eq_ignore_ascii_case(&host))
     });

@@ -69,6 +69,15 @@ impl ErrorContext<'_> {
                 if let Some(wire) = io.get_ref().and_then(|i| i.downcast_ref::<WireError>()) {
                     return self.wire_error(wire);
                 }
+                if let Some(cb) = io.get_ref().and_then(|i| {
+                    i.downcast_ref::<crate::tls::binding::ChannelBindingUnavailable>()
+                }) {
+                    return Error::ChannelBindingUnavailable {
+                        host,
+                        libpq_message: cb.0.libpq_message.clone(),
+                        signature_algorithm: cb.0.signature_algorithm.clone(),
+                    };
+                }
                 if let Some(ssl) = io
                     .get_ref()
                     .and_then(|inner| inner.downcast_ref::<openssl::ssl::Error>())

@@ -7,6 +7,7 @@
 //! PKCS#1/SEC1 client keys. The context (root store, CRL, client identity) is built once
 //! in [`TlsContext::build`]; per connection only an `Ssl` is created from it.
 
+pub mod binding;
 mod files;
 pub mod hostname;
 mod reload;
@@ -20,7 +21,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::ssl::{SslContext, SslMethod, SslVerifyMode, SslVersion};
 use openssl::x509::{X509VerifyResult, X509};
@@ -277,8 +277,9 @@ where
             }
             let setup = |e: openssl::error::ErrorStack| TlsFailure::Handshake(first_reason(&e));
             let mut ssl = openssl::ssl::Ssl::new(&self.ctx.ssl).map_err(setup)?;
-            // SNI for host names (libpq's sslsni=1 default); never for IP literals.
-            if self.host.parse::<std::net::IpAddr>().is_err() {
+            // SNI for host names (libpq's sslsni=1 default); never for what libpq takes
+            // for an IP literal (digits and dots, or a colon).
+            if hostname::sends_sni(&self.host) {
                 ssl.set_hostname(&self.host).map_err(setup)?;
             }
             let mut tls = tokio_openssl::SslStream::new(ssl, stream).map_err(setup)?;
@@ -314,34 +315,98 @@ where
                 }
                 Err(_) => None,
             };
-            Ok(TlsStream(tls, watch))
+            let binding = Binding::of(peer.as_deref());
+            Ok(TlsStream(tls, watch, binding))
         })
     }
 }
 
 /// The subject alternative names and CN of a certificate.
+///
+/// The SANs are read from the DER (OpenSSL's Rust bindings return no DNS name that is not
+/// UTF-8, which would make such a certificate look SAN-less and open the CN fallback).
+/// Should the DER not parse, OpenSSL's view is used and any entry it cannot read counts
+/// as an unreadable DNS name (no CN fallback: refuse rather than guess).
 pub(crate) fn certificate_names(cert: &X509) -> CertificateNames {
     let sans = cert
-        .subject_alt_names()
-        .map(|names| {
-            names
-                .iter()
-                .filter_map(|n| {
-                    if let Some(dns) = n.dnsname() {
-                        Some(SanName::Dns(dns.to_string()))
-                    } else {
-                        n.ipaddress().map(|ip| SanName::Ip(ip.to_vec()))
-                    }
+        .to_der()
+        .ok()
+        .and_then(|der| der_sans(&der))
+        .unwrap_or_else(|| {
+            cert.subject_alt_names()
+                .map(|names| {
+                    names
+                        .iter()
+                        .filter_map(|n| {
+                            if let Some(dns) = n.dnsname() {
+                                Some(SanName::Dns(dns.to_string()))
+                            } else if let Some(ip) = n.ipaddress() {
+                                Some(SanName::Ip(ip.to_vec()))
+                            } else if n.email().is_some()
+                                || n.uri().is_some()
+                                || n.directory_name().is_some()
+                            {
+                                None
+                            } else {
+                                Some(SanName::DnsNotText(Vec::new()))
+                            }
+                        })
+                        .collect()
                 })
-                .collect()
-        })
-        .unwrap_or_default();
+                .unwrap_or_default()
+        });
     let common_name = cert
         .subject_name()
         .entries_by_nid(Nid::COMMONNAME)
         .next()
         .and_then(|e| e.data().to_string().ok());
     CertificateNames { sans, common_name }
+}
+
+/// The DNS and IP subject alternative names of a DER certificate, in order; `None` when
+/// the certificate or its SAN extension does not parse (as OpenSSL then sees no SAN,
+/// the caller falls back to OpenSSL's view).
+fn der_sans(der: &[u8]) -> Option<Vec<SanName>> {
+    use x509_cert::der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged};
+    const SUBJECT_ALT_NAME: x509_cert::der::oid::ObjectIdentifier =
+        x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.29.17");
+    let cert =
+        x509_cert::certificate::CertificateInner::<x509_cert::certificate::Raw>::from_der(der)
+            .ok()?;
+    let Some(ext) = cert
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == SUBJECT_ALT_NAME)
+    else {
+        return Some(Vec::new());
+    };
+    let mut reader = SliceReader::new(ext.extn_value.as_bytes()).ok()?;
+    let names = reader
+        .sequence(|seq| {
+            let mut names = Vec::new();
+            while !seq.is_finished() {
+                let any = x509_cert::der::Any::decode(seq)?;
+                match any.tag() {
+                    Tag::ContextSpecific {
+                        constructed: false,
+                        number: TagNumber::N2,
+                    } => names.push(match std::str::from_utf8(any.value()) {
+                        Ok(text) => SanName::Dns(text.to_string()),
+                        Err(_) => SanName::DnsNotText(any.value().to_vec()),
+                    }),
+                    Tag::ContextSpecific {
+                        constructed: false,
+                        number: TagNumber::N7,
+                    } => names.push(SanName::Ip(any.value().to_vec())),
+                    _ => {}
+                }
+            }
+            Ok(names)
+        })
+        .ok()?;
+    reader.is_finished().then_some(names)
 }
 
 /// OpenSSL's reason for a failed handshake or read, in libpq's words where libpq has
@@ -368,11 +433,37 @@ fn is_tls_error(e: &io::Error) -> bool {
 }
 
 /// A TLS stream to the server. During start-up the decrypted bytes also go to the
-/// attempt's start-up watch (see [`Wire`](crate::connect::Wire)).
+/// attempt's start-up watch (see [`Wire`](crate::connect::Wire)) and to the
+/// channel-binding guard.
 pub struct TlsStream<S>(
     tokio_openssl::SslStream<S>,
     Option<crate::connect::wire::Watch>,
+    Binding,
 );
+/// The channel binding of a TLS session: the server certificate's `tls-server-end-point`
+/// hash, and the guard that stops SCRAM when the certificate defines none
+/// ([`binding`]).
+struct Binding {
+    end_point: std::result::Result<Vec<u8>, binding::NoEndPointHash>,
+    guard: binding::OfferGuard,
+}
+
+impl Binding {
+    fn of(peer: Option<&openssl::x509::X509Ref>) -> Binding {
+        let end_point = match peer {
+            Some(cert) => binding::server_end_point(cert),
+            None => Err(binding::NoEndPointHash {
+                libpq_message: "could not get server certificate".into(),
+                signature_algorithm: "(no certificate)".into(),
+            }),
+        };
+        let guard = match &end_point {
+            Ok(_) => binding::OfferGuard::off(),
+            Err(reason) => binding::OfferGuard::watching(reason.clone()),
+        };
+        Binding { end_point, guard }
+    }
+}
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
     fn poll_read(
@@ -383,9 +474,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
         let before = buf.filled().len();
         let this = &mut *self;
         let result = Pin::new(&mut this.0).poll_read(cx, buf);
-        if let (Poll::Ready(Ok(())), Some(watch)) = (&result, &this.1) {
-            if crate::connect::wire::watch_decrypted(watch, &buf.filled()[before..])? {
-                this.1 = None;
+        if let Poll::Ready(Ok(())) = result {
+            // Channel binding: refuse a SCRAM-SHA-256-PLUS offer we cannot honour.
+            this.2.guard.inspect(&buf.filled()[before..])?;
+            if let Some(watch) = &this.1 {
+                if crate::connect::wire::watch_decrypted(watch, &buf.filled()[before..])? {
+                    this.1 = None;
+                }
             }
         }
         result
@@ -431,24 +526,82 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for TlsStream<S> {
-    /// `tls-server-end-point` (RFC 5929) for SCRAM-SHA-256-PLUS: the hash of the server
-    /// certificate with its signature digest (SHA-256 for MD5/SHA-1 signatures).
+    /// `tls-server-end-point` (RFC 5929) for SCRAM-SHA-256-PLUS, as libpq computes it
+    /// ([`binding::server_end_point`]); never "no binding" for a TLS session (see
+    /// [`binding`]).
     fn channel_binding(&self) -> ChannelBinding {
-        let Some(cert) = self.0.ssl().peer_certificate() else {
-            return ChannelBinding::none();
-        };
-        let digest = cert
-            .signature_algorithm()
-            .object()
-            .nid()
-            .signature_algorithms()
-            .and_then(|algs| match algs.digest {
-                Nid::MD5 | Nid::SHA1 => Some(MessageDigest::sha256()),
-                nid => MessageDigest::from_nid(nid),
-            });
-        match digest.and_then(|md| cert.digest(md).ok()) {
-            Some(hash) => ChannelBinding::tls_server_end_point(hash.to_vec()),
-            None => ChannelBinding::none(),
-        }
+        binding::channel_binding(&self.2.end_point)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::asn1::{Asn1Object, Asn1OctetString};
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::SubjectAlternativeName;
+    use openssl::x509::{X509Extension, X509NameBuilder};
+
+    fn cert_with(ext: impl FnOnce(&openssl::x509::X509Builder) -> X509Extension) -> X509 {
+        let key = PKey::generate_ed25519().unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_nid(Nid::COMMONNAME, "db.example.com")
+            .unwrap();
+        let name = name.build();
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        let ext = ext(&b);
+        b.append_extension(ext).unwrap();
+        b.sign(&key, MessageDigest::null()).unwrap();
+        b.build()
+    }
+
+    #[test]
+    fn sans_come_from_the_der_in_order_with_non_text_dns_names_kept() {
+        let cert = cert_with(|b| {
+            SubjectAlternativeName::new()
+                .dns("a.example.com")
+                .ip("10.0.0.1")
+                .email("x@example.com")
+                .dns("b.example.com")
+                .build(&b.x509v3_context(None, None))
+                .unwrap()
+        });
+        let names = certificate_names(&cert);
+        assert_eq!(
+            names.sans,
+            vec![
+                SanName::Dns("a.example.com".into()),
+                SanName::Ip(vec![10, 0, 0, 1]),
+                SanName::Dns("b.example.com".into()),
+            ]
+        );
+        assert_eq!(names.common_name.as_deref(), Some("db.example.com"));
+
+        // SEQUENCE { [2] "x\xff.other.test" }: invisible to OpenSSL's dnsname().
+        let mut der = vec![0x30, 15, 0x82, 13];
+        der.extend_from_slice(b"x\xff.other.test");
+        let cert = cert_with(|_| {
+            X509Extension::new_from_der(
+                &Asn1Object::from_str("2.5.29.17").unwrap(),
+                false,
+                &Asn1OctetString::new_from_bytes(&der).unwrap(),
+            )
+            .unwrap()
+        });
+        let names = certificate_names(&cert);
+        assert_eq!(
+            names.sans,
+            vec![SanName::DnsNotText(b"x\xff.other.test".to_vec())]
+        );
+        assert!(hostname::verify_host(&names, "db.example.com").is_err());
     }
 }

@@ -1,10 +1,21 @@
 //! Certificate rotation: the TLS context is rebuilt when its files change on disk.
 //!
 //! The files (root CA, CRL, client certificate, key) are compared by a cheap fingerprint
-//! (existence, size, modification time, inode), at most once per
-//! [`Options::reload_interval`](crate::Options::reload_interval), never by reading them.
-//! A changed file that no longer loads leaves the previous context in service and the
-//! error is reported (tracing warning and [`TlsReloader::last_error`]).
+//! (existence, size, modification and change times, inode, owner and mode), at most once
+//! per [`Options::reload_interval`](crate::Options::reload_interval), never by reading
+//! them. A changed file that no longer loads leaves the previous context in service and
+//! the error is reported (tracing warning and [`TlsReloader::last_error`]); while the last
+//! rebuild failed, every interval tries again even when nothing changed, so a fix that no
+//! fingerprint sees (a directory permission, an ACL) is still picked up.
+//!
+//! Connections never wait on the disk: [`TlsReloader::current`] hands out the context in
+//! service and, when a check is due, starts it on tokio's blocking pool (a thread of its
+//! own outside a runtime); the new context serves the connections that start after it is
+//! built. The one exception is an interval of zero ("check before every connection", for
+//! tests and tools): the connection that asks then checks first, on its own thread. The
+//! lock a check holds over file I/O is never taken on the connect path (a connection that
+//! finds a check running does not wait for it); the one connections take only guards two
+//! pointers.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -19,7 +30,11 @@ use crate::error::{Error, Result};
 struct FileStamp {
     len: u64,
     modified: Option<SystemTime>,
-    inode: u64,
+    /// Status-change time (`st_ctime`, nanoseconds): moves on chmod/chown too.
+    changed: (i64, i64),
+    inode: (u64, u64),
+    owner: u32,
+    mode: u32,
 }
 
 /// The fingerprint of the four files a TLS context is built from.
@@ -28,13 +43,7 @@ struct Fingerprint([Option<FileStamp>; 4]);
 
 impl Fingerprint {
     fn of(settings: &Settings) -> Fingerprint {
-        let stamp = |path: &std::path::Path| {
-            std::fs::metadata(path).ok().map(|m| FileStamp {
-                len: m.len(),
-                modified: m.modified().ok(),
-                inode: inode(&m),
-            })
-        };
+        let stamp = |path: &std::path::Path| std::fs::metadata(path).ok().map(|m| stamp(&m));
         Fingerprint([
             stamp(&settings.root_ca.value),
             stamp(&settings.crl.value),
@@ -45,33 +54,63 @@ impl Fingerprint {
 }
 
 #[cfg(unix)]
-fn inode(m: &std::fs::Metadata) -> u64 {
-    std::os::unix::fs::MetadataExt::ino(m)
+fn stamp(m: &std::fs::Metadata) -> FileStamp {
+    use std::os::unix::fs::MetadataExt;
+    FileStamp {
+        len: m.len(),
+        modified: m.modified().ok(),
+        changed: (m.ctime(), m.ctime_nsec()),
+        inode: (m.dev(), m.ino()),
+        owner: m.uid(),
+        mode: m.mode(),
+    }
 }
 
 #[cfg(not(unix))]
-fn inode(_: &std::fs::Metadata) -> u64 {
-    0
+fn stamp(m: &std::fs::Metadata) -> FileStamp {
+    FileStamp {
+        len: m.len(),
+        modified: m.modified().ok(),
+        changed: (0, 0),
+        inode: (0, 0),
+        owner: 0,
+        mode: u32::from(m.permissions().readonly()),
+    }
 }
 
-struct State {
+/// What connections read: held only to clone or swap pointers, never over I/O.
+struct Current {
     ctx: Option<Arc<TlsContext>>,
-    fingerprint: Fingerprint,
-    checked: Instant,
     last_error: Option<Arc<Error>>,
+    /// When the next check is due.
+    due: Instant,
+    /// A check is running (on the blocking pool or a thread).
+    checking: bool,
+}
+
+/// What a check compares with: held by the check, over its file I/O.
+struct Checked {
+    fingerprint: Fingerprint,
+    /// The last rebuild failed: retry at the next check whatever the fingerprint says.
+    failed: bool,
+}
+
+struct Inner {
+    settings: Settings,
+    interval: Duration,
+    current: Mutex<Current>,
+    checked: Mutex<Checked>,
 }
 
 /// The current TLS context of a connector, rebuilt when its files change.
 pub struct TlsReloader {
-    settings: Settings,
-    interval: Duration,
-    state: Mutex<State>,
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for TlsReloader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsReloader")
-            .field("interval", &self.interval)
+            .field("interval", &self.inner.interval)
             .finish_non_exhaustive()
     }
 }
@@ -82,64 +121,211 @@ impl TlsReloader {
         let fingerprint = Fingerprint::of(settings);
         let ctx = TlsContext::build(settings)?.map(Arc::new);
         Ok(TlsReloader {
-            settings: settings.clone(),
-            interval,
-            state: Mutex::new(State {
-                ctx,
-                fingerprint,
-                checked: Instant::now(),
-                last_error: None,
+            inner: Arc::new(Inner {
+                settings: settings.clone(),
+                interval,
+                current: Mutex::new(Current {
+                    ctx,
+                    last_error: None,
+                    due: Instant::now() + interval,
+                    checking: false,
+                }),
+                checked: Mutex::new(Checked {
+                    fingerprint,
+                    failed: false,
+                }),
             }),
         })
     }
 
-    /// The context to use for the next connection (checking the files first when the
-    /// interval has passed). `None` under `PGMODE=disable`.
+    /// The context to use for the next connection. `None` under `PGMODE=disable`.
+    ///
+    /// When the interval has passed, a check of the files starts in the background and
+    /// this connection gets the context in service (see the module documentation; an
+    /// interval of zero checks first).
     pub(crate) fn current(&self) -> Option<Arc<TlsContext>> {
-        if self.settings.mode.value == SslMode::Disable {
+        if self.inner.settings.mode.value == SslMode::Disable {
             return None;
         }
-        let Ok(mut state) = self.state.lock() else {
-            return None;
+        let start = {
+            let Ok(mut current) = self.inner.current.lock() else {
+                return None;
+            };
+            let start = !current.checking && Instant::now() >= current.due;
+            if start {
+                current.checking = true;
+            }
+            start
         };
-        if state.checked.elapsed() >= self.interval {
-            state.checked = Instant::now();
-            self.refresh(&mut state);
+        if start {
+            if self.inner.interval.is_zero() {
+                // Interval zero: "check before every connection", on this thread.
+                self.inner.check();
+            } else {
+                let inner = self.inner.clone();
+                check_in_background(move || inner.check());
+            }
         }
-        state.ctx.clone()
+        self.inner.current.lock().ok().and_then(|c| c.ctx.clone())
     }
 
-    /// Checks the files now, whatever the interval.
+    /// Checks the files now, on the caller's thread, whatever the interval.
+    ///
+    /// ```no_run
+    /// # fn run(connector: &pgdap::Connector) {
+    /// connector.tls_reloader().reload_now();
+    /// if let Some(error) = connector.tls_reloader().last_error() {
+    ///     eprintln!("new certificate files do not load: {error}");
+    /// }
+    /// # }
+    /// ```
     pub fn reload_now(&self) {
-        if let Ok(mut state) = self.state.lock() {
-            state.checked = Instant::now();
-            self.refresh(&mut state);
+        if let Ok(mut current) = self.inner.current.lock() {
+            current.checking = true;
         }
-    }
-
-    fn refresh(&self, state: &mut State) {
-        let fingerprint = Fingerprint::of(&self.settings);
-        if fingerprint == state.fingerprint {
-            return;
-        }
-        // Remember the new fingerprint either way: a broken file is reported once, and
-        // retried when it changes again.
-        state.fingerprint = fingerprint;
-        match TlsContext::build(&self.settings) {
-            Ok(ctx) => {
-                info!("certificate files changed on disk: TLS context reloaded");
-                state.ctx = ctx.map(Arc::new);
-                state.last_error = None;
-            }
-            Err(e) => {
-                warn!(error = %e, "certificate files changed on disk but no longer load: keeping the previous TLS context");
-                state.last_error = Some(Arc::new(e));
-            }
-        }
+        self.inner.check();
     }
 
     /// The error of the last reload, while the previous context stays in service.
     pub fn last_error(&self) -> Option<Arc<Error>> {
-        self.state.lock().ok().and_then(|s| s.last_error.clone())
+        self.inner
+            .current
+            .lock()
+            .ok()
+            .and_then(|c| c.last_error.clone())
+    }
+}
+
+/// Runs a due check off the connect path.
+fn check_in_background(check: impl FnOnce() + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn_blocking(check);
+        }
+        Err(_) => {
+            let spawned = std::thread::Builder::new()
+                .name("pgdap-tls-reload".into())
+                .spawn(check);
+            if let Err(e) = spawned {
+                warn!(error = %e, "could not start the certificate file check");
+            }
+        }
+    }
+}
+
+/// Marks the check finished (and schedules the next) however it ends, panics included.
+struct Finish<'a>(&'a Inner);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut current) = self.0.current.lock() {
+            current.checking = false;
+            current.due = Instant::now() + self.0.interval;
+        }
+    }
+}
+
+impl Inner {
+    /// Compares the fingerprint and rebuilds the context when it changed or the last
+    /// rebuild failed. Holds `checked` over the file I/O; `current` only to publish.
+    fn check(&self) {
+        let _finish = Finish(self);
+        let Ok(mut checked) = self.checked.lock() else {
+            return;
+        };
+        let fingerprint = Fingerprint::of(&self.settings);
+        if fingerprint == checked.fingerprint && !checked.failed {
+            return;
+        }
+        let retry = fingerprint == checked.fingerprint;
+        checked.fingerprint = fingerprint;
+        let built = TlsContext::build(&self.settings);
+        checked.failed = built.is_err();
+        let Ok(mut current) = self.current.lock() else {
+            return;
+        };
+        match built {
+            Ok(ctx) => {
+                if retry {
+                    info!("certificate files load again: TLS context reloaded");
+                } else {
+                    info!("certificate files changed on disk: TLS context reloaded");
+                }
+                current.ctx = ctx.map(Arc::new);
+                current.last_error = None;
+            }
+            Err(e) => {
+                // Reported once per change; retried quietly at every interval.
+                if !retry {
+                    warn!(error = %e, "certificate files changed on disk but no longer load: keeping the previous TLS context");
+                }
+                current.last_error = Some(Arc::new(e));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(dir: &std::path::Path, mode: &str) -> Settings {
+        let env = crate::Environment::from_pairs([("PGMODE", mode)]).with_default_dir(dir);
+        Settings::resolve(&env, env.default_dir()).unwrap()
+    }
+
+    #[test]
+    fn connects_do_not_wait_for_a_check_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let reloader =
+            TlsReloader::new(&settings(dir.path(), "require"), Duration::from_millis(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        // A check that is stuck on the disk holds `checked`.
+        let stuck = reloader.inner.checked.lock().unwrap();
+        let started = Instant::now();
+        for _ in 0..3 {
+            assert!(reloader.current().is_some());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "current() waited for the file check"
+        );
+        drop(stuck);
+    }
+
+    #[test]
+    fn a_failed_rebuild_is_retried_without_any_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let reloader = TlsReloader::new(&settings(dir.path(), "require"), Duration::ZERO).unwrap();
+        std::fs::write(dir.path().join("root.crt"), "garbage").unwrap();
+        reloader.reload_now();
+        let first = reloader
+            .last_error()
+            .expect("the broken root CA is reported");
+        // Nothing changes on disk, yet the next check builds again (a new error value).
+        reloader.reload_now();
+        let second = reloader.last_error().expect("still broken");
+        assert!(!Arc::ptr_eq(&first, &second), "the rebuild was retried");
+        // A working state is not rebuilt on every check.
+        std::fs::remove_file(dir.path().join("root.crt")).unwrap();
+        reloader.reload_now();
+        assert!(reloader.last_error().is_none());
+        let ctx = reloader.current().unwrap();
+        reloader.reload_now();
+        assert!(Arc::ptr_eq(&ctx, &reloader.current().unwrap()));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn chmod_and_chown_alone_change_the_fingerprint() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path(), "require");
+        std::fs::write(&s.key.value, "key").unwrap();
+        std::fs::set_permissions(&s.key.value, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let before = Fingerprint::of(&s);
+        std::fs::set_permissions(&s.key.value, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_ne!(before, Fingerprint::of(&s));
     }
 }

@@ -1,0 +1,710 @@
+//! Security review findings (issue 14), each against real servers with psql 15 (libpq)
+//! as the oracle:
+//! - channel binding through a TLS-terminating man in the middle (tests/common/mitm.rs)
+//!   whose certificates are EC P-256, Ed25519 and RSA-PSS: never an unbound SCRAM login
+//!   over TLS, and every outcome equal to psql's;
+//! - channel binding straight to servers with RSA-PSS and Ed25519 certificates;
+//! - SNI and IP-literal rules for `2130706503`-style hosts;
+//! - a DNS SAN that is not UTF-8 (verify-full refuses, as psql);
+//! - certificate rotation fixed by chmod alone (client key, CRL).
+//!
+//! Addresses: 127.0.0.70 upstream server, .71 MITM EC, .72 MITM Ed25519, .73 MITM RSA-PSS,
+//! .74 server RSA-PSS, .75 server Ed25519, .76 server with a revoked certificate, .77
+//! server with a non-UTF-8 DNS SAN, .78 MITM Ed25519 stripping SCRAM-SHA-256-PLUS, .79 MITM
+//! EC stripping it.
+
+mod common;
+#[path = "common/mitm.rs"]
+mod mitm;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{
+    access_point, pgdap_outcome, pki, psql_outcome, ClientHome, Outcome, Server, ServerSpec, PG_BIN,
+};
+use mitm::Mitm;
+use openssl::asn1::{Asn1Object, Asn1OctetString, Asn1Time};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::{X509Extension, X509NameBuilder, X509};
+
+// ---------------------------------------------------------------------------------------
+// Certificates of the attacker and of the odd servers, made at run time
+// ---------------------------------------------------------------------------------------
+
+fn self_signed(cn: &str, key: &PKey<Private>, md: MessageDigest) -> X509 {
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
+    b.sign(key, md).unwrap();
+    b.build()
+}
+
+fn ec_p256() -> (X509, PKey<Private>) {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    (self_signed("mitm-ec", &key, MessageDigest::sha256()), key)
+}
+
+fn ed25519(cn: &str) -> (X509, PKey<Private>) {
+    let key = PKey::generate_ed25519().unwrap();
+    (self_signed(cn, &key, MessageDigest::null()), key)
+}
+
+/// An RSA-PSS key and self-signed certificate with SHA-384 in the PSS parameters, by the
+/// openssl CLI (the Rust bindings cannot sign with PSS padding).
+fn rsa_pss(dir: &Path, name: &str) -> (X509, PKey<Private>) {
+    let (crt, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa-pss",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-sha384",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    common::set_mode(&key, 0o600);
+    let cert = X509::from_pem(&std::fs::read(&crt).unwrap()).unwrap();
+    let pkey = PKey::private_key_from_pem(&std::fs::read(&key).unwrap()).unwrap();
+    assert_eq!(cert.signature_algorithm().object().nid(), Nid::RSASSAPSS);
+    (cert, pkey)
+}
+
+/// Writes a certificate and key into the PKI directory as `<name>.crt/.key` (for
+/// `ServerSpec`).
+fn write_pki(name: &str, cert: &X509, key: &PKey<Private>) {
+    std::fs::write(pki().path(&format!("{name}.crt")), cert.to_pem().unwrap()).unwrap();
+    common::write_key(
+        &pki().path(&format!("{name}.key")),
+        &key.private_key_to_pem_pkcs8().unwrap(),
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers and proxies (one per test process each)
+// ---------------------------------------------------------------------------------------
+
+fn upstream() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| Server::start(ServerSpec::new("127.0.0.70", Some("server"))))
+}
+
+fn proxy(which: &'static str) -> &'static Mitm {
+    static EC: OnceLock<Mitm> = OnceLock::new();
+    static ED: OnceLock<Mitm> = OnceLock::new();
+    static PSS: OnceLock<Mitm> = OnceLock::new();
+    static ED_STRIP: OnceLock<Mitm> = OnceLock::new();
+    static EC_STRIP: OnceLock<Mitm> = OnceLock::new();
+    let up = &upstream().addr;
+    let start =
+        |addr, (cert, key): (X509, PKey<Private>), strip| Mitm::start(addr, up, &cert, &key, strip);
+    match which {
+        "ec" => EC.get_or_init(|| start("127.0.0.71", ec_p256(), false)),
+        "ed25519" => ED.get_or_init(|| start("127.0.0.72", ed25519("mitm-ed25519"), false)),
+        "rsa-pss" => {
+            PSS.get_or_init(|| start("127.0.0.73", rsa_pss(&pki().dir, "mitm-pss"), false))
+        }
+        "ed25519-strip" => {
+            ED_STRIP.get_or_init(|| start("127.0.0.78", ed25519("mitm-ed25519-strip"), true))
+        }
+        "ec-strip" => EC_STRIP.get_or_init(|| start("127.0.0.79", ec_p256(), true)),
+        other => panic!("no proxy {other}"),
+    }
+}
+
+/// Tests that read a proxy's log take this first (the log is per proxy, tests run in
+/// parallel).
+static PROXIES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The whole cause chain of an error, one string (pgdap's errors wrap tokio-postgres').
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// pgdap's outcome with the full cause chain of a failure.
+async fn pgdap_case(ap: &pgdap::AccessPoint, env: &pgdap::Environment) -> Outcome {
+    match pgdap_outcome(ap, env).await {
+        Outcome::Fail(_) => {
+            let connector =
+                pgdap::Connector::new(pgdap::Config::new(ap.clone(), env).unwrap()).unwrap();
+            match connector.connect().await {
+                Err(e) => Outcome::Fail(chain(&e)),
+                Ok(_) => panic!("a second attempt succeeded where the first failed"),
+            }
+        }
+        other => other,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Channel binding through a man in the middle
+// ---------------------------------------------------------------------------------------
+
+/// No root CA (the MITM's certificate is not checked: `require` encrypts without
+/// authenticating the server), SCRAM user; `appdb` accepts plaintext, `sslonly` does not.
+#[tokio::test]
+async fn mitm_never_gets_an_unbound_scram_login_and_outcomes_equal_psql() {
+    let _proxies = PROXIES.lock().await;
+    let mut report = Vec::new();
+    for which in ["ec", "ed25519", "rsa-pss", "ed25519-strip", "ec-strip"] {
+        let mitm = proxy(which);
+        for mode in ["require", "prefer"] {
+            for db in ["appdb", "sslonly"] {
+                let home = ClientHome::new().var("PGMODE", mode);
+                let ap = access_point(mitm.addr, db, "scram_user", "scram-pw");
+                mitm.take();
+                let ours = pgdap_case(&ap, &home.env()).await;
+                let ours_seen = mitm.take();
+                let theirs = psql_outcome(&ap, &home.env(), home.home());
+                let theirs_seen = mitm.take();
+                let case = format!("{which} {mode} {db}");
+                report.push(format!(
+                    "{case}: pgdap {} | psql {}\n  pgdap saw {ours_seen:?}\n  psql saw {theirs_seen:?}",
+                    ours.class(),
+                    theirs.class()
+                ));
+                assert_eq!(
+                    ours.class(),
+                    theirs.class(),
+                    "{case}: pgdap {ours:?}, psql {theirs:?}"
+                );
+                // The property: no login ever goes through a TLS session with the MITM,
+                // and SCRAM over TLS is never unbound.
+                assert!(
+                    !ours_seen.is_empty(),
+                    "{case}: pgdap never reached the proxy"
+                );
+                for seen in &ours_seen {
+                    assert!(!(seen.tls && seen.authenticated), "{case}: {seen:?}");
+                    assert!(!seen.unbound_scram_over_tls(), "{case}: {seen:?}");
+                    if seen.tls && seen.gs2.is_some() {
+                        assert_eq!(
+                            seen.gs2.as_deref(),
+                            theirs_seen
+                                .iter()
+                                .find(|s| s.tls)
+                                .and_then(|s| s.gs2.as_deref()),
+                            "{case}: pgdap's gs2 header differs from libpq's"
+                        );
+                    }
+                }
+                // What each attacker certificate leads to, as libpq does it.
+                let tls_leg = ours_seen.iter().find(|s| s.tls).unwrap();
+                match which {
+                    "ed25519" => {
+                        assert!(tls_leg.offered.iter().any(|m| m == "SCRAM-SHA-256-PLUS"));
+                        assert_eq!(tls_leg.mechanism, None, "{case}: nothing of SCRAM sent");
+                        assert!(
+                            ours.error().contains("could not find digest for NID UNDEF")
+                                && ours.error().contains("ED25519"),
+                            "{case}: {ours:?}"
+                        );
+                        assert!(
+                            theirs
+                                .error()
+                                .contains("could not find digest for NID UNDEF"),
+                            "{case}: {theirs:?}"
+                        );
+                    }
+                    "ec" | "rsa-pss" => {
+                        assert_eq!(tls_leg.gs2.as_deref(), Some("p=tls-server-end-point"));
+                    }
+                    _ => {
+                        // PLUS stripped from the offer: the client says it supports
+                        // binding ("y"), which the server refuses as a downgrade.
+                        assert_eq!(tls_leg.gs2.as_deref(), Some("y"), "{case}");
+                    }
+                }
+                if mode == "prefer" && db == "appdb" && which != "ed25519" {
+                    // libpq retries in plaintext after the server's refusal while
+                    // encrypted; prefer gives up server authentication and encryption.
+                    assert_eq!(ours, Outcome::Plain, "{case}");
+                }
+            }
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+/// The attack works when binding is switched off (psql with channel_binding=disable
+/// sends `n,,` and gets a session through the Ed25519 MITM): the proxy's detector is
+/// real, and the test above could fail.
+#[test]
+fn baseline_the_mitm_gets_a_login_when_binding_is_off() {
+    let _proxies = PROXIES.blocking_lock();
+    let mitm = proxy("ed25519");
+    mitm.take();
+    let out = Command::new(format!("{PG_BIN}/psql"))
+        .env_clear()
+        .env("PGSSLMODE", "require")
+        .env("PGCHANNELBINDING", "disable")
+        .env("PGPASSWORD", "scram-pw")
+        .env("HOME", "/nonexistent")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-w",
+            "-h",
+            mitm.addr,
+            "-U",
+            "scram_user",
+            "-d",
+            "appdb",
+        ])
+        .args(["-c", "select 1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = mitm.take();
+    assert!(
+        seen.iter()
+            .any(|s| s.unbound_scram_over_tls() && s.authenticated),
+        "{seen:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Channel binding straight to servers with RSA-PSS and Ed25519 certificates
+// ---------------------------------------------------------------------------------------
+
+fn pss_server() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| {
+        let (cert, key) = rsa_pss(&pki().dir, "sec-server-pss");
+        write_pki("sec-server-pss", &cert, &key);
+        Server::start(ServerSpec::new("127.0.0.74", Some("sec-server-pss")))
+    })
+}
+
+fn ed25519_server() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| {
+        let (cert, key) = ed25519("sec-server-ed25519");
+        write_pki("sec-server-ed25519", &cert, &key);
+        Server::start(ServerSpec::new("127.0.0.75", Some("sec-server-ed25519")))
+    })
+}
+
+#[test]
+fn rsa_pss_end_point_hash_is_the_pss_parameters_hash() {
+    let (cert, _) = rsa_pss(&pki().dir, "sec-pss-unit");
+    assert_eq!(
+        pgdap::tls::binding::server_end_point(&cert).unwrap(),
+        cert.digest(MessageDigest::sha384()).unwrap().to_vec()
+    );
+}
+
+/// The RSA-PSS server checks our binding with its own hash: a session proves that
+/// pgdap's tls-server-end-point equals the server's. Ed25519 fails like psql, under
+/// prefer too (libpq fails inside the SCRAM exchange and does not retry).
+#[tokio::test]
+async fn direct_servers_with_pss_and_ed25519_certificates_match_psql() {
+    for (server, name) in [(pss_server(), "rsa-pss"), (ed25519_server(), "ed25519")] {
+        for mode in ["require", "prefer"] {
+            for (db, user, pw) in [
+                ("appdb", "scram_user", "scram-pw"),
+                ("appdb", "md5_user", "md5-pw"),
+            ] {
+                let home = ClientHome::new().var("PGMODE", mode);
+                let ap = access_point(&server.addr, db, user, pw);
+                let ours = pgdap_case(&ap, &home.env()).await;
+                let theirs = psql_outcome(&ap, &home.env(), home.home());
+                let case = format!("{name} {mode} {user}");
+                assert_eq!(
+                    ours.class(),
+                    theirs.class(),
+                    "{case}: pgdap {ours:?}, psql {theirs:?}"
+                );
+                match (name, user) {
+                    ("rsa-pss", _) | ("ed25519", "md5_user") => {
+                        assert_eq!(ours, Outcome::Ssl, "{case}")
+                    }
+                    _ => {
+                        assert!(
+                            ours.error().contains("could not find digest for NID UNDEF"),
+                            "{case}: {ours:?}"
+                        );
+                        assert!(
+                            theirs
+                                .error()
+                                .contains("could not find digest for NID UNDEF"),
+                            "{case}: {theirs:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// SNI and IP literals
+// ---------------------------------------------------------------------------------------
+
+/// libpq sends SNI unless the host is digits and dots or has a colon: `2130706503` and
+/// `0177.0.0.71` (both 127.0.0.71 to getaddrinfo) get none, from psql and from pgdap.
+#[tokio::test]
+async fn sni_is_sent_exactly_when_psql_sends_it() {
+    common::ensure_hosts("mitm-ec.pgdap.test", "127.0.0.71");
+    let _proxies = PROXIES.lock().await;
+    let mitm = proxy("ec");
+    for (host, sni) in [
+        ("127.0.0.71", None),
+        ("2130706503", None),
+        ("0177.0.0.71", None),
+        ("mitm-ec.pgdap.test", Some("mitm-ec.pgdap.test")),
+    ] {
+        let home = ClientHome::new().var("PGMODE", "require");
+        let ap = access_point(host, "appdb", "scram_user", "scram-pw");
+        mitm.take();
+        let connector =
+            pgdap::Connector::new(pgdap::Config::new(ap.clone(), &home.env()).unwrap()).unwrap();
+        let _ = connector.connect().await;
+        let ours: Vec<Option<String>> = mitm
+            .take()
+            .into_iter()
+            .filter(|s| s.tls)
+            .map(|s| s.sni)
+            .collect();
+        let _ = psql_outcome(&ap, &home.env(), home.home());
+        let theirs: Vec<Option<String>> = mitm
+            .take()
+            .into_iter()
+            .filter(|s| s.tls)
+            .map(|s| s.sni)
+            .collect();
+        assert_eq!(ours, vec![sni.map(str::to_string)], "{host}");
+        assert_eq!(ours, theirs, "{host}: pgdap vs psql");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A DNS SAN that is not UTF-8
+// ---------------------------------------------------------------------------------------
+
+/// CN = nonutf8.pgdap.test, SAN = DNS:"x\xff.other.test" (raw bytes) and IP:127.0.0.77,
+/// issued by the test CA.
+fn nonutf8_server() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| {
+        let ca = X509::from_pem(&std::fs::read(pki().path("ca.crt")).unwrap()).unwrap();
+        let ca_key =
+            PKey::private_key_from_pem(&std::fs::read(pki().path("ca.key")).unwrap()).unwrap();
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_nid(Nid::COMMONNAME, "nonutf8.pgdap.test")
+            .unwrap();
+        let name = name.build();
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(ca.subject_name()).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+            .unwrap();
+        // GeneralNames: [2] IA5 "x\xff.other.test", [7] 127.0.0.77.
+        let dns = b"x\xff.other.test";
+        let mut sans = vec![0x82, dns.len() as u8];
+        sans.extend_from_slice(dns);
+        sans.extend_from_slice(&[0x87, 4, 127, 0, 0, 77]);
+        let mut der = vec![0x30, sans.len() as u8];
+        der.extend_from_slice(&sans);
+        let ext = X509Extension::new_from_der(
+            &Asn1Object::from_str("2.5.29.17").unwrap(),
+            false,
+            &Asn1OctetString::new_from_bytes(&der).unwrap(),
+        )
+        .unwrap();
+        b.append_extension(ext).unwrap();
+        b.sign(&ca_key, MessageDigest::sha256()).unwrap();
+        let cert = b.build();
+        // OpenSSL's own view: the DNS SAN is invisible to the Rust bindings.
+        let sans = cert.subject_alt_names().unwrap();
+        assert!(sans.iter().all(|n| n.dnsname().is_none()));
+        write_pki("sec-server-nonutf8", &cert, &key);
+        common::ensure_hosts("nonutf8.pgdap.test", "127.0.0.77");
+        Server::start(ServerSpec::new("127.0.0.77", Some("sec-server-nonutf8")))
+    })
+}
+
+#[tokio::test]
+async fn non_utf8_dns_san_blocks_the_cn_fallback_like_psql() {
+    let server = nonutf8_server();
+    assert_eq!(server.addr, "127.0.0.77");
+    for (host, expect_ssl) in [
+        // The CN names the host, but a DNS SAN is present: no CN fallback, no match.
+        ("nonutf8.pgdap.test", false),
+        // IP hosts (inet_aton's forms too) match the IP SAN.
+        ("127.0.0.77", true),
+        ("2130706509", true),
+        ("0177.0.0.77", true),
+    ] {
+        let home = ClientHome::new().var("PGMODE", "verify-full");
+        home.put("ca.crt", "root.crt");
+        let ap = access_point(host, "appdb", "scram_user", "scram-pw");
+        let ours = pgdap_case(&ap, &home.env()).await;
+        let theirs = psql_outcome(&ap, &home.env(), home.home());
+        assert_eq!(
+            ours.class(),
+            theirs.class(),
+            "{host}: pgdap {ours:?}, psql {theirs:?}"
+        );
+        if expect_ssl {
+            assert_eq!(ours, Outcome::Ssl, "{host}");
+        } else {
+            assert!(
+                ours.error().contains("does not match host name"),
+                "{host}: {ours:?}"
+            );
+            assert!(
+                theirs.error().contains("does not match host name"),
+                "{host}: {theirs:?}"
+            );
+            // Read from the DER: the name is reported (libpq prints its raw bytes).
+            assert!(
+                ours.error()
+                    .contains("\"x\u{fffd}.other.test\" (and 1 other name)"),
+                "{host}: {ours:?}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Rotation fixed by chmod alone
+// ---------------------------------------------------------------------------------------
+
+const INTERVAL: Duration = Duration::from_secs(1);
+
+fn rotating_connector(ap: pgdap::AccessPoint, home: &ClientHome) -> pgdap::Connector {
+    let config = pgdap::Config::new(ap, &home.env())
+        .unwrap()
+        .with_options(pgdap::Options {
+            reload_interval: INTERVAL,
+            ..Default::default()
+        });
+    pgdap::Connector::new(config).unwrap()
+}
+
+/// Polls `connect` until `done(result)` or `reload_interval + 1 s` have passed; returns
+/// the time it took.
+async fn within_interval(
+    connector: &pgdap::Connector,
+    what: &str,
+    done: impl Fn(&Result<pgdap::Connected, pgdap::Error>) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let result = connector.connect().await;
+        if done(&result) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < INTERVAL + Duration::from_secs(1),
+            "{what} not effective within reload_interval + 1 s: last {:?}",
+            result.err().map(|e| e.to_string())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn rename_in(home: &ClientHome, src: &Path, name: &str, mode: u32) {
+    let tmp = home.dir().join(format!(".{name}.new"));
+    std::fs::copy(src, &tmp).unwrap();
+    common::set_mode(&tmp, mode);
+    std::fs::rename(&tmp, home.dir().join(name)).unwrap();
+}
+
+/// A new client key deployed 0644 is refused (the previous identity stays in service);
+/// `chmod 600`, the fix pgdap's own error suggests, is picked up.
+#[tokio::test]
+async fn client_key_fixed_by_chmod_is_used() {
+    let server = common::ssl_server();
+    let home = ClientHome::new()
+        .var("PGMODE", "verify-ca")
+        .var("PGAUTH", "cert");
+    home.put("ca.crt", "root.crt");
+    home.put("bob.crt", "postgresql.crt");
+    home.put("bob.key", "postgresql.key");
+    let connector = rotating_connector(access_point(&server.addr, "certdb", "alice", ""), &home);
+    assert!(
+        connector.connect().await.is_err(),
+        "bob's certificate is not alice"
+    );
+
+    rename_in(&home, &pki().path("alice.key"), "postgresql.key", 0o644);
+    rename_in(&home, &pki().path("alice.crt"), "postgresql.crt", 0o644);
+    let start = Instant::now();
+    while !connector
+        .tls_reloader()
+        .last_error()
+        .is_some_and(|e| e.to_string().contains("group or world access"))
+    {
+        assert!(
+            start.elapsed() < INTERVAL + Duration::from_secs(1),
+            "no permission error"
+        );
+        let _ = connector.connect().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        connector.connect().await.is_err(),
+        "the 0644 key is not used"
+    );
+
+    common::set_mode(&home.dir().join("postgresql.key"), 0o600);
+    let took = within_interval(&connector, "chmod 600 of the key", |r| r.is_ok()).await;
+    eprintln!("chmod 600 effective after {took:?}");
+    assert!(connector.tls_reloader().last_error().is_none());
+}
+
+/// A CRL revoking the server certificate, deployed unreadable for the service, is not
+/// enforced (the previous context stays); `chmod 644` makes it effective. The service's
+/// file checks run as `nobody` (filesystem uid of the runtime's threads), since root reads
+/// any file.
+#[test]
+fn crl_fixed_by_chmod_is_enforced() {
+    let server = {
+        static S: OnceLock<Server> = OnceLock::new();
+        S.get_or_init(|| Server::start(ServerSpec::new("127.0.0.76", Some("server-revoked"))))
+    };
+    let home = ClientHome::new().var("PGMODE", "verify-ca");
+    common::set_mode(home.home(), 0o755);
+    common::set_mode(&home.dir(), 0o755);
+    let root = home.put("ca.crt", "root.crt");
+    common::set_mode(&root, 0o644);
+    let connector = rotating_connector(
+        access_point(&server.addr, "appdb", "scram_user", "scram-pw"),
+        &home,
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(|| {
+            // SAFETY: setfsuid only changes this thread's filesystem uid.
+            unsafe {
+                libc::setfsuid(65534);
+            }
+        })
+        .build()
+        .unwrap();
+    let crl = home.dir().join("postgresql.crl");
+    rt.block_on(async {
+        // Everything happens on the runtime's threads (filesystem uid nobody).
+        let connector = &connector;
+        let run = async move {
+            assert!(connector.connect().await.is_ok(), "no CRL yet");
+            rename_in(&home, &pki().path("client.crl"), "postgresql.crl", 0o600);
+            let start = Instant::now();
+            while connector.tls_reloader().last_error().is_none() {
+                assert!(
+                    start.elapsed() < INTERVAL + Duration::from_secs(1),
+                    "CRL not checked"
+                );
+                assert!(
+                    connector.connect().await.is_ok(),
+                    "previous context in service"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let error = connector.tls_reloader().last_error().unwrap().to_string();
+            assert!(
+                error.contains("postgresql.crl") && error.contains("Permission denied"),
+                "{error}"
+            );
+            assert!(
+                connector.connect().await.is_ok(),
+                "unreadable CRL: old context"
+            );
+
+            common::set_mode(&crl, 0o644);
+            let took = within_interval(connector, "chmod 644 of the CRL", |r| {
+                matches!(r, Err(pgdap::Error::CertificateRevoked { .. }))
+            })
+            .await;
+            eprintln!("chmod 644 of the CRL effective after {took:?}");
+        };
+        run.await;
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Access Point lines that may hold secrets
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn access_point_errors_never_echo_secret_looking_lines() {
+    let good = "dbengine=postgre\ndbserver=h\ndbname=d\nusername=u\n";
+    for (line, secrets) in [
+        ("pasword : hunter2 = x", &["hunter2", "pasword"][..]),
+        ("S3cr=tPart2", &["S3cr", "tPart2"][..]),
+    ] {
+        let err = pgdap::AccessPoint::parse(&format!("{good}{line}\n")).unwrap_err();
+        for s in secrets {
+            assert!(!err.to_string().contains(s), "{err}");
+            assert!(!format!("{err:?}").contains(s), "{err:?}");
+        }
+        assert!(err
+            .to_string()
+            .contains("line 5 is not a recognised key=value line"));
+        // The same through a file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dap.cfg");
+        std::fs::write(&path, format!("{good}{line}\n")).unwrap();
+        let err = pgdap::AccessPoint::from_file(&path).unwrap_err();
+        for s in secrets {
+            assert!(!chain(&err).contains(s), "{err}");
+            assert!(!format!("{err:?}").contains(s), "{err:?}");
+        }
+    }
+}
