@@ -21,25 +21,28 @@ async fn main() -> ExitCode {
 
 async fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
     let manager = SessionManager::new(contract::connector(args)?);
-    // build_unchecked: the first connection is opened by get(), whose error is pgdap's
-    // (bb8's build() would retry until its connection timeout instead).
+    // bb8's get() never returns a connect error (it waits, then times out): build()
+    // with one connection opened up front, without bb8's retries, returns pgdap's error.
     let pool = bb8::Pool::builder()
         .max_size(2)
+        .min_idle(Some(1))
         .retry_connection(false)
-        .build_unchecked(manager);
-    let session = pool.get().await.map_err(|e| match e {
-        bb8::RunError::User(e) => pgdap::error::Report::from(e),
-        timeout => timeout.into(),
-    })?;
+        .error_sink(Box::new(pgdap::integrations::bb8::LogErrors))
+        .build(manager)
+        .await?;
+    let session = pool.get().await?;
     let mut info = pgdap::report::SessionInfo::query(&session).await?;
     let result = match &args.sql {
         Some(sql) => {
-            let canceller = args.cancel_after.zip(session.cancel_token()).map(|(after, token)| {
-                tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    token.cancel_query().await
-                })
-            });
+            let canceller = args
+                .cancel_after
+                .zip(session.cancel_token())
+                .map(|(after, token)| {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(after).await;
+                        token.cancel_query().await
+                    })
+                });
             let messages = session.client.simple_query(sql).await;
             if let Some(canceller) = canceller {
                 if canceller.is_finished() {

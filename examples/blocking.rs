@@ -30,12 +30,15 @@ fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
         Some(sql) => {
             // The canceller thread waits for the query to end, or cancels it after SECS.
             let (done, wait) = mpsc::channel::<()>();
-            let canceller = args.cancel_after.zip(session.cancel_token()).map(|(after, token)| {
-                std::thread::spawn(move || match wait.recv_timeout(after) {
-                    Err(mpsc::RecvTimeoutError::Timeout) => token.cancel_query_blocking(),
-                    _ => Ok(()),
-                })
-            });
+            let canceller = args
+                .cancel_after
+                .zip(session.cancel_token())
+                .map(|(after, token)| {
+                    std::thread::spawn(move || match wait.recv_timeout(after) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => token.cancel_query_blocking(),
+                        _ => Ok(()),
+                    })
+                });
             let messages = session.client.simple_query(sql);
             let _ = done.send(());
             if let Some(Ok(Err(e))) = canceller.map(|c| c.join()) {

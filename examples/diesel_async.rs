@@ -60,12 +60,14 @@ async fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
         }
     });
     let sessions = Sessions::new();
-    // build_unchecked: the first connection is opened by get(), whose error carries
-    // pgdap's (bb8's build() would retry until its connection timeout instead).
+    // bb8's get() never returns a connect error (it waits, then times out): build()
+    // with one connection opened up front, without bb8's retries, returns pgdap's error.
     let pool = Pool::builder()
         .max_size(2)
+        .min_idle(Some(1))
         .retry_connection(false)
-        .build_unchecked(manager(connector, &sessions));
+        .build(manager(connector, &sessions))
+        .await?;
     let mut conn = pool.get().await?;
     let info: Info = diesel::sql_query(pgdap::report::SessionInfo::QUERY)
         .get_result(&mut *conn)
@@ -95,7 +97,9 @@ async fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
                 })
             });
             let wrapped = format!("select (select x::text from ({sql}) as q(x) limit 1) as result");
-            let value = diesel::sql_query(wrapped).get_result::<Value>(&mut *conn).await;
+            let value = diesel::sql_query(wrapped)
+                .get_result::<Value>(&mut *conn)
+                .await;
             if let Some(canceller) = canceller {
                 if canceller.is_finished() {
                     if let Ok(Err(e)) = canceller.await {

@@ -63,7 +63,11 @@ pub fn parse(name: &str) -> Result<Args, ExitCode> {
                         Ok(secs) if secs.is_finite() && secs >= 0.0 => {
                             cancel_after = Some(Duration::from_secs_f64(secs))
                         }
-                        _ => return bad(&format!("--cancel-after {value:?}: not a number of seconds")),
+                        _ => {
+                            return bad(&format!(
+                                "--cancel-after {value:?}: not a number of seconds"
+                            ))
+                        }
                     },
                 }
             }
@@ -111,13 +115,9 @@ pub fn finish(name: &str, outcome: Result<String, pgdap::error::Report>) -> Exit
 }
 
 /// The first column of the first row of a simple query's messages, as text.
-pub fn first_value(
-    messages: &[pgdap::tokio_postgres::SimpleQueryMessage],
-) -> Option<String> {
+pub fn first_value(messages: &[pgdap::tokio_postgres::SimpleQueryMessage]) -> Option<String> {
     messages.iter().find_map(|m| match m {
-        pgdap::tokio_postgres::SimpleQueryMessage::Row(row) => {
-            Some(row.get(0).map(str::to_string))
-        }
+        pgdap::tokio_postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_string)),
         _ => None,
     })?
 }

@@ -239,7 +239,9 @@ impl CancelToken {
                 wire.flush().await.map_err(io)?;
                 let mut reply = [0u8; 1];
                 wire.read_exact(&mut reply).await.map_err(|e| {
-                    failed(format!("SSL negotiation for the cancel request failed: {e}"))
+                    failed(format!(
+                        "SSL negotiation for the cancel request failed: {e}"
+                    ))
                 })?;
                 if reply[0] != b'S' {
                     return Err(failed(format!(

@@ -379,8 +379,7 @@ impl Connector {
         });
         // Driven with poll_message: every notice, the start-up's first, reaches the log,
         // the callback and the session's queue.
-        let (notices, task) =
-            spawn_connection(connection, host, self.notice_callback.clone());
+        let (notices, task) = spawn_connection(connection, host, self.notice_callback.clone());
         let client_encoding = self.config.settings.encoding.value;
         let prepared = match &reported {
             Some((server, wire)) => {
@@ -479,29 +478,32 @@ impl Connector {
                 // SslMode::Disable it is never used.
                 _ => pg.connect_raw(wire, NeverTls).await,
             };
-            result.map(|(client, connection)| (client, connection, peer)).map_err(|e| {
-                let (attempted, encrypted) = match probe.lock() {
-                    Ok(p) => (p.attempted, p.session.is_some()),
-                    Err(_) => (false, false),
-                };
-                Failure {
-                    server_refused: e.as_db_error().is_some(),
-                    error: errors.map(e),
-                    handshake_failed: attempted && !encrypted,
-                    encrypted,
+            result
+                .map(|(client, connection)| (client, connection, peer))
+                .map_err(|e| {
+                    let (attempted, encrypted) = match probe.lock() {
+                        Ok(p) => (p.attempted, p.session.is_some()),
+                        Err(_) => (false, false),
+                    };
+                    Failure {
+                        server_refused: e.as_db_error().is_some(),
+                        error: errors.map(e),
+                        handshake_failed: attempted && !encrypted,
+                        encrypted,
+                    }
+                })
+        };
+        let (client, connection, peer) =
+            match tokio::time::timeout(options.connect_timeout, run).await {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(failure)) => return Err(failure),
+                Err(_) => {
+                    return Err(Failure::fatal(Error::Timeout {
+                        host: host.to_string(),
+                        after: options.connect_timeout,
+                    }))
                 }
-            })
-        };
-        let (client, connection, peer) = match tokio::time::timeout(options.connect_timeout, run).await {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(failure)) => return Err(failure),
-            Err(_) => {
-                return Err(Failure::fatal(Error::Timeout {
-                    host: host.to_string(),
-                    after: options.connect_timeout,
-                }))
-            }
-        };
+            };
         let session = probe.lock().ok().and_then(|mut p| p.session.take());
         info!(
             ssl = session.is_some(),

@@ -242,7 +242,11 @@ impl Notices {
     /// assert!(notices.try_recv().is_none());
     /// ```
     pub fn try_recv(&self) -> Option<Notice> {
-        self.shared.queue.lock().ok().and_then(|mut q| q.pop_front())
+        self.shared
+            .queue
+            .lock()
+            .ok()
+            .and_then(|mut q| q.pop_front())
     }
 
     /// Waits for the next notice; `None` once the connection has closed and every notice
@@ -374,7 +378,10 @@ where
         match poll_fn(|cx| connection.poll_message(cx)).await {
             Some(Ok(AsyncMessage::Notice(e))) => sink.deliver(Notice::from_db_error(&e)),
             Some(Ok(AsyncMessage::Notification(n))) => {
-                debug!(channel = n.channel(), "notification dropped (not listened for)")
+                debug!(
+                    channel = n.channel(),
+                    "notification dropped (not listened for)"
+                )
             }
             Some(Ok(_)) => {}
             Some(Err(e)) => {

@@ -2,6 +2,12 @@
 //! opened by [`Connector::connect_spawned`] (libpq's sequence with its fallbacks,
 //! `PGAUTH=cert`, the `PGCLIENTENCODING` set-up, notices, cancel key).
 //!
+//! bb8's `get()` never returns the error of a connection it failed to open: it passes
+//! it to the pool's error sink and times out ("Timed out in bb8"). Build the pool with
+//! `min_idle(Some(1))` and `retry_connection(false)` so `build()` returns pgdap's error
+//! for a bad configuration, and give it [`LogErrors`] so later failures are logged with
+//! their whole cause chain.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), pgdap::error::Report> {
 //! use pgdap::integrations::bb8::SessionManager;
@@ -10,6 +16,9 @@
 //! let config = pgdap::Config::new(ap, &pgdap::Environment::from_process_env())?;
 //! let pool = bb8::Pool::builder()
 //!     .max_size(8)
+//!     .min_idle(Some(1))          // build() opens one: its error is pgdap's
+//!     .retry_connection(false)
+//!     .error_sink(Box::new(pgdap::integrations::bb8::LogErrors))
 //!     .build(SessionManager::new(pgdap::Connector::new(config)?))
 //!     .await?;
 //! let session = pool.get().await?;
@@ -71,5 +80,29 @@ impl bb8::ManageConnection for SessionManager {
 
     fn has_broken(&self, session: &mut Session) -> bool {
         session.client.is_closed() || session.task.is_finished()
+    }
+}
+
+/// A `bb8::ErrorSink` logging each connection error with its whole cause chain through
+/// `tracing` (bb8's default sink drops them).
+///
+/// ```no_run
+/// # async fn run(m: pgdap::integrations::bb8::SessionManager) -> Result<(), pgdap::Error> {
+/// let pool = bb8::Pool::builder()
+///     .error_sink(Box::new(pgdap::integrations::bb8::LogErrors))
+///     .build(m)
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct LogErrors;
+
+impl bb8::ErrorSink<Error> for LogErrors {
+    fn sink(&self, error: Error) {
+        tracing::warn!(error = %error.chain(), "bb8 could not open or check a connection");
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<Error>> {
+        Box::new(*self)
     }
 }

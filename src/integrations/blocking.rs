@@ -171,7 +171,9 @@ fn one_attempt(
             match result {
                 Err(e)
                     if attempt == Attempt::SslPreferred
-                        && e.to_string().contains("server does not support TLS") =>
+                        && crate::error::Chain(&e)
+                            .to_string()
+                            .contains("server does not support TLS") =>
                 {
                     tracing::info!("the server does not support SSL; continuing without SSL");
                     pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
