@@ -33,7 +33,10 @@ async fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
     let session = connector.connect_spawned().await?;
     let mut info = pgdap::report::SessionInfo::query(&session).await?;
     let result = match &args.sql {
-        Some(sql) => Some(run_sql(&session, sql, args.cancel_after).await?),
+        Some(sql) => {
+            let host = connector.config().access_point().server();
+            Some(run_sql(&session, host, sql, args.cancel_after).await?)
+        }
         None => None,
     };
     info.notices = session.notices.drain();
@@ -43,13 +46,14 @@ async fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
 /// Runs SQL; with `cancel_after`, a task cancels it through pgdap's cancel API.
 async fn run_sql(
     session: &pgdap::Session,
+    host: &str,
     sql: &str,
     cancel_after: Option<std::time::Duration>,
 ) -> Result<Option<String>, pgdap::Error> {
     let canceller = match cancel_after {
         Some(after) => {
             let token = session.cancel_token().ok_or_else(|| pgdap::Error::Cancel {
-                host: "server".into(),
+                host: host.to_string(),
                 reason: "the server sent no cancel key".into(),
             })?;
             Some(tokio::spawn(async move {
