@@ -387,6 +387,8 @@ async fn cancel_over_verify_ca_begins_with_an_ssl_request() {
     let proxy = Proxy::start("127.0.0.81:5432", &format!("{}:5432", server.addr), None).await;
     let home = verify_ca_home();
     let cfg = write_ap(&home, "127.0.0.81", "appdb", "scram_user", "scram-pw");
+    // Built before the clock starts.
+    example("connect");
     // The connect example: cancelled after 1 s, the server's message on stderr.
     let started = Instant::now();
     let out = tokio::task::spawn_blocking({
@@ -423,6 +425,8 @@ async fn cancel_over_verify_ca_begins_with_an_ssl_request() {
 async fn cancel_from_every_adapter_example() {
     let server = ssl_server();
     let proxy = Proxy::start("127.0.0.82:5432", &format!("{}:5432", server.addr), None).await;
+    // Built before the clock starts.
+    example("connect");
     for name in &EXAMPLES[1..] {
         let before = proxy.firsts().len();
         let home = verify_ca_home();

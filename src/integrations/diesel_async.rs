@@ -28,7 +28,14 @@
 //! let ap = pgdap::AccessPoint::from_file("/etc/app/dap.cfg")?;
 //! let connector = pgdap::Connector::new(pgdap::Config::new(ap, &pgdap::Environment::from_process_env())?)?;
 //! let sessions = pgdap::integrations::diesel_async::Sessions::new();
-//! let pool = Pool::builder().max_size(8).build(manager(connector, &sessions)).await?;
+//! // bb8's get() never returns a connect error (it times out): open one connection in
+//! // build(), without retries, to get pgdap's error for a bad configuration.
+//! let pool = Pool::builder()
+//!     .max_size(8)
+//!     .min_idle(Some(1))
+//!     .retry_connection(false)
+//!     .build(manager(connector, &sessions))
+//!     .await?;
 //! let mut conn = pool.get().await?;
 //! let parts = sessions.for_connection(&mut conn).await?; // TLS, notices, pgdap's cancel token
 //! let n = diesel::sql_query("select 1").execute(&mut *conn).await?;
