@@ -1,63 +1,78 @@
-//! `connect --config FILE`: connects with the Access Point in FILE and the PG* variables of
-//! the process environment, runs one query, and prints one JSON object as the last line
-//! of stdout:
+//! `connect --config FILE [--sql SQL] [--cancel-after SECS]`: connects with the Access
+//! Point in FILE and the PG* variables of the process environment through
+//! `Connector::connect_spawned`, runs one query (and SQL), and prints one JSON object as
+//! the last line of stdout (SPEC.md §10):
 //!
 //! ```text
-//! {"ssl":true,"tls_version":"TLSv1.3","cipher":"TLS_AES_256_GCM_SHA384","server_version":"15.18",
-//!  "user":"app","database":"sales","server_encoding":"UTF8","client_encoding":"UTF8",...}
+//! {"ssl":true,"tls_version":"TLSv1.3","cipher":"TLS_AES_256_GCM_SHA384","server_verified":true,
+//!  "server_version":"15.18","user":"app","database":"sales","server_encoding":"UTF8",
+//!  "client_encoding":"UTF8","wire_encoding":"UTF8","application_name":"",
+//!  "notices":[{"severity":"WARNING","code":"01000","message":"...","detail":null,"hint":null}],
+//!  "result":"1"}
 //! ```
 //!
-//! On failure: exit status 1 and one line on stderr with the whole cause chain.
+//! On failure: exit status 1 and one line on stderr with the whole cause chain
+//! (`pgdap::error::Chain`). `--help` for the rest.
 
-use std::error::Error as _;
-use std::path::PathBuf;
+#[path = "contract/mod.rs"]
+mod contract;
+
 use std::process::ExitCode;
-
-fn usage() -> ExitCode {
-    eprintln!("usage: connect --config FILE");
-    ExitCode::from(2)
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match args.as_slice() {
-        [flag, file] if flag == "--config" => PathBuf::from(file),
-        _ => return usage(),
+    let args = match contract::parse("connect") {
+        Ok(args) => args,
+        Err(code) => return code,
     };
-    match run(config).await {
-        Ok(json) => {
-            println!("{json}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("connect: {}", chain(&e));
-            ExitCode::FAILURE
-        }
-    }
+    contract::finish("connect", run(&args).await)
 }
 
-async fn run(config: PathBuf) -> Result<String, pgdap::Error> {
-    let ap = pgdap::AccessPoint::from_file(&config)?;
-    let env = pgdap::Environment::from_process_env();
-    let config = pgdap::Config::new(ap, &env)?;
-    let connector = pgdap::Connector::new(config)?;
+async fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
+    let connector = contract::connector(args)?;
     let session = connector.connect_spawned().await?;
-    let info = pgdap::report::SessionInfo::query(&session).await?;
-    Ok(serde_json::to_string(&info).expect("SessionInfo holds only strings and booleans"))
+    let mut info = pgdap::report::SessionInfo::query(&session).await?;
+    let result = match &args.sql {
+        Some(sql) => {
+            let host = connector.config().access_point().server();
+            Some(run_sql(&session, host, sql, args.cancel_after).await?)
+        }
+        None => None,
+    };
+    info.notices = session.notices.drain();
+    Ok(contract::json(&info, result))
 }
 
-/// The error and every source below it, on one line.
-fn chain(e: &pgdap::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
+/// Runs SQL; with `cancel_after`, a task cancels it through pgdap's cancel API.
+async fn run_sql(
+    session: &pgdap::Session,
+    host: &str,
+    sql: &str,
+    cancel_after: Option<std::time::Duration>,
+) -> Result<Option<String>, pgdap::Error> {
+    let canceller = match cancel_after {
+        Some(after) => {
+            let token = session.cancel_token().ok_or_else(|| pgdap::Error::Cancel {
+                host: host.to_string(),
+                reason: "the server sent no cancel key".into(),
+            })?;
+            Some(tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                token.cancel_query().await
+            }))
         }
-        source = s.source();
+        None => None,
+    };
+    let messages = session.client.simple_query(sql).await;
+    if let Some(canceller) = canceller {
+        if canceller.is_finished() {
+            // A cancel that could not be sent is the failure to report.
+            if let Ok(Err(e)) = canceller.await {
+                return Err(e);
+            }
+        } else {
+            canceller.abort();
+        }
     }
-    text.replace('\n', " ")
+    Ok(contract::first_value(&messages?))
 }

@@ -340,9 +340,138 @@ pub enum Error {
     /// `server_encoding`).
     #[error("session encoding (PGCLIENTENCODING): {0}")]
     Encoding(#[from] crate::encoding::SessionEncodingError),
-    /// A query run by pgdap itself failed.
+    /// A query failed: the server's error for it (e.g. SQLSTATE 57014, "canceling
+    /// statement due to user request"), or the connection closed. `?` on any
+    /// tokio-postgres result converts into this variant.
     #[error("query failed: {0}")]
     Query(#[source] tokio_postgres::Error),
+    /// An adapter's library refused a pgdap connection (e.g. diesel-async's set-up
+    /// queries failed on it).
+    #[error("{library}: {source}")]
+    Adapter {
+        /// The library, e.g. "diesel-async".
+        library: &'static str,
+        /// Its error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A cancel request ([`CancelToken`](crate::connect::CancelToken)) could not be sent.
+    #[error("could not send cancel request to server at \"{host}\", port 5432: {reason}")]
+    Cancel {
+        /// The server.
+        host: String,
+        /// What failed (connecting, SSL negotiation or handshake, writing).
+        reason: String,
+    },
+}
+
+impl From<tokio_postgres::Error> for Error {
+    /// A query's error: [`Error::Query`]. Makes `?` work on every tokio-postgres result
+    /// in a function returning `pgdap::Result`.
+    ///
+    /// ```no_run
+    /// # async fn run(session: pgdap::Session) -> Result<(), pgdap::Error> {
+    /// let row = session.client.query_one("select 1::int4", &[]).await?;
+    /// let n: i32 = row.get(0);
+    /// # Ok(()) }
+    /// ```
+    fn from(e: tokio_postgres::Error) -> Error {
+        Error::Query(e)
+    }
+}
+
+/// An error with its whole cause chain on one line: each source's message is appended
+/// after `": "` unless the text so far already holds it (tokio-postgres and pgdap put
+/// their sources' messages in their own), and line breaks become spaces.
+///
+/// ```
+/// let e = pgdap::AccessPoint::from_file("/nonexistent/dap.cfg").unwrap_err();
+/// let line = pgdap::error::Chain(&e).to_string();
+/// assert!(line.starts_with("could not read Access Point file \"/nonexistent/dap.cfg\""));
+/// assert_eq!(line.matches("No such file").count(), 1);
+/// assert_eq!(line, e.chain().to_string());
+/// ```
+#[derive(Clone, Copy)]
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'a));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            let s_text = s.to_string();
+            if !text.contains(&s_text) {
+                text.push_str(": ");
+                text.push_str(&s_text);
+            }
+            source = s.source();
+        }
+        // One line; libpq's two spaces after a severity stay.
+        f.write_str(&text.replace("\r\n", " ").replace(['\n', '\r'], " "))
+    }
+}
+
+impl std::fmt::Debug for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl Error {
+    /// This error and its causes on one line ([`Chain`]).
+    ///
+    /// ```
+    /// let e = pgdap::Error::NoDefaultDirectory;
+    /// assert!(e.chain().to_string().starts_with("could not determine"));
+    /// ```
+    pub fn chain(&self) -> Chain<'_> {
+        Chain(self)
+    }
+}
+
+/// An error for `main() -> Result<(), pgdap::error::Report>`: any error converts into it
+/// with `?`, and when `main` returns it Rust prints its [`Debug`], which here is the
+/// one-line [`Chain`] instead of a struct dump.
+///
+/// ```no_run
+/// #[tokio::main]
+/// async fn main() -> Result<(), pgdap::error::Report> {
+///     let ap = pgdap::AccessPoint::from_file("/etc/app/dap.cfg")?;
+///     let session = pgdap::connect(ap, &pgdap::Environment::from_process_env()).await?;
+///     session.client.batch_execute("select 1").await?;
+///     Ok(())
+/// }
+/// ```
+pub struct Report(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Report {
+    fn from(e: E) -> Report {
+        Report(Box::new(e))
+    }
+}
+
+impl Report {
+    /// The error inside.
+    ///
+    /// ```
+    /// let r = pgdap::error::Report::from(pgdap::Error::NoDefaultDirectory);
+    /// assert!(r.error().is::<pgdap::Error>());
+    /// ```
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&Chain(&*self.0), f)
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&Chain(&*self.0), f)
+    }
 }
 
 impl Error {

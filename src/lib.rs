@@ -15,7 +15,7 @@
 //! let env = pgdap::Environment::from_process_env();
 //! let connector = pgdap::Connector::new(pgdap::Config::new(ap, &env)?)?;
 //! let session = connector.connect_spawned().await?;
-//! let n: i32 = session.client.query_one("select 1", &[]).await.map_err(pgdap::Error::Query)?.get(0);
+//! let n: i32 = session.client.query_one("select 1", &[]).await?.get(0);
 //! # Ok(()) }
 //! ```
 
@@ -27,6 +27,7 @@ pub mod doctor;
 pub mod encoding;
 pub mod env;
 pub mod error;
+pub mod integrations;
 pub mod pool;
 pub mod report;
 pub mod secret;
@@ -39,3 +40,17 @@ pub use error::{Error, Result, ServerRefusal};
 pub use pool::{Pool, PoolError, PoolOptions, PooledSession};
 pub use secret::Password;
 pub use tls::TlsSession;
+
+/// The tokio-postgres crate pgdap links, re-exported so that code naming its types
+/// (`Client`, `Row`, `types::ToSql`, `error::SqlState`, ...) needs no dependency of its
+/// own at a matching version.
+///
+/// ```no_run
+/// use pgdap::tokio_postgres::{Client, Row};
+///
+/// async fn users(client: &Client) -> Result<Vec<String>, pgdap::Error> {
+///     let rows: Vec<Row> = client.query("select usename::text from pg_user", &[]).await?;
+///     Ok(rows.iter().map(|r| r.get(0)).collect())
+/// }
+/// ```
+pub use tokio_postgres;

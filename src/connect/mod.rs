@@ -4,11 +4,15 @@
 //! The attempts of each sslmode and libpq's retry rules are in [`Plan`]; one attempt
 //! opens pgdap's own socket ([`Wire`]) and runs tokio-postgres' start-up on it.
 
-mod errors;
+mod cancel;
+pub(crate) mod errors;
+pub(crate) mod notices;
 mod sequence;
 mod socket;
 pub(crate) mod wire;
 
+pub use cancel::CancelToken;
+pub use notices::{spawn_connection, Notice, NoticeCallback, Notices, NOTICE_QUEUE_LIMIT};
 pub use sequence::{Attempt, Failure, Plan};
 pub use wire::{AuthRequest, Wire};
 
@@ -16,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_postgres::{Client, Connection};
-use tracing::{debug, info, Instrument};
+use tracing::{info, Instrument};
 
 use crate::access_point::{AccessPoint, PORT};
 use crate::encoding::SessionEncoding;
@@ -143,9 +147,22 @@ pub struct Connected {
     pub connection: Connection<Wire, TlsStream<Wire>>,
     /// The TLS session, `None` for a plaintext session.
     pub tls: Option<TlsSession>,
+    /// Cancels the session's running query ([`CancelToken`]); `None` when the server
+    /// sent no cancel key.
+    pub cancel: Option<CancelToken>,
 }
 
 /// A client whose connection task is already running, with its encoding set up.
+///
+/// ```no_run
+/// # async fn run(connector: pgdap::Connector) -> Result<(), pgdap::Error> {
+/// let session = connector.connect_spawned().await?;
+/// let row = session.client.query_one("select current_user", &[]).await?;
+/// for notice in session.notices.drain() {
+///     println!("{notice}");
+/// }
+/// # Ok(()) }
+/// ```
 pub struct Session {
     /// The client.
     pub client: Client,
@@ -157,6 +174,37 @@ pub struct Session {
     pub encoding: SessionEncoding,
     /// The connection task; it ends when the connection closes.
     pub task: tokio::task::JoinHandle<()>,
+    /// The server's notices (NoticeResponse), from the start-up on (see [`Notices`]).
+    pub notices: Notices,
+    cancel: Option<CancelToken>,
+}
+
+impl Session {
+    /// The token that cancels this session's running query from another task, over TLS
+    /// with the session's verification when the session is encrypted
+    /// ([`CancelToken`]). `None` when the server sent no cancel key.
+    ///
+    /// ```no_run
+    /// # async fn run(session: pgdap::Session) -> Result<(), pgdap::Error> {
+    /// let token = session.cancel_token().expect("cancel key");
+    /// tokio::spawn(async move { token.cancel_query().await });
+    /// # Ok(()) }
+    /// ```
+    pub fn cancel_token(&self) -> Option<CancelToken> {
+        self.cancel.clone()
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("tls", &self.tls)
+            .field("encoding", &self.encoding)
+            .field("notices", &self.notices)
+            .field("cancel", &self.cancel)
+            .field("closed", &self.client.is_closed())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Connects with one configuration, reusing its TLS context for every connection.
@@ -170,10 +218,21 @@ pub struct Session {
 /// let row = session.client.query_one("select 1", &[]).await.map_err(pgdap::Error::Query)?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Connector {
     config: Arc<Config>,
     tls: Arc<TlsReloader>,
+    notice_callback: Option<NoticeCallback>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("config", &self.config)
+            .field("tls", &self.tls)
+            .field("notice_callback", &self.notice_callback.is_some())
+            .finish()
+    }
 }
 
 impl Connector {
@@ -186,7 +245,85 @@ impl Connector {
         Ok(Connector {
             config: Arc::new(config),
             tls,
+            notice_callback: None,
         })
+    }
+
+    /// Calls `callback` with every server notice of every connection this connector
+    /// (or a [`Pool`](crate::Pool) built on it) opens from now on, those of the start-up
+    /// included, from the connection's task. Notices are also logged through `tracing`
+    /// and queued on the session ([`Session::notices`]).
+    ///
+    /// ```no_run
+    /// # fn f(config: pgdap::Config) -> Result<(), pgdap::Error> {
+    /// let connector = pgdap::Connector::new(config)?
+    ///     .with_notice_callback(|n| eprintln!("server {}: {}", n.severity, n.message));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_notice_callback(
+        mut self,
+        callback: impl Fn(&Notice) + Send + Sync + 'static,
+    ) -> Connector {
+        self.notice_callback = Some(Arc::new(callback));
+        self
+    }
+
+    /// The notice callback, if one is set.
+    ///
+    /// ```no_run
+    /// # fn f(connector: pgdap::Connector) {
+    /// assert!(connector.notice_callback().is_none());
+    /// # }
+    /// ```
+    pub fn notice_callback(&self) -> Option<&NoticeCallback> {
+        self.notice_callback.as_ref()
+    }
+
+    /// A [`MakeTlsConnect`](tokio_postgres::tls::MakeTlsConnect) with pgdap's
+    /// verification for libraries that connect through `tokio_postgres::Config::connect`
+    /// (the context in service now; `None` under `PGMODE=disable`). See
+    /// [`MakeTls`](crate::tls::MakeTls) for what a bare `MakeTlsConnect` cannot do.
+    ///
+    /// ```no_run
+    /// # async fn run(connector: pgdap::Connector) -> Result<(), pgdap::Error> {
+    /// use pgdap::connect::Attempt;
+    /// let tls = connector.make_tls().expect("an SSL mode");
+    /// let config = connector.tokio_postgres_config(Attempt::SslRequired);
+    /// let (client, connection) = config.connect(tls).await?;
+    /// tokio::spawn(connection);
+    /// # Ok(()) }
+    /// ```
+    pub fn make_tls(&self) -> Option<MakeTls> {
+        self.tls.current().map(MakeTls::from_context)
+    }
+
+    /// The `tokio_postgres::Config` of one attempt (host, port 5432, user, database,
+    /// password unless `PGAUTH=cert`, keepalives, timeouts, and the attempt's sslmode),
+    /// for libraries that connect with `tokio_postgres::Config::connect` or
+    /// `postgres::Config::connect` themselves: run [`Plan`] over it to get libpq's
+    /// fallbacks.
+    ///
+    /// ```no_run
+    /// # fn f(connector: pgdap::Connector) {
+    /// let pg = connector.tokio_postgres_config(pgdap::connect::Attempt::Plain);
+    /// assert_eq!(pg.get_ports(), &[5432]);
+    /// # }
+    /// ```
+    pub fn tokio_postgres_config(&self, attempt: Attempt) -> tokio_postgres::Config {
+        self.pg_config(attempt)
+    }
+
+    /// libpq's attempts for this configuration's sslmode and PGAUTH.
+    ///
+    /// ```no_run
+    /// # fn f(connector: pgdap::Connector) {
+    /// let plan = connector.plan();
+    /// println!("first {:?}, then {:?}", plan.first, plan.retry);
+    /// # }
+    /// ```
+    pub fn plan(&self) -> Plan {
+        let settings = &self.config.settings;
+        Plan::new(settings.mode.value, settings.auth.value)
     }
 
     /// The configuration.
@@ -232,6 +369,7 @@ impl Connector {
     pub async fn connect_spawned(&self) -> Result<Session> {
         let connected = self.connect().await?;
         let connection = connected.connection;
+        let host = self.config.access_point.server();
         // The encodings the server reported at start-up (ParameterStatus) save a query.
         let reported = connection.parameter("server_encoding").map(|server| {
             (
@@ -239,11 +377,9 @@ impl Connector {
                 connection.parameter("client_encoding").map(str::to_string),
             )
         });
-        let task = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                debug!(error = %e, "connection closed with an error");
-            }
-        });
+        // Driven with poll_message: every notice, the start-up's first, reaches the log,
+        // the callback and the session's queue.
+        let (notices, task) = spawn_connection(connection, host, self.notice_callback.clone());
         let client_encoding = self.config.settings.encoding.value;
         let prepared = match &reported {
             Some((server, wire)) => {
@@ -269,6 +405,8 @@ impl Connector {
             tls: connected.tls,
             encoding,
             task,
+            notices,
+            cancel: connected.cancel,
         })
     }
 
@@ -326,6 +464,7 @@ impl Connector {
             let socket = socket::open(host, options)
                 .await
                 .map_err(|e| Failure::fatal(errors.connect_error(e)))?;
+            let peer = socket.peer_addr().ok();
             let wire = Wire::new(socket, watch.clone(), false);
             let result = match &ctx {
                 Some(ctx) if attempt != Attempt::Plain => {
@@ -339,39 +478,54 @@ impl Connector {
                 // SslMode::Disable it is never used.
                 _ => pg.connect_raw(wire, NeverTls).await,
             };
-            result.map_err(|e| {
-                let (attempted, encrypted) = match probe.lock() {
-                    Ok(p) => (p.attempted, p.session.is_some()),
-                    Err(_) => (false, false),
-                };
-                Failure {
-                    server_refused: e.as_db_error().is_some(),
-                    error: errors.map(e),
-                    handshake_failed: attempted && !encrypted,
-                    encrypted,
+            result
+                .map(|(client, connection)| (client, connection, peer))
+                .map_err(|e| {
+                    let (attempted, encrypted) = match probe.lock() {
+                        Ok(p) => (p.attempted, p.session.is_some()),
+                        Err(_) => (false, false),
+                    };
+                    Failure {
+                        server_refused: e.as_db_error().is_some(),
+                        error: errors.map(e),
+                        handshake_failed: attempted && !encrypted,
+                        encrypted,
+                    }
+                })
+        };
+        let (client, connection, peer) =
+            match tokio::time::timeout(options.connect_timeout, run).await {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(failure)) => return Err(failure),
+                Err(_) => {
+                    return Err(Failure::fatal(Error::Timeout {
+                        host: host.to_string(),
+                        after: options.connect_timeout,
+                    }))
                 }
-            })
-        };
-        let (client, connection) = match tokio::time::timeout(options.connect_timeout, run).await {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(failure)) => return Err(failure),
-            Err(_) => {
-                return Err(Failure::fatal(Error::Timeout {
-                    host: host.to_string(),
-                    after: options.connect_timeout,
-                }))
-            }
-        };
+            };
         let session = probe.lock().ok().and_then(|mut p| p.session.take());
         info!(
             ssl = session.is_some(),
             tls_version = session.as_ref().map(|s| s.version.as_str()),
             "connected"
         );
+        let key = watch.lock().ok().and_then(|w| w.backend_key);
+        let cancel = match (peer, key) {
+            (Some(addr), Some(key)) => Some(CancelToken::new(
+                host,
+                addr,
+                key,
+                ctx.filter(|_| session.is_some()),
+                options.connect_timeout,
+            )),
+            _ => None,
+        };
         Ok(Connected {
             client,
             connection,
             tls: session,
+            cancel,
         })
     }
 }

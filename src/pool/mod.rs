@@ -403,6 +403,8 @@ impl managed::Manager for SessionManager {
             self.discard("the connection is closed");
             return Err(RecycleError::message("connection closed"));
         }
+        // Each checkout sees its own notices (the callback and the log saw them all).
+        session.notices.drain();
         if self.health_check.queries_after(metrics.last_used()) {
             if let Err(e) = session.client.simple_query("select 1").await {
                 self.discard(&format!("its health check failed: {e}"));
@@ -674,7 +676,9 @@ pub struct PoolStatus {
 /// pool when dropped.
 ///
 /// A session goes back as it is: session state the application changed (`SET`,
-/// temporary tables, an open `LISTEN`) stays with it. Use [`discard`](PooledSession::discard)
+/// temporary tables, an open `LISTEN`) stays with it. Its unread
+/// [`notices`](Session::notices) are cleared at the next checkout; its
+/// [`cancel_token`](Session::cancel_token) cancels over TLS when the session is encrypted. Use [`discard`](PooledSession::discard)
 /// for a session that must not be reused.
 ///
 /// ```no_run

@@ -205,16 +205,72 @@ pub struct TlsSession {
     pub verified: bool,
 }
 
-/// The [`MakeTlsConnect`] handed to tokio-postgres for one attempt.
+/// A [`MakeTlsConnect`] applying pgdap's verification, for `tokio_postgres::Config::connect`
+/// and any library that takes a `MakeTlsConnect` (`bb8-postgres`, `deadpool-postgres`,
+/// `postgres::Config::connect`, ...): only the root CA file is trusted (never the OS
+/// store), the CRL is checked, verify-full matches the host with libpq's rules, the
+/// client certificate is sent, TLS 1.2 is the minimum, and SCRAM-SHA-256-PLUS gets the
+/// `tls-server-end-point` channel binding. Get one from
+/// [`Connector::make_tls`](crate::Connector::make_tls) (which follows certificate
+/// rotation) or [`MakeTls::from_context`].
+///
+/// What a bare `MakeTlsConnect` cannot give, because the library, not the TLS layer,
+/// runs the connection sequence (use [`Connector`](crate::Connector), [`Plan`](crate::connect::Plan)
+/// or the adapters in `pgdap::integrations` for these):
+///
+/// - `allow`/`prefer` retries: after a failed attempt libpq tries again without (prefer)
+///   or with (allow) SSL; tokio-postgres makes one attempt, and its `prefer` only
+///   continues in plaintext when the server answers 'N', never after a failed handshake
+///   or verification; it has no `allow`, `verify-ca` or `verify-full` (the library's
+///   sslmode must be `require` for those, the verification is done here);
+/// - libpq's "received invalid response to SSL negotiation" check (tokio-postgres takes
+///   any reply but 'S' as 'N');
+/// - `PGAUTH=cert`'s rule that no password is ever handed to the protocol layer and that
+///   allow/prefer never settle for plaintext;
+/// - the `PGCLIENTENCODING` set-up of the session, pgdap's socket options
+///   (`TCP_USER_TIMEOUT` on pgdap's own socket), the start-up checks on authentication
+///   requests, pgdap's typed errors naming the file or variable at fault, the cancel key
+///   for [`CancelToken`](crate::connect::CancelToken) and the notice routing.
+///
+/// ```no_run
+/// # async fn run(connector: pgdap::Connector) -> Result<(), pgdap::Error> {
+/// let tls = connector.make_tls().expect("an SSL mode");
+/// let mut pg = pgdap::tokio_postgres::Config::new();
+/// pg.host("db1").port(5432).user("app").dbname("sales")
+///     .ssl_mode(pgdap::tokio_postgres::config::SslMode::Require);
+/// let (client, connection) = pg.connect(tls).await?;
+/// tokio::spawn(connection);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
-pub(crate) struct MakeTls {
+pub struct MakeTls {
     ctx: Arc<TlsContext>,
     probe: Arc<Mutex<Probe>>,
+}
+
+impl std::fmt::Debug for MakeTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MakeTls")
+            .field("policy", &self.ctx.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MakeTls {
     pub(crate) fn new(ctx: Arc<TlsContext>, probe: Arc<Mutex<Probe>>) -> MakeTls {
         MakeTls { ctx, probe }
+    }
+
+    /// A `MakeTlsConnect` on a TLS context built by [`TlsContext::build`].
+    ///
+    /// ```no_run
+    /// # fn f(settings: &pgdap::Settings) -> Result<(), pgdap::Error> {
+    /// let ctx = pgdap::tls::TlsContext::build(settings)?.expect("an SSL mode");
+    /// let tls = pgdap::tls::MakeTls::from_context(std::sync::Arc::new(ctx));
+    /// # Ok(()) }
+    /// ```
+    pub fn from_context(ctx: Arc<TlsContext>) -> MakeTls {
+        MakeTls::new(ctx, Arc::new(Mutex::new(Probe::default())))
     }
 
     /// The per-connection connector for `host` (what `make_tls_connect` returns).
@@ -240,19 +296,26 @@ where
     }
 }
 
-/// Per-connection TLS connector.
-pub(crate) struct Connector {
+/// Per-connection TLS connector ([`TlsConnect`]), made by [`MakeTls`] for one host.
+pub struct Connector {
     ctx: Arc<TlsContext>,
     probe: Arc<Mutex<Probe>>,
     host: String,
 }
 
-/// Why a TLS attempt failed (downcast from tokio-postgres' error by the connect sequence).
+/// Why a TLS attempt failed (downcast from tokio-postgres' error by the connect sequence;
+/// the error type of [`MakeTls`]).
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum TlsFailure {
+#[non_exhaustive]
+pub enum TlsFailure {
     /// The server certificate did not verify; `reason` is OpenSSL's verify result.
     #[error("certificate verify failed: {reason}")]
-    Verify { reason: String, code: i32 },
+    Verify {
+        /// OpenSSL's verify result, e.g. "unable to get local issuer certificate".
+        reason: String,
+        /// Its `X509_V_ERR_*` code.
+        code: i32,
+    },
     /// verify-full host name mismatch.
     #[error("server certificate does not match host name")]
     Host(Mismatch),

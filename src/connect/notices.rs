@@ -1,0 +1,445 @@
+//! Server notices (NoticeResponse): at start-up (a login WARNING, PostgreSQL 19's md5
+//! deprecation warning) and during the session (`RAISE NOTICE`, "there is no transaction
+//! in progress", ...).
+//!
+//! tokio-postgres keeps the notices of the start-up and yields them, with the later ones,
+//! from `Connection::poll_message`; left to its `Future` implementation it hands them to
+//! the `log` crate, which pgdap does not use. pgdap drives every connection it spawns
+//! with `poll_message` ([`spawn_connection`]) and gives each notice
+//!
+//! - to `tracing`, at the level of its severity ([`Notice::level`]), in the
+//!   `pgdap::notice` target;
+//! - to the [`NoticeCallback`] of the [`Connector`](crate::Connector), if one is set
+//!   ([`Connector::with_notice_callback`](crate::Connector::with_notice_callback)): it
+//!   sees the start-up notices of every connection, pooled ones included;
+//! - to the session's [`Notices`] queue, which code can drain or await.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
+use tokio_postgres::error::{DbError, Severity};
+use tokio_postgres::{AsyncMessage, Connection};
+use tracing::{debug, error, info, warn};
+
+/// One NoticeResponse of the server.
+///
+/// ```
+/// let n = pgdap::connect::Notice::new("WARNING", "01000", "something to know");
+/// assert_eq!(n.level(), tracing::Level::WARN);
+/// assert_eq!(n.to_string(), "WARNING:  something to know");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Notice {
+    /// WARNING, NOTICE, INFO, LOG or DEBUG (the server's non-localized severity).
+    pub severity: String,
+    /// SQLSTATE, e.g. `01000` for a warning.
+    pub code: String,
+    /// The message, unchanged.
+    pub message: String,
+    /// The server's detail, if any.
+    pub detail: Option<String>,
+    /// The server's hint, if any.
+    pub hint: Option<String>,
+}
+
+impl Notice {
+    /// A notice with no detail and no hint (for tests and callbacks fed by hand).
+    ///
+    /// ```
+    /// let n = pgdap::connect::Notice::new("NOTICE", "00000", "hello");
+    /// assert!(n.detail.is_none());
+    /// ```
+    pub fn new(severity: &str, code: &str, message: &str) -> Notice {
+        Notice {
+            severity: severity.to_string(),
+            code: code.to_string(),
+            message: message.to_string(),
+            detail: None,
+            hint: None,
+        }
+    }
+
+    /// The notice of a tokio-postgres `DbError` (what `AsyncMessage::Notice` and the
+    /// `postgres` crate's notice callback carry).
+    ///
+    /// ```no_run
+    /// # fn f(e: &pgdap::tokio_postgres::error::DbError) {
+    /// let notice = pgdap::connect::Notice::from_db_error(e);
+    /// # }
+    /// ```
+    pub fn from_db_error(e: &DbError) -> Notice {
+        // The non-localized severity (field V, PostgreSQL 9.6+) when the server sent it.
+        let severity = match e.parsed_severity() {
+            Some(Severity::Panic) => "PANIC",
+            Some(Severity::Fatal) => "FATAL",
+            Some(Severity::Error) => "ERROR",
+            Some(Severity::Warning) => "WARNING",
+            Some(Severity::Notice) => "NOTICE",
+            Some(Severity::Debug) => "DEBUG",
+            Some(Severity::Info) => "INFO",
+            Some(Severity::Log) => "LOG",
+            _ => e.severity(),
+        };
+        Notice {
+            severity: severity.to_string(),
+            code: e.code().code().to_string(),
+            message: e.message().to_string(),
+            detail: e.detail().map(str::to_string),
+            hint: e.hint().map(str::to_string),
+        }
+    }
+
+    /// The `tracing` level of the severity: WARNING (and anything worse) is `WARN`
+    /// (`ERROR` for ERROR/FATAL/PANIC), NOTICE/INFO/LOG are `INFO`, DEBUG is `DEBUG`.
+    ///
+    /// ```
+    /// use pgdap::connect::Notice;
+    /// assert_eq!(Notice::new("NOTICE", "00000", "x").level(), tracing::Level::INFO);
+    /// assert_eq!(Notice::new("DEBUG", "00000", "x").level(), tracing::Level::DEBUG);
+    /// ```
+    pub fn level(&self) -> tracing::Level {
+        match self.severity.as_str() {
+            "PANIC" | "FATAL" | "ERROR" => tracing::Level::ERROR,
+            "WARNING" => tracing::Level::WARN,
+            "NOTICE" | "INFO" | "LOG" => tracing::Level::INFO,
+            s if s.starts_with("DEBUG") => tracing::Level::DEBUG,
+            _ => tracing::Level::INFO,
+        }
+    }
+
+    /// Logs the notice through `tracing` (target `pgdap::notice`) at [`Notice::level`].
+    ///
+    /// ```
+    /// pgdap::connect::Notice::new("WARNING", "01000", "careful").log("db1");
+    /// ```
+    pub fn log(&self, host: &str) {
+        let (severity, code, detail, hint) = (
+            self.severity.as_str(),
+            self.code.as_str(),
+            self.detail.as_deref(),
+            self.hint.as_deref(),
+        );
+        let message = self.message.as_str();
+        match self.level() {
+            tracing::Level::ERROR => {
+                error!(target: "pgdap::notice", host, severity, code, detail, hint, "{message}")
+            }
+            tracing::Level::WARN => {
+                warn!(target: "pgdap::notice", host, severity, code, detail, hint, "{message}")
+            }
+            tracing::Level::INFO => {
+                info!(target: "pgdap::notice", host, severity, code, detail, hint, "{message}")
+            }
+            _ => debug!(target: "pgdap::notice", host, severity, code, detail, hint, "{message}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Notice {
+    /// `SEVERITY:  message` as psql prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:  {}", self.severity, self.message)
+    }
+}
+
+/// A function called with every notice of every connection of a
+/// [`Connector`](crate::Connector), from the connection's task (keep it short).
+pub type NoticeCallback = Arc<dyn Fn(&Notice) + Send + Sync>;
+
+/// How many unread notices a session keeps; older ones are dropped first (they were
+/// logged and passed to the callback all the same).
+pub const NOTICE_QUEUE_LIMIT: usize = 256;
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<VecDeque<Notice>>,
+    notify: Notify,
+    closed: AtomicBool,
+    dropped: AtomicU64,
+}
+
+/// The notices of one session, in arrival order, from the start-up on: drain them, or
+/// await them one by one. Cheap to clone (clones share the queue). At most
+/// [`NOTICE_QUEUE_LIMIT`] unread notices are kept.
+///
+/// ```no_run
+/// # async fn run(session: pgdap::Session) -> Result<(), pgdap::Error> {
+/// session.client.batch_execute("do $$ begin raise notice 'hi'; end $$").await?;
+/// for notice in session.notices.drain() {
+///     println!("{}: {}", notice.severity, notice.message);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct Notices {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Notices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notices")
+            .field("unread", &self.len())
+            .field("dropped", &self.dropped())
+            .field("closed", &self.shared.closed.load(Ordering::Acquire))
+            .finish()
+    }
+}
+
+impl Notices {
+    /// An empty queue (for sessions made by hand; pgdap's own sessions come with theirs).
+    ///
+    /// ```
+    /// let notices = pgdap::connect::Notices::new();
+    /// assert!(notices.drain().is_empty());
+    /// ```
+    pub fn new() -> Notices {
+        Notices::default()
+    }
+
+    /// Appends a notice (what the connection task does), dropping the oldest unread one
+    /// beyond [`NOTICE_QUEUE_LIMIT`].
+    ///
+    /// ```
+    /// let notices = pgdap::connect::Notices::new();
+    /// notices.push(pgdap::connect::Notice::new("NOTICE", "00000", "a"));
+    /// assert_eq!(notices.len(), 1);
+    /// ```
+    pub fn push(&self, notice: Notice) {
+        if let Ok(mut queue) = self.shared.queue.lock() {
+            if queue.len() >= NOTICE_QUEUE_LIMIT {
+                queue.pop_front();
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            queue.push_back(notice);
+        }
+        self.shared.notify.notify_one();
+    }
+
+    /// Takes every unread notice.
+    ///
+    /// ```
+    /// let notices = pgdap::connect::Notices::new();
+    /// notices.push(pgdap::connect::Notice::new("NOTICE", "00000", "a"));
+    /// assert_eq!(notices.drain().len(), 1);
+    /// assert!(notices.is_empty());
+    /// ```
+    pub fn drain(&self) -> Vec<Notice> {
+        match self.shared.queue.lock() {
+            Ok(mut queue) => queue.drain(..).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Takes the oldest unread notice, if any.
+    ///
+    /// ```
+    /// let notices = pgdap::connect::Notices::new();
+    /// assert!(notices.try_recv().is_none());
+    /// ```
+    pub fn try_recv(&self) -> Option<Notice> {
+        self.shared
+            .queue
+            .lock()
+            .ok()
+            .and_then(|mut q| q.pop_front())
+    }
+
+    /// Waits for the next notice; `None` once the connection has closed and every notice
+    /// was read.
+    ///
+    /// ```no_run
+    /// # async fn run(session: pgdap::Session) {
+    /// let notices = session.notices.clone();
+    /// tokio::spawn(async move {
+    ///     while let Some(n) = notices.recv().await {
+    ///         eprintln!("server says {n}");
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub async fn recv(&self) -> Option<Notice> {
+        loop {
+            let notified = self.shared.notify.notified();
+            if let Some(notice) = self.try_recv() {
+                return Some(notice);
+            }
+            if self.shared.closed.load(Ordering::Acquire) {
+                return self.try_recv();
+            }
+            notified.await;
+        }
+    }
+
+    /// Unread notices.
+    ///
+    /// ```
+    /// assert_eq!(pgdap::connect::Notices::new().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shared.queue.lock().map(|q| q.len()).unwrap_or(0)
+    }
+
+    /// No unread notice.
+    ///
+    /// ```
+    /// assert!(pgdap::connect::Notices::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Notices dropped because more than [`NOTICE_QUEUE_LIMIT`] were unread.
+    ///
+    /// ```
+    /// assert_eq!(pgdap::connect::Notices::new().dropped(), 0);
+    /// ```
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Marks the queue closed (the connection ended): [`recv`](Notices::recv) returns
+    /// `None` once it is empty.
+    ///
+    /// ```
+    /// let notices = pgdap::connect::Notices::new();
+    /// notices.close();
+    /// ```
+    pub fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.notify.notify_waiters();
+        self.shared.notify.notify_one();
+    }
+}
+
+/// Where the notices of one connection go: the log, the callback, the queue.
+#[derive(Clone)]
+pub(crate) struct NoticeSink {
+    pub(crate) host: String,
+    pub(crate) callback: Option<NoticeCallback>,
+    pub(crate) queue: Notices,
+}
+
+impl NoticeSink {
+    /// Delivers one notice everywhere.
+    pub(crate) fn deliver(&self, notice: Notice) {
+        notice.log(&self.host);
+        if let Some(callback) = &self.callback {
+            callback(&notice);
+        }
+        self.queue.push(notice);
+    }
+}
+
+/// Spawns the task that drives a connection with `Connection::poll_message`, so every
+/// notice (those queued during start-up first) reaches the log, `callback` and the
+/// returned queue. Notifications (`LISTEN`/`NOTIFY`) are logged at debug level and
+/// dropped, as the connection's `Future` implementation drops them.
+///
+/// [`Connector::connect_spawned`](crate::Connector::connect_spawned) does this; call it
+/// yourself for a [`Connected`](crate::Connected) from [`Connector::connect`](crate::Connector::connect).
+///
+/// ```no_run
+/// # async fn run(connector: pgdap::Connector) -> Result<(), pgdap::Error> {
+/// let connected = connector.connect().await?;
+/// let (notices, task) = pgdap::connect::spawn_connection(connected.connection, "db1", None);
+/// connected.client.batch_execute("select 1").await?;
+/// # Ok(()) }
+/// ```
+pub fn spawn_connection<S, T>(
+    connection: Connection<S, T>,
+    host: &str,
+    callback: Option<NoticeCallback>,
+) -> (Notices, tokio::task::JoinHandle<()>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let queue = Notices::new();
+    let sink = NoticeSink {
+        host: host.to_string(),
+        callback,
+        queue: queue.clone(),
+    };
+    let task = tokio::spawn(drive(connection, sink));
+    (queue, task)
+}
+
+async fn drive<S, T>(mut connection: Connection<S, T>, sink: NoticeSink)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        match poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(AsyncMessage::Notice(e))) => sink.deliver(Notice::from_db_error(&e)),
+            Some(Ok(AsyncMessage::Notification(n))) => {
+                debug!(
+                    channel = n.channel(),
+                    "notification dropped (not listened for)"
+                )
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                debug!(error = %e, "connection closed with an error");
+                break;
+            }
+            None => break,
+        }
+    }
+    sink.queue.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_keeps_the_newest_notices() {
+        let q = Notices::new();
+        for i in 0..NOTICE_QUEUE_LIMIT + 3 {
+            q.push(Notice::new("NOTICE", "00000", &i.to_string()));
+        }
+        assert_eq!(q.len(), NOTICE_QUEUE_LIMIT);
+        assert_eq!(q.dropped(), 3);
+        assert_eq!(q.try_recv().map(|n| n.message), Some("3".to_string()));
+    }
+
+    #[tokio::test]
+    async fn recv_waits_and_ends_after_close() {
+        let q = Notices::new();
+        let reader = q.clone();
+        let task = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(n) = reader.recv().await {
+                got.push(n.message);
+            }
+            got
+        });
+        tokio::task::yield_now().await;
+        q.push(Notice::new("WARNING", "01000", "a"));
+        q.push(Notice::new("NOTICE", "00000", "b"));
+        q.close();
+        assert_eq!(task.await.unwrap(), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn levels_follow_severity() {
+        assert_eq!(
+            Notice::new("WARNING", "01000", "").level(),
+            tracing::Level::WARN
+        );
+        assert_eq!(
+            Notice::new("DEBUG", "00000", "").level(),
+            tracing::Level::DEBUG
+        );
+        assert_eq!(
+            Notice::new("LOG", "00000", "").level(),
+            tracing::Level::INFO
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! The synchronous `postgres` crate: a [`postgres::Client`] connected with libpq's
+//! sequence.
+//!
+//! `postgres::Client` can only be built by `postgres::Config::connect` (its constructor
+//! from a tokio-postgres client and connection is private), so it cannot run on pgdap's
+//! own socket. [`connect`] therefore runs [`Plan::run_blocking`]: each attempt is a
+//! `postgres::Config::connect` with the attempt's sslmode
+//! ([`Connector::tokio_postgres_config`]) and pgdap's [`MakeTls`], and libpq's retry
+//! rules decide the fallback, so the outcome (encrypted, plaintext or failure) of every
+//! sslmode, `PGAUTH=cert` included, is the same as [`Connector::connect`]'s. Errors are
+//! pgdap's typed errors, the notices reach the log, the connector's callback and
+//! [`BlockingSession::notices`], and `PGCLIENTENCODING` is set up as for async sessions.
+//!
+//! What is lost against [`Connector::connect`], because the socket is tokio-postgres':
+//!
+//! - libpq's "received invalid response to SSL negotiation" check (tokio-postgres takes
+//!   any reply but 'S' as 'N': under `require` and stricter it fails with "server does
+//!   not support SSL", under `prefer` it goes on in plaintext and fails later);
+//! - the start-up watch on authentication requests (checks refusing a request before
+//!   it is answered) and `TCP_USER_TIMEOUT` on pgdap's own socket (tokio-postgres sets
+//!   its own from the same option);
+//! - the connect timeout bounds the TCP connection of each attempt only, not TLS and
+//!   authentication;
+//! - a `prefer` attempt is made as tokio-postgres' `require` and, when the server answers
+//!   'N', repeated at once in plaintext on a new connection (libpq goes on on the same
+//!   socket): the outcome is libpq's, and the session's cancel token then holds
+//!   `require` for every encrypted session, so [`BlockingSession::cancel_token`] never
+//!   sends the cancel key in plaintext for it. The cancel request goes through
+//!   tokio-postgres' socket with pgdap's TLS verification.
+//!
+//! ```no_run
+//! fn main() -> Result<(), pgdap::error::Report> {
+//!     let ap = pgdap::AccessPoint::from_file("/etc/app/dap.cfg")?;
+//!     let config = pgdap::Config::new(ap, &pgdap::Environment::from_process_env())?;
+//!     let connector = pgdap::Connector::new(config)?;
+//!     let mut session = pgdap::integrations::blocking::connect(&connector)?;
+//!     let user: String = session.client.query_one("select current_user", &[])?.get(0);
+//!     println!("{user}, encrypted: {}", session.tls.is_some());
+//!     Ok(())
+//! }
+//! ```
+
+use std::sync::{Arc, Mutex};
+
+use crate::connect::errors::ErrorContext;
+use crate::connect::notices::NoticeSink;
+use crate::connect::{Attempt, CancelToken, Connector, Failure, Notice, Notices};
+use crate::encoding::{SessionEncoding, SessionEncodingError};
+use crate::error::Result;
+use crate::tls::{MakeTls, Probe, TlsContext, TlsSession};
+
+/// A synchronous client with what pgdap knows of its session.
+pub struct BlockingSession {
+    /// The client.
+    pub client: postgres::Client,
+    /// The TLS session, `None` for a plaintext session.
+    pub tls: Option<TlsSession>,
+    /// The client encoding (PGCLIENTENCODING) and the database's.
+    pub encoding: SessionEncoding,
+    /// The server's notices, from the start-up on (delivered while the client runs
+    /// commands: the `postgres` crate reads the connection only then).
+    pub notices: Notices,
+    cancel: Option<CancelToken>,
+}
+
+impl std::fmt::Debug for BlockingSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingSession")
+            .field("tls", &self.tls)
+            .field("encoding", &self.encoding)
+            .field("cancel", &self.cancel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlockingSession {
+    /// The token that cancels the running query from another thread
+    /// ([`CancelToken::cancel_query_blocking`]).
+    ///
+    /// ```no_run
+    /// # fn f(mut session: pgdap::integrations::blocking::BlockingSession) {
+    /// let token = session.cancel_token().expect("cancel key");
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(std::time::Duration::from_secs(1));
+    ///     token.cancel_query_blocking()
+    /// });
+    /// assert!(session.client.batch_execute("select pg_sleep(20)").is_err());
+    /// # }
+    /// ```
+    pub fn cancel_token(&self) -> Option<CancelToken> {
+        self.cancel.clone()
+    }
+}
+
+/// Connects with libpq's sequence (see the module documentation). Must not be called
+/// from inside a tokio runtime (the `postgres` crate runs one of its own).
+///
+/// ```no_run
+/// # fn f(connector: pgdap::Connector) -> Result<(), pgdap::error::Report> {
+/// let mut session = pgdap::integrations::blocking::connect(&connector)?;
+/// session.client.batch_execute("select 1")?;
+/// # Ok(()) }
+/// ```
+pub fn connect(connector: &Connector) -> Result<BlockingSession> {
+    let config = connector.config();
+    let host = config.access_point().server();
+    let span = tracing::info_span!(
+        "pgdap.connect",
+        host,
+        port = crate::access_point::PORT,
+        mode = %config.settings().mode.value,
+        auth = %config.settings().auth.value,
+        blocking = true
+    );
+    let _entered = span.enter();
+    let notices = Notices::new();
+    let sink = NoticeSink {
+        host: host.to_string(),
+        callback: connector.notice_callback().cloned(),
+        queue: notices.clone(),
+    };
+    let ctx = connector.tls_context();
+    let (mut client, tls) = connector
+        .plan()
+        .run_blocking(|attempt| one_attempt(connector, attempt, ctx.as_ref(), &sink))?;
+    let encoding = prepare(&mut client, connector)?;
+    let cancel = client.cancel_token();
+    let process_id = backend_pid(&mut client)?;
+    let cancel = Some(CancelToken::from_blocking(
+        host,
+        cancel,
+        process_id,
+        ctx.filter(|_| tls.is_some()),
+        config.options().connect_timeout,
+    ));
+    Ok(BlockingSession {
+        client,
+        tls,
+        encoding,
+        notices,
+        cancel,
+    })
+}
+
+fn one_attempt(
+    connector: &Connector,
+    attempt: Attempt,
+    ctx: Option<&Arc<TlsContext>>,
+    sink: &NoticeSink,
+) -> std::result::Result<(postgres::Client, Option<TlsSession>), Failure> {
+    let config = connector.config();
+    tracing::info!(attempt = attempt.describe(), "connecting");
+    let mut pg = postgres::Config::from(connector.tokio_postgres_config(attempt));
+    let sink = sink.clone();
+    pg.notice_callback(move |e| sink.deliver(Notice::from_db_error(&e)));
+    let errors = ErrorContext {
+        host: config.access_point().server(),
+        user: config.access_point().username(),
+        settings: config.settings(),
+        attempt,
+        tls: ctx.map(|c| &**c),
+        timeout: config.options().connect_timeout,
+    };
+    let probe = Arc::new(Mutex::new(Probe::default()));
+    let result = match ctx {
+        Some(ctx) if attempt != Attempt::Plain => {
+            // SslPreferred as `require`, so the session's cancel token never falls back
+            // to plaintext; an 'N' reply continues in plaintext below, as libpq does.
+            pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let result = pg.connect(MakeTls::new(ctx.clone(), probe.clone()));
+            match result {
+                Err(e)
+                    if attempt == Attempt::SslPreferred
+                        && crate::error::Chain(&e)
+                            .to_string()
+                            .contains("server does not support TLS") =>
+                {
+                    tracing::info!("the server does not support SSL; continuing without SSL");
+                    pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                    pg.connect(postgres::NoTls)
+                }
+                other => other,
+            }
+        }
+        _ => pg.connect(postgres::NoTls),
+    };
+    let (attempted, session) = match probe.lock() {
+        Ok(mut p) => (p.attempted, p.session.take()),
+        Err(_) => (false, None),
+    };
+    match result {
+        Ok(client) => {
+            tracing::info!(ssl = session.is_some(), "connected");
+            Ok((client, session))
+        }
+        Err(e) => {
+            let encrypted = session.is_some();
+            Err(Failure {
+                server_refused: e.as_db_error().is_some(),
+                error: errors.map(e),
+                handshake_failed: attempted && !encrypted,
+                encrypted,
+            })
+        }
+    }
+}
+
+/// `prepare_session` for the synchronous client.
+fn prepare(client: &mut postgres::Client, connector: &Connector) -> Result<SessionEncoding> {
+    let query = SessionEncodingError::Query;
+    let row = client
+        .query_one(
+            "select current_setting('server_encoding'), current_setting('client_encoding')",
+            &[],
+        )
+        .map_err(query)?;
+    let (server, wire_now): (String, String) = (row.get(0), row.get(1));
+    let session = SessionEncoding::new(&server, connector.config().settings().encoding.value);
+    if wire_now != session.wire_encoding().name() {
+        client
+            .batch_execute(&format!(
+                "SET client_encoding TO '{}'",
+                session.wire_encoding().name()
+            ))
+            .map_err(query)?;
+    }
+    Ok(session)
+}
+
+fn backend_pid(client: &mut postgres::Client) -> Result<i32> {
+    Ok(client.query_one("select pg_backend_pid()", &[])?.get(0))
+}
