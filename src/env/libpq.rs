@@ -462,7 +462,9 @@ pub(crate) fn channel_binding_check(
             if mechanisms.iter().any(|m| m == "SCRAM-SHA-256-PLUS") {
                 Ok(())
             } else {
-                Err("channel binding is required, but server did not offer an authentication method that supports channel binding".into())
+                // PostgreSQL offers SCRAM-SHA-256-PLUS on every SSL session (11+), so a
+                // list without it means a plaintext session: libpq's message for that.
+                Err("channel binding required, but SSL not in use".into())
             }
         }
         AuthRequest::SaslContinue | AuthRequest::SaslFinal => Ok(()),
@@ -571,7 +573,7 @@ mod tests {
     fn channel_binding_require() {
         assert!(channel_binding_check(&[], &sasl(false))
             .unwrap_err()
-            .contains("did not offer"));
+            .contains("SSL not in use"));
         assert!(channel_binding_check(&[], &AuthRequest::Ok)
             .unwrap_err()
             .contains("without channel binding"));

@@ -57,10 +57,10 @@ pub fn settings(options: &str) -> Vec<(String, String)> {
         let setting = if word == "-c" {
             i += 1;
             words.get(i).cloned()
-        } else if let Some(rest) = word.strip_prefix("--").or_else(|| word.strip_prefix("-c")) {
-            Some(rest.to_string())
         } else {
-            None
+            word.strip_prefix("--")
+                .or_else(|| word.strip_prefix("-c"))
+                .map(str::to_string)
         };
         if let Some((name, value)) = setting.as_deref().and_then(|s| s.split_once('=')) {
             out.push((name.replace('-', "_"), value.to_string()));

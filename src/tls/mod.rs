@@ -63,6 +63,10 @@ pub struct TlsContext {
     ssl: SslContext,
     policy: TlsPolicy,
     roots: Vec<X509>,
+    /// PGSSLSNI (libpq's `sslsni`): send SNI for host names.
+    sni: bool,
+    /// PGSSLNEGOTIATION=direct: offer ALPN `postgresql` (libpq 17+).
+    direct: bool,
 }
 
 impl std::fmt::Debug for TlsContext {
@@ -93,6 +97,23 @@ impl TlsContext {
         builder
             .set_min_proto_version(Some(SslVersion::TLS1_2))
             .map_err(setup)?;
+        // PGSSLMINPROTOCOLVERSION / PGSSLMAXPROTOCOLVERSION; never below TLS 1.2 (SPEC §3).
+        let version = |v: crate::env::TlsVersion| match v {
+            crate::env::TlsVersion::Tls1 => SslVersion::TLS1,
+            crate::env::TlsVersion::Tls1_1 => SslVersion::TLS1_1,
+            crate::env::TlsVersion::Tls1_2 => SslVersion::TLS1_2,
+            _ => SslVersion::TLS1_3,
+        };
+        if settings.ssl_min_protocol.value == Some(crate::env::TlsVersion::Tls1_3) {
+            builder
+                .set_min_proto_version(Some(SslVersion::TLS1_3))
+                .map_err(setup)?;
+        }
+        if let Some(max) = settings.ssl_max_protocol.value {
+            builder
+                .set_max_proto_version(Some(version(max)))
+                .map_err(setup)?;
+        }
         // Free idle read/write buffers of established connections (as native-tls does):
         // about 9 KiB less per open connection.
         builder.set_mode(openssl::ssl::SslMode::RELEASE_BUFFERS);
@@ -127,7 +148,9 @@ impl TlsContext {
             builder.set_verify(SslVerifyMode::NONE);
         }
         let cert = &settings.cert.value;
-        if files::exists(cert) {
+        // PGSSLCERTMODE=disable: the client certificate is never sent (libpq 16).
+        let send_cert = settings.ssl_cert_mode.value != crate::env::SslCertMode::Disable;
+        if send_cert && files::exists(cert) {
             let identity = files::client_identity(cert, &settings.key.value)?;
             // OpenSSL refuses some parsable certificates and keys here (e.g. "ee key too
             // small" for an RSA key under 2048 bits): name the file, as libpq does.
@@ -167,6 +190,8 @@ impl TlsContext {
             ssl: builder.build(),
             policy,
             roots,
+            sni: settings.ssl_sni.value,
+            direct: settings.ssl_negotiation.value == crate::env::SslNegotiation::Direct,
         }))
     }
 
@@ -278,8 +303,12 @@ where
             let setup = |e: openssl::error::ErrorStack| TlsFailure::Handshake(first_reason(&e));
             let mut ssl = openssl::ssl::Ssl::new(&self.ctx.ssl).map_err(setup)?;
             // SNI for host names (libpq's sslsni=1 default); never for IP literals.
-            if self.host.parse::<std::net::IpAddr>().is_err() {
+            if self.ctx.sni && self.host.parse::<std::net::IpAddr>().is_err() {
                 ssl.set_hostname(&self.host).map_err(setup)?;
+            }
+            // Direct TLS: ALPN `postgresql`, which PostgreSQL 17+ requires (libpq 17).
+            if self.ctx.direct {
+                ssl.set_alpn_protos(b"\x0apostgresql").map_err(setup)?;
             }
             let mut tls = tokio_openssl::SslStream::new(ssl, stream).map_err(setup)?;
             if let Err(e) = Pin::new(&mut tls).connect().await {
@@ -291,6 +320,11 @@ where
                     });
                 }
                 return Err(TlsFailure::Handshake(ssl_error_reason(&e)));
+            }
+            if self.ctx.direct && tls.ssl().selected_alpn_protocol() != Some(b"postgresql") {
+                return Err(TlsFailure::Handshake(
+                    "direct SSL connection was established without ALPN protocol negotiation extension".into(),
+                ));
             }
             let peer = tls.ssl().peer_certificate();
             if self.ctx.policy.verify_host {
