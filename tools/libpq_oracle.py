@@ -38,6 +38,26 @@ def text(b):
     return None if b is None else b.decode("utf-8", "replace")
 
 
+# ORACLE_REPEAT=N: time N connections (PQconnectdb to CONNECTION_OK, then PQfinish) and
+# print {"times_ms": [...]} (the direct-TLS benchmark).
+repeat = int(os.environ.get("ORACLE_REPEAT", "0"))
+if repeat:
+    import time
+
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        c = lib.PQconnectdb(b"")
+        ok = lib.PQstatus(c) == 0
+        times.append((time.perf_counter() - t) * 1000)
+        if not ok:
+            print(json.dumps({"ok": False, "error": text(lib.PQerrorMessage(c)).strip()}))
+            sys.exit(2)
+        lib.PQfinish(c)
+    print(json.dumps({"ok": True, "times_ms": times}))
+    sys.exit(0)
+
+
 conn = lib.PQconnectdb(b"")
 if lib.PQstatus(conn) != 0:  # CONNECTION_OK
     print(json.dumps({"ok": False, "error": text(lib.PQerrorMessage(conn)).strip()}))
