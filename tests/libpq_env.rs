@@ -690,3 +690,53 @@ async fn sni_certmode_gssencmode() {
     let c = Case { vars: vec![], ..c };
     assert_eq!(c.compare(Lib::Libpq18, SSL, None).await.unwrap(), "true");
 }
+
+// ----- doctor ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn doctor_shows_libpq_settings_and_what_is_ignored() {
+    let s = server();
+    let c = case(&s.addr, "appdb", "scram_user", "")
+        .var("PGHOST", "elsewhere")
+        .var("PGSERVICE", "svc")
+        .var("PGMODE", "require")
+        .var("PGSSLMODE", "disable")
+        .var("PGAPPNAME", "billing")
+        .var("PGCONNECT_TIMEOUT", "1")
+        .var("PGTARGETSESSIONATTRS", "read-write");
+    write_pgpass(&c.home.home().join(".pgpass"), "*:*:*:*:scram-pw\n", 0o600);
+    let ap = access_point(c.server, c.db, c.user, c.password);
+    let report = pgdap::doctor::diagnose(&ap, &c.env(), &Default::default()).await;
+    let setting = |name: &str| {
+        report
+            .settings
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", report.settings))
+            .clone()
+    };
+    assert_eq!(setting("PGAPPNAME").value, "billing");
+    assert_eq!(setting("PGCONNECT_TIMEOUT").value, "2s");
+    assert_eq!(setting("PGTARGETSESSIONATTRS").source, "env");
+    assert_eq!(setting("password in use").source, "password file");
+    assert_eq!(setting("password in use").value, "***");
+    assert!(setting("PGPASSFILE").value.contains("matches at line 1"));
+    assert!(report.connection.connected, "{:?}", report.connection);
+    let warned = |item: &str| {
+        report
+            .checks
+            .iter()
+            .any(|c| c.item == item && c.status == pgdap::doctor::Status::Warn)
+    };
+    assert!(warned("PGHOST"), "{:?}", report.checks);
+    assert!(warned("PGSERVICE"), "{:?}", report.checks);
+    assert!(warned("PGSSLMODE"), "{:?}", report.checks);
+    assert!(!format!("{report:?}").contains("scram-pw"));
+    // A group-readable password file: ignored with libpq's warning.
+    common::set_mode(&c.home.home().join(".pgpass"), 0o644);
+    let report = pgdap::doctor::diagnose(&ap, &c.env(), &Default::default()).await;
+    assert!(report
+        .checks
+        .iter()
+        .any(|c| c.item == "password file" && c.found.contains("has group or world access")));
+}
