@@ -740,3 +740,63 @@ async fn doctor_shows_libpq_settings_and_what_is_ignored() {
         .iter()
         .any(|c| c.item == "password file" && c.found.contains("has group or world access")));
 }
+
+/// 127.0.0.105: SSL without ssl_ca_file, so it never asks for a client certificate.
+fn no_ca_server() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| {
+        let mut spec = ServerSpec::new("127.0.0.105", Some("server"));
+        spec.conf = "ssl_ca_file = ''\nssl_crl_file = ''\n".into();
+        Server::start(spec)
+    })
+}
+
+#[tokio::test]
+async fn sslcertmode_require_as_libpq_16() {
+    let s = server();
+    let n = no_ca_server();
+    let p = plain_server();
+    let with_cert = |c: Case<'static>| {
+        c.home.put("alice.crt", "postgresql.crt");
+        c.home.put("alice.key", "postgresql.key");
+        c
+    };
+    let cases: Vec<(Case<'static>, Option<&str>)> = vec![
+        // The server asks and a certificate is sent: accepted.
+        (
+            with_cert(
+                case(&s.addr, "appdb", "scram_user", "scram-pw").var("PGSSLCERTMODE", "require"),
+            ),
+            None,
+        ),
+        // The server asks, nothing to send.
+        (
+            case(&s.addr, "appdb", "scram_user", "scram-pw").var("PGSSLCERTMODE", "require"),
+            Some("server accepted connection without a valid SSL certificate"),
+        ),
+        // The server never asks.
+        (
+            with_cert(
+                case(&n.addr, "appdb", "scram_user", "scram-pw").var("PGSSLCERTMODE", "require"),
+            ),
+            Some("server did not request an SSL certificate"),
+        ),
+        // allow: the plaintext attempt fails on the client side and is not retried.
+        (
+            with_cert(
+                case(&s.addr, "appdb", "scram_user", "scram-pw")
+                    .var("PGSSLMODE", "allow")
+                    .var("PGSSLCERTMODE", "require"),
+            ),
+            Some("server did not request an SSL certificate"),
+        ),
+        (
+            case(&p.addr, "appdb", "scram_user", "scram-pw").var("PGSSLCERTMODE", "require"),
+            Some("server did not request an SSL certificate"),
+        ),
+    ];
+    for (c, phrase) in &cases {
+        let r = c.compare(Lib::Libpq18, SSL, *phrase).await;
+        assert_eq!(r.is_err(), phrase.is_some(), "{:?} {r:?}", c.vars);
+    }
+}

@@ -405,8 +405,14 @@ impl Connector {
                 }))
             }
         };
-        let attrs = self.config.settings.target_session_attrs.value;
-        target::check(attrs, host, &client, &mut connection)
+        let certs = probe.lock().map_or_else(
+            |_| target::CertFacts::default(),
+            |p| target::CertFacts {
+                requested: p.cert_requested,
+                loaded: p.cert_loaded,
+            },
+        );
+        target::check(&self.config.settings, certs, host, &client, &mut connection)
             .await
             .map_err(Failure::fatal)?;
         let session = probe.lock().ok().and_then(|mut p| p.session.take());

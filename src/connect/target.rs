@@ -21,7 +21,7 @@ use std::task::Poll;
 
 use tokio_postgres::{Client, Connection, SimpleQueryMessage};
 
-use crate::env::TargetSessionAttrs;
+use crate::env::{Settings, SslCertMode, TargetSessionAttrs};
 use crate::error::Error;
 
 /// What the server said of the session.
@@ -50,10 +50,39 @@ fn on(value: &str) -> bool {
     value == "on"
 }
 
-/// Checks a freshly started session against PGTARGETSESSIONATTRS. The connection is
-/// driven here while a query runs (servers older than 14 only).
+/// What TLS saw of client certificates in the attempt.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CertFacts {
+    /// The server asked for a client certificate.
+    pub(crate) requested: bool,
+    /// A client certificate was available to send.
+    pub(crate) loaded: bool,
+}
+
+/// libpq 16's `sslcertmode=require` (checked at AuthenticationOk in libpq; the outcome is
+/// the same here, after start-up, and never retried).
+fn cert_mode_check(settings: &Settings, facts: CertFacts, host: &str) -> Result<(), Error> {
+    if settings.ssl_cert_mode.value != SslCertMode::Require {
+        return Ok(());
+    }
+    let reason = if !facts.requested {
+        "server did not request an SSL certificate"
+    } else if !facts.loaded {
+        "server accepted connection without a valid SSL certificate"
+    } else {
+        return Ok(());
+    };
+    Err(Error::LibpqSetting {
+        var: "PGSSLCERTMODE",
+        reason: format!("connection to server at \"{host}\", port 5432 failed: {reason}"),
+    })
+}
+
+/// Checks a freshly started session: PGSSLCERTMODE=require, then PGTARGETSESSIONATTRS.
+/// The connection is driven here while a query runs (servers older than 14 only).
 pub(crate) async fn check<S, T>(
-    attrs: TargetSessionAttrs,
+    settings: &Settings,
+    certs: CertFacts,
     host: &str,
     client: &Client,
     connection: &mut Connection<S, T>,
@@ -62,6 +91,8 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    cert_mode_check(settings, certs, host)?;
+    let attrs = settings.target_session_attrs.value;
     if matches!(
         attrs,
         TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby

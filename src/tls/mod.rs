@@ -7,6 +7,7 @@
 //! PKCS#1/SEC1 client keys. The context (root store, CRL, client identity) is built once
 //! in [`TlsContext::build`]; per connection only an `Ssl` is created from it.
 
+mod certmode;
 mod files;
 pub mod hostname;
 mod reload;
@@ -148,6 +149,10 @@ impl TlsContext {
             builder.set_verify(SslVerifyMode::NONE);
         }
         let cert = &settings.cert.value;
+        // PGSSLCERTMODE=require: note whether the server asks for a certificate (libpq 16).
+        if settings.ssl_cert_mode.value == crate::env::SslCertMode::Require {
+            certmode::install(&mut builder);
+        }
         // PGSSLCERTMODE=disable: the client certificate is never sent (libpq 16).
         let send_cert = settings.ssl_cert_mode.value != crate::env::SslCertMode::Disable;
         if send_cert && files::exists(cert) {
@@ -215,6 +220,10 @@ pub(crate) struct Probe {
     pub(crate) session: Option<TlsSession>,
     /// The start-up watch of the attempt, fed with the decrypted bytes.
     pub(crate) watch: Option<crate::connect::wire::Watch>,
+    /// The server asked for a client certificate (recorded under PGSSLCERTMODE=require).
+    pub(crate) cert_requested: bool,
+    /// A client certificate was available to send.
+    pub(crate) cert_loaded: bool,
 }
 
 /// The negotiated TLS session of a connection.
@@ -310,6 +319,7 @@ where
             if self.ctx.direct {
                 ssl.set_alpn_protos(b"\x0apostgresql").map_err(setup)?;
             }
+            certmode::watch(&mut ssl);
             let mut tls = tokio_openssl::SslStream::new(ssl, stream).map_err(setup)?;
             if let Err(e) = Pin::new(&mut tls).connect().await {
                 let verify = tls.ssl().verify_result();
@@ -344,6 +354,8 @@ where
             let watch = match self.probe.lock() {
                 Ok(mut probe) => {
                     probe.session = Some(session);
+                    probe.cert_requested = certmode::requested(tls.ssl());
+                    probe.cert_loaded = self.ctx.policy.client_cert.is_some();
                     probe.watch.take()
                 }
                 Err(_) => None,
