@@ -898,4 +898,111 @@ mod tests {
             Path::new("C:/Users/a/AppData/Roaming/postgresql")
         );
     }
+
+    #[test]
+    fn libpq_empty_values_are_values() {
+        for (var, phrase) in [
+            ("PGSSLMODE", "invalid sslmode value: \"\""),
+            ("PGCHANNELBINDING", "invalid channel_binding value: \"\""),
+            (
+                "PGTARGETSESSIONATTRS",
+                "invalid target_session_attrs value: \"\"",
+            ),
+            ("PGCONNECT_TIMEOUT", "invalid integer value \"\""),
+            ("PGSSLNEGOTIATION", "invalid sslnegotiation value: \"\""),
+            ("PGSSLCERTMODE", "invalid sslcertmode value: \"\""),
+            ("PGGSSENCMODE", "invalid gssencmode value: \"\""),
+        ] {
+            let err = resolve(&[(var, "")]).unwrap_err().to_string();
+            assert!(err.contains(phrase) && err.contains(var), "{var}: {err}");
+        }
+        let s = resolve(&[("PGREQUIREAUTH", ""), ("PGSSLSNI", ""), ("PGAPPNAME", "")]).unwrap();
+        assert_eq!(s.require_auth.unwrap().value.as_str(), "");
+        assert!(!s.ssl_sni.value);
+        assert_eq!(s.application_name.unwrap().value, "");
+        // Empty path twins and PGPASSFILE mean the default; empty PGPASSWORD is none.
+        let s = resolve(&[
+            ("PGSSLROOTCERT", ""),
+            ("PGPASSFILE", ""),
+            ("PGPASSWORD", ""),
+        ])
+        .unwrap();
+        assert_eq!(s.root_ca.source, Source::Default);
+        assert_eq!(s.passfile.unwrap().value, Path::new("/home/op/.pgpass"));
+        assert!(s.password.is_none());
+    }
+
+    #[test]
+    fn sni_only_for_1() {
+        for (v, on) in [
+            ("1", true),
+            ("0", false),
+            ("", false),
+            ("yes", false),
+            ("10", true),
+        ] {
+            assert_eq!(
+                resolve(&[("PGSSLSNI", v)]).unwrap().ssl_sni.value,
+                on,
+                "{v:?}"
+            );
+        }
+        assert!(resolve(&[]).unwrap().ssl_sni.value);
+    }
+
+    #[test]
+    fn twins_fall_back_and_vendor_wins() {
+        let s = resolve(&[("PGSSLMODE", "verify-ca"), ("PGSSLROOTCERT", "ca.pem")]).unwrap();
+        assert_eq!(s.mode.value, SslMode::VerifyCa);
+        assert_eq!(s.mode.source, Source::Twin("PGSSLMODE"));
+        assert_eq!(s.mode.source.to_string(), "env PGSSLMODE");
+        // A relative twin path stays relative to the working directory, as in libpq.
+        assert_eq!(s.root_ca.value, Path::new("ca.pem"));
+        let s = resolve(&[
+            ("PGMODE", "require"),
+            ("PGSSLMODE", "disable"),
+            ("PGCRL", "/a"),
+            ("PGSSLCRL", "/a"),
+        ])
+        .unwrap();
+        assert_eq!(s.mode.value, SslMode::Require);
+        assert_eq!(s.conflicts, vec![("PGMODE", "PGSSLMODE")]);
+        // The vendor's variable wins even over an invalid twin.
+        assert!(resolve(&[("PGMODE", "require"), ("PGSSLMODE", "")]).is_ok());
+        assert!(resolve(&[("PGMODE", ""), ("PGSSLMODE", "")]).is_err());
+        assert!(resolve(&[("PGSSLROOTCERT", "system")])
+            .unwrap_err()
+            .to_string()
+            .contains("not supported"));
+    }
+
+    #[test]
+    fn libpq_ranges_and_timeouts() {
+        assert!(resolve(&[("PGSSLMAXPROTOCOLVERSION", "TLSv1.1")])
+            .unwrap_err()
+            .to_string()
+            .contains("invalid SSL protocol version range"));
+        assert!(resolve(&[
+            ("PGSSLMINPROTOCOLVERSION", ""),
+            ("PGSSLMAXPROTOCOLVERSION", "TLSv1.1")
+        ])
+        .is_ok());
+        let s = resolve(&[("PGCONNECT_TIMEOUT", "0")]).unwrap();
+        assert_eq!(s.attempt_timeout(Duration::from_secs(10)), None);
+        let s = resolve(&[]).unwrap();
+        assert_eq!(
+            s.attempt_timeout(Duration::from_secs(10)),
+            Some(Duration::from_secs(10))
+        );
+        assert!(resolve(&[("PGSSLNEGOTIATION", "direct")])
+            .unwrap_err()
+            .to_string()
+            .contains("weak sslmode \"prefer\""));
+        assert!(resolve(&[("PGSSLNEGOTIATION", "direct"), ("PGMODE", "require")]).is_ok());
+        assert!(resolve(&[("PGGSSENCMODE", "require")]).is_err());
+        assert!(resolve(&[("PGTZ", "Default"), ("PGDATESTYLE", "ISO")])
+            .unwrap()
+            .timezone
+            .is_none());
+    }
 }
