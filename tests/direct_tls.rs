@@ -380,23 +380,38 @@ async fn bench_direct_tls_latency() {
     let p = proxy();
     let n = 30;
     for delay_ms in [0u64, 5, 20] {
+        println!("-- {n} connections per client, fixed delay {delay_ms} ms each way");
         *p.delay.lock().unwrap() = Duration::from_millis(delay_ms);
         let mut rows = Vec::new();
-        for (name, vars) in [
+        // One Connector per variant (the TLS context is built once, as in a service),
+        // the two variants interleaved so that drift affects both alike.
+        let home = ClientHome::new();
+        let ap = access_point(PROXY_ADDR, "postgres", "scram_user", "scram-pw");
+        let variants = [
             ("pgdap postgres", vec![("PGSSLMODE", "require")]),
             (
                 "pgdap direct",
                 vec![("PGSSLMODE", "require"), ("PGSSLNEGOTIATION", "direct")],
             ),
-        ] {
-            let mut times = Vec::new();
-            for _ in 0..n {
+        ];
+        let connectors: Vec<pgdap::Connector> = variants
+            .iter()
+            .map(|(_, vars)| {
+                pgdap::Connector::new(pgdap::Config::new(ap.clone(), &env(&home, vars)).unwrap())
+                    .unwrap()
+            })
+            .collect();
+        let mut times = vec![Vec::new(); variants.len()];
+        for _ in 0..n {
+            for (i, connector) in connectors.iter().enumerate() {
                 let t = Instant::now();
-                let s = pgdap_connect(PROXY_ADDR, &vars).await.unwrap();
-                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                let s = connector.connect_spawned().await.unwrap();
+                times[i].push(t.elapsed().as_secs_f64() * 1000.0);
                 drop(s);
             }
-            rows.push((name, median(&mut times)));
+        }
+        for ((name, _), mut t) in variants.iter().zip(times) {
+            rows.push((*name, median(&mut t)));
         }
         for (name, vars) in [
             ("libpq 18 postgres", vec![("PGSSLMODE", "require")]),

@@ -800,3 +800,61 @@ async fn sslcertmode_require_as_libpq_16() {
         assert_eq!(r.is_err(), phrase.is_some(), "{:?} {r:?}", c.vars);
     }
 }
+
+// ----- the connect example reads all of this from the process environment ---------------
+
+#[test]
+fn connect_example_honours_libpq_variables() {
+    let s = server();
+    let home = ClientHome::new();
+    write_pgpass(
+        &home.home().join(".pgpass"),
+        &format!("{}:5432:*:scram_user:scram-pw\n", s.addr),
+        0o600,
+    );
+    let run = |db: &str, vars: &[(&str, &str)]| {
+        let dap = home.home().join(format!("{db}.cfg"));
+        std::fs::write(
+            &dap,
+            format!(
+                "dbengine=postgre\ndbserver={}\ndbname={db}\nusername=scram_user\n",
+                s.addr
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(common::example("connect"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("PG") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("HOME", home.home()).arg("--config").arg(&dap);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    // The password comes from ~/.pgpass; PGSSLMODE (twin) applies.
+    let out = run(
+        "appdb",
+        &[("PGSSLMODE", "disable"), ("PGAPPNAME", "billing")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(json["ssl"], false, "{json}");
+    assert_eq!(json["user"], "scram_user");
+    // PGTARGETSESSIONATTRS refuses the read-only database.
+    let out = run("rodb", &[("PGTARGETSESSIONATTRS", "read-write")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("session is read-only"));
+    // A group-readable password file is ignored: no password.
+    common::set_mode(&home.home().join(".pgpass"), 0o644);
+    let out = run("appdb", &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no password supplied"));
+}
