@@ -278,10 +278,28 @@ pub struct Setting<T> {
 /// assert_eq!(env.get("PGMODE"), Some("require"));
 /// assert_eq!(env.get("PGAUTH"), None);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Environment {
     vars: BTreeMap<String, String>,
     default_dir: Option<PathBuf>,
+}
+
+impl fmt::Debug for Environment {
+    /// PGPASSWORD's value is printed as `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let vars: BTreeMap<&str, &str> = self
+            .vars
+            .iter()
+            .map(|(k, v)| {
+                let shown = if k == "PGPASSWORD" { "***" } else { v.as_str() };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("Environment")
+            .field("vars", &vars)
+            .field("default_dir", &self.default_dir)
+            .finish()
+    }
 }
 
 impl Environment {
@@ -1004,5 +1022,15 @@ mod tests {
             .unwrap()
             .timezone
             .is_none());
+    }
+
+    #[test]
+    fn pgpassword_never_prints() {
+        let env = Environment::from_pairs([("PGPASSWORD", "hunter2"), ("PGMODE", "require")]);
+        let s = Settings::resolve(&env, Some(Path::new("/h/.postgresql"))).unwrap();
+        for text in [format!("{env:?}"), format!("{s:?}"), format!("{s:#?}")] {
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+        assert!(format!("{env:?}").contains("require"));
     }
 }
