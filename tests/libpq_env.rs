@@ -13,7 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{access_point, ensure_hosts, pki, ClientHome, Server, ServerSpec, PG_BIN};
 
@@ -266,9 +266,21 @@ async fn password_file_follows_libpqs_rules() {
         "*:*:*:*:wrong\n*:*:appdb:scram_user:scram-pw\n",
         0o600,
     );
-    c.compare(Lib::Psql15, SSL, Some("password authentication failed"))
+    let err = c
+        .compare(Lib::Psql15, SSL, Some("password authentication failed"))
         .await
         .unwrap_err();
+    // Both attempts (SSL, then plaintext) were made, in both clients.
+    assert!(
+        err.contains("after the first attempt with SSL failed"),
+        "{err}"
+    );
+    let theirs = c.libpq(Lib::Psql15, SSL).unwrap_err();
+    assert_eq!(
+        theirs.matches("password authentication failed").count(),
+        2,
+        "{theirs}"
+    );
     // PGPASSWORD wins over the file.
     let c = c.var("PGPASSWORD", "scram-pw");
     assert_eq!(c.compare(Lib::Psql15, SSL, None).await.unwrap(), "true");
@@ -441,7 +453,6 @@ async fn connect_timeout_as_libpq() {
         .await
         .unwrap_err();
     }
-    let _ = Duration::ZERO;
 }
 
 // ----- channel binding, require_auth ----------------------------------------------------
