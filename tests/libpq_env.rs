@@ -5,8 +5,9 @@
 //!
 //! Servers (all of this file's own): 127.0.0.100 (PostgreSQL 15, SSL, the standard
 //! pg_hba.conf plus a trust database and a read-only database), .101 (TLS 1.2 only),
-//! .102 (wildcard certificate, `v13.pgdap.test`), .103 (no SSL), .120 (a TCP listener that
-//! never answers).
+//! .102 (wildcard certificate, `v13.pgdap.test`), .103 (no SSL), .105 (SSL without
+//! ssl_ca_file), .106 and .107 (a primary and its streaming hot standby), .120 (a TCP
+//! listener that never answers). tests/direct_tls.rs uses .104, .110 and .111.
 
 mod common;
 
@@ -868,4 +869,136 @@ fn connect_example_honours_libpq_variables() {
     let out = run("appdb", &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no password supplied"));
+}
+
+// ----- a real hot standby -----------------------------------------------------------------
+
+static STANDBY_DATA: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn stop_standby() {
+    if let Some(data) = STANDBY_DATA.get() {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(format!("{PG_BIN}/pg_ctl"))
+            .arg("-D")
+            .arg(data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(data.parent().unwrap());
+    }
+}
+
+/// 127.0.0.106: a primary; 127.0.0.107: its streaming hot standby (pg_basebackup -R).
+fn standby() -> &'static str {
+    static PRIMARY: OnceLock<Server> = OnceLock::new();
+    let primary = PRIMARY.get_or_init(|| {
+        let mut spec = ServerSpec::new("127.0.0.106", Some("server"));
+        spec.hba = format!("local replication all trust\n{}", common::STANDARD_HBA);
+        Server::start(spec)
+    });
+    STANDBY_DATA.get_or_init(|| {
+        let dir = PathBuf::from("/tmp/pgdap-tests/i13-standby-127.0.0.107");
+        let data = dir.join("data");
+        if data.join("postmaster.pid").exists() {
+            let _ = Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(format!("{PG_BIN}/pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-m", "immediate", "-w", "stop"])
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Command::new("chown")
+            .arg("postgres")
+            .arg(&dir)
+            .status()
+            .unwrap();
+        let as_pg = |bin: &str| {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"])
+                .arg(format!("{PG_BIN}/{bin}"));
+            c
+        };
+        let out = as_pg("pg_basebackup")
+            .arg("-h")
+            .arg(&primary.socket_dir)
+            .args(["-U", "postgres", "-R", "-X", "stream", "-D"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_basebackup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut conf = std::fs::read_to_string(data.join("postgresql.auto.conf")).unwrap();
+        conf.push_str(&format!(
+            "listen_addresses = '127.0.0.107'\nunix_socket_directories = '{}'\n",
+            dir.display()
+        ));
+        std::fs::write(data.join("postgresql.auto.conf"), conf).unwrap();
+        Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        unsafe {
+            libc::atexit(stop_standby);
+        }
+        let out = as_pg("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-w", "-t", "60", "-l"])
+            .arg(dir.join("log"))
+            .arg("start")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "standby: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        data
+    });
+    "127.0.0.107"
+}
+
+#[tokio::test]
+async fn target_session_attrs_on_a_hot_standby_as_libpq() {
+    let addr = standby();
+    for attrs in [
+        "any",
+        "read-write",
+        "read-only",
+        "primary",
+        "standby",
+        "prefer-standby",
+    ] {
+        let c = case(addr, "appdb", "scram_user", "scram-pw").var("PGTARGETSESSIONATTRS", attrs);
+        let ours = c.pgdap(SSL).await;
+        let theirs = c.libpq(Lib::Psql15, SSL);
+        assert_eq!(
+            ours.is_ok(),
+            theirs.is_ok(),
+            "{attrs}: {ours:?} vs {theirs:?}"
+        );
+        if let (Err(a), Err(b)) = (&ours, &theirs) {
+            let core = b
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .rsplit("failed: ")
+                .next()
+                .unwrap();
+            assert!(a.contains(core), "{attrs}: pgdap {a} vs psql {b}");
+        }
+    }
+    let c = case(addr, "appdb", "scram_user", "scram-pw").var("PGTARGETSESSIONATTRS", "primary");
+    assert!(c
+        .pgdap(SSL)
+        .await
+        .unwrap_err()
+        .contains("server is in hot standby mode"));
 }
