@@ -245,6 +245,7 @@ pub async fn diagnose(ap: &AccessPoint, env: &Environment, opts: &DoctorOptions)
             settings.encoding.source,
         ),
     ]);
+    settings_lines.extend(libpq_lines(ap, env, &settings, &mut checks));
     let files = file_reports(&settings, opts.expiry_warning_days, &mut checks);
 
     let config = Config::from_parts(ap.clone(), settings.clone(), opts.options.clone());
@@ -321,6 +322,143 @@ pub async fn diagnose(ap: &AccessPoint, env: &Environment, opts: &DoctorOptions)
         connection,
         checks,
     }
+}
+
+/// The libpq variables (SPEC §9): each setting with its source, the password's source,
+/// and warnings for variables that are ignored (the Access Point wins), unsupported, or
+/// in conflict with the vendor's variable.
+fn libpq_lines(
+    ap: &AccessPoint,
+    env: &Environment,
+    settings: &Settings,
+    checks: &mut Vec<Check>,
+) -> Vec<SettingLine> {
+    fn opt<T: std::fmt::Display>(s: &Option<crate::env::Setting<T>>) -> (String, Source) {
+        match s {
+            Some(s) => (s.value.to_string(), s.source),
+            None => ("(unset)".to_string(), Source::Default),
+        }
+    }
+    let version = |v: Option<crate::env::TlsVersion>| {
+        v.map(|v| v.as_str().to_string())
+            .unwrap_or_else(|| "(none)".to_string())
+    };
+    let mut lines = Vec::new();
+    // The password actually used, and where from (never the value).
+    let (pw_value, pw_source) = match crate::env::passfile::password_for(ap, settings) {
+        Some((_, source)) => ("***".to_string(), source),
+        None if settings.auth.value == crate::env::AuthMethod::Cert => {
+            ("(none: PGAUTH=cert)".to_string(), Source::Default)
+        }
+        None => ("(none)".to_string(), Source::Default),
+    };
+    lines.push(line("password in use", &pw_value, pw_source));
+    if let Some(file) = &settings.passfile {
+        let state = match crate::env::passfile::lookup(
+            &file.value,
+            ap.server(),
+            PORT,
+            ap.dbname(),
+            ap.username(),
+        ) {
+            crate::env::passfile::Lookup::Found { line, .. } => format!("matches at line {line}"),
+            crate::env::passfile::Lookup::NotFound => "no matching line (or no file)".to_string(),
+            crate::env::passfile::Lookup::Ignored(warning) => {
+                checks.push(check(
+                    Status::Warn,
+                    "password file",
+                    warning.clone(),
+                    Some(format!("chmod 0600 \"{}\"", file.value.display())),
+                ));
+                "ignored".to_string()
+            }
+        };
+        lines.push(line(
+            "PGPASSFILE",
+            &format!("{} ({state})", file.value.display()),
+            file.source,
+        ));
+    }
+    let (v, src) = opt(&settings.application_name);
+    lines.push(line("PGAPPNAME", &v, src));
+    let (v, src) = opt(&settings.options);
+    lines.push(line("PGOPTIONS", &v, src));
+    let (v, src) = opt(&settings.timezone);
+    lines.push(line("PGTZ", &v, src));
+    let (v, src) = opt(&settings.datestyle);
+    lines.push(line("PGDATESTYLE", &v, src));
+    let (v, src) = match &settings.connect_timeout {
+        Some(s) => (
+            s.value
+                .map(|d| format!("{}s", d.as_secs()))
+                .unwrap_or_else(|| "no limit".to_string()),
+            s.source,
+        ),
+        None => (
+            "(unset: Options::connect_timeout)".to_string(),
+            Source::Default,
+        ),
+    };
+    lines.push(line("PGCONNECT_TIMEOUT", &v, src));
+    let s = &settings.channel_binding;
+    lines.push(line("PGCHANNELBINDING", s.value.as_str(), s.source));
+    let (v, src) = opt(&settings.require_auth);
+    lines.push(line("PGREQUIREAUTH", &v, src));
+    let s = &settings.ssl_negotiation;
+    lines.push(line("PGSSLNEGOTIATION", s.value.as_str(), s.source));
+    let s = &settings.ssl_min_protocol;
+    lines.push(line("PGSSLMINPROTOCOLVERSION", &version(s.value), s.source));
+    let s = &settings.ssl_max_protocol;
+    lines.push(line("PGSSLMAXPROTOCOLVERSION", &version(s.value), s.source));
+    let s = &settings.ssl_cert_mode;
+    lines.push(line("PGSSLCERTMODE", s.value.as_str(), s.source));
+    let s = &settings.ssl_sni;
+    lines.push(line("PGSSLSNI", if s.value { "1" } else { "0" }, s.source));
+    let s = &settings.gss_enc_mode;
+    lines.push(line("PGGSSENCMODE", s.value.as_str(), s.source));
+    let s = &settings.target_session_attrs;
+    lines.push(line("PGTARGETSESSIONATTRS", s.value.as_str(), s.source));
+    for var in crate::env::OVERRIDDEN_BY_ACCESS_POINT {
+        if let Some(value) = env.get_raw(var) {
+            checks.push(check(
+                Status::Warn,
+                var,
+                format!("{var}={value:?} is set but ignored: the Access Point wins (SPEC §9)"),
+                Some(format!("unset {var}, or change the Access Point")),
+            ));
+        }
+    }
+    if env.get_raw("PGPASSWORD").is_some() && !ap.password().is_empty() {
+        checks.push(check(
+            Status::Warn,
+            "PGPASSWORD",
+            "PGPASSWORD is set but ignored: the Access Point has a password (SPEC §9)".to_string(),
+            Some("unset PGPASSWORD, or empty the Access Point's password".to_string()),
+        ));
+    }
+    for var in crate::env::UNSUPPORTED {
+        if let Some(value) = env.get_raw(var) {
+            checks.push(check(
+                Status::Warn,
+                var,
+                format!("{var}={value:?} is set but not supported by pgdap; it is ignored"),
+                Some(format!("unset {var}; configure the setting through the Access Point and the PG* variables pgdap reads")),
+            ));
+        }
+    }
+    for (vendor, twin) in &settings.conflicts {
+        checks.push(check(
+            Status::Warn,
+            *twin,
+            format!(
+                "{vendor}={:?} and {twin}={:?} disagree; {vendor} wins (SPEC §9)",
+                env.get(vendor).unwrap_or_default(),
+                env.get_raw(twin).unwrap_or_default()
+            ),
+            Some(format!("unset {twin} or make it equal to {vendor}")),
+        ));
+    }
+    lines
 }
 
 fn line(name: &str, value: &str, source: Source) -> SettingLine {

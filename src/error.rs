@@ -135,6 +135,15 @@ pub enum Error {
         /// Where the certificate was looked for.
         path: PathBuf,
     },
+    /// A libpq variable (SPEC §9) has a value libpq refuses, or one pgdap cannot honour;
+    /// the reason is libpq's message where libpq has one.
+    #[error("{var}: {reason}")]
+    LibpqSetting {
+        /// The variable, e.g. `PGSSLMODE`.
+        var: &'static str,
+        /// libpq's message, e.g. `invalid sslmode value: ""`.
+        reason: String,
+    },
 
     // ----- files -----
     /// verify-ca / verify-full without a root CA file (libpq's message).
@@ -232,6 +241,17 @@ pub enum Error {
         host: String,
         /// What was refused and why.
         reason: String,
+    },
+    /// The session is not of the kind PGTARGETSESSIONATTRS asks for (libpq's message,
+    /// e.g. `session is read-only`).
+    #[error("connection to server at \"{host}\", port 5432 failed: {reason} (PGTARGETSESSIONATTRS={attrs})")]
+    TargetSessionAttrs {
+        /// The server.
+        host: String,
+        /// The value of PGTARGETSESSIONATTRS.
+        attrs: &'static str,
+        /// libpq's message.
+        reason: &'static str,
     },
     /// The server certificate does not chain to the root CA file.
     #[error("connection to server at \"{host}\", port 5432 failed: SSL error: certificate verify failed: {reason} (server certificate checked against root CA file \"{}\", PGROOTCA)", root_ca.display())]

@@ -9,6 +9,7 @@ pub(crate) mod errors;
 pub(crate) mod notices;
 mod sequence;
 mod socket;
+mod target;
 pub(crate) mod wire;
 
 pub use cancel::CancelToken;
@@ -24,7 +25,7 @@ use tracing::{info, Instrument};
 
 use crate::access_point::{AccessPoint, PORT};
 use crate::encoding::SessionEncoding;
-use crate::env::{AuthMethod, Environment, Settings};
+use crate::env::{ChannelBinding, Environment, Settings, SslNegotiation};
 use crate::error::{Error, Result};
 use crate::tls::{MakeTls, Probe, TlsContext, TlsFailure, TlsReloader, TlsSession, TlsStream};
 use errors::ErrorContext;
@@ -427,20 +428,56 @@ impl Connector {
         if !opts.tcp_user_timeout.is_zero() {
             pg.tcp_user_timeout(opts.tcp_user_timeout);
         }
-        if let Some(name) = &opts.application_name {
+        let settings = &self.config.settings;
+        // PGAPPNAME wins over the program's default; empty sends none (libpq).
+        let app_name = match &settings.application_name {
+            Some(env) if !env.value.is_empty() => Some(&env.value),
+            _ => opts.application_name.as_ref(),
+        };
+        if let Some(name) = app_name {
             pg.application_name(name);
         }
-        // Under PGAUTH=cert the password is never handed to the protocol layer, so it
-        // cannot be sent whatever the server asks.
-        if self.config.settings.auth.value == AuthMethod::Password && !ap.password().is_empty() {
-            pg.password(ap.password().expose());
+        // PGOPTIONS, PGTZ, PGDATESTYLE.
+        if let Some(options) = settings.startup_options() {
+            pg.options(&options);
+        }
+        pg.channel_binding(match settings.channel_binding.value {
+            ChannelBinding::Disable => tokio_postgres::config::ChannelBinding::Disable,
+            ChannelBinding::Require => tokio_postgres::config::ChannelBinding::Require,
+            _ => tokio_postgres::config::ChannelBinding::Prefer,
+        });
+        if settings.ssl_negotiation.value == SslNegotiation::Direct && attempt != Attempt::Plain {
+            pg.ssl_negotiation(tokio_postgres::config::SslNegotiation::Direct);
+        }
+        // The Access Point's password, else PGPASSWORD, else the password file (SPEC §9).
+        // Under PGAUTH=cert none is ever handed to the protocol layer, so none can be
+        // sent whatever the server asks.
+        if let Some((password, _)) = crate::env::passfile::password_for(ap, settings) {
+            pg.password(password.expose());
         }
         pg
     }
 
-    /// The check run on each authentication request of an attempt (none yet).
+    /// The check run on each authentication request of an attempt: libpq's
+    /// `require_auth` (PGREQUIREAUTH) and `channel_binding=require` (PGCHANNELBINDING).
     fn auth_check(&self) -> Option<AuthCheck> {
-        None
+        let settings = &self.config.settings;
+        let require_auth = settings.require_auth.as_ref().map(|s| s.value.clone());
+        let channel_binding = settings.channel_binding.value;
+        if require_auth.is_none() && channel_binding != ChannelBinding::Require {
+            return None;
+        }
+        Some(Arc::new(
+            move |seen: &[AuthRequest], request: &AuthRequest| {
+                if let Some(require) = &require_auth {
+                    require.check(seen, request, channel_binding)?;
+                }
+                if channel_binding == ChannelBinding::Require {
+                    crate::env::channel_binding_check(seen, request)?;
+                }
+                Ok(())
+            },
+        ))
     }
 
     /// One attempt: pgdap's own socket, tokio-postgres' start-up on it.
@@ -451,6 +488,12 @@ impl Connector {
         let watch = StartupWatch::new(self.auth_check());
         let pg = self.pg_config(attempt);
         let options = &self.config.options;
+        // PGCONNECT_TIMEOUT when set (0: no bound), else Options::connect_timeout.
+        let connect_timeout = self
+            .config
+            .settings
+            .attempt_timeout(options.connect_timeout)
+            .unwrap_or(Duration::from_secs(100 * 365 * 86400));
         let ctx = self.tls.current();
         let errors = ErrorContext {
             host,
@@ -458,7 +501,7 @@ impl Connector {
             settings: &self.config.settings,
             attempt,
             tls: ctx.as_deref(),
-            timeout: options.connect_timeout,
+            timeout: connect_timeout,
         };
         let run = async {
             let socket = socket::open(host, options)
@@ -493,17 +536,27 @@ impl Connector {
                     }
                 })
         };
-        let (client, connection, peer) =
-            match tokio::time::timeout(options.connect_timeout, run).await {
+        let (client, mut connection, peer) =
+            match tokio::time::timeout(connect_timeout, run).await {
                 Ok(Ok(pair)) => pair,
                 Ok(Err(failure)) => return Err(failure),
                 Err(_) => {
                     return Err(Failure::fatal(Error::Timeout {
                         host: host.to_string(),
-                        after: options.connect_timeout,
+                        after: connect_timeout,
                     }))
                 }
             };
+        let certs = probe.lock().map_or_else(
+            |_| target::CertFacts::default(),
+            |p| target::CertFacts {
+                requested: p.cert_requested,
+                loaded: p.cert_loaded,
+            },
+        );
+        target::check(&self.config.settings, certs, host, &client, &mut connection)
+            .await
+            .map_err(Failure::fatal)?;
         let session = probe.lock().ok().and_then(|mut p| p.session.take());
         info!(
             ssl = session.is_some(),

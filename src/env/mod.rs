@@ -1,15 +1,36 @@
 //! The environment: `PGMODE`, `PGROOTCA`, `PGCERT`, `PGKEY`, `PGCRL`, `PGAUTH`,
-//! `PGCLIENTENCODING`, resolved into [`Settings`] from an explicit map.
+//! `PGCLIENTENCODING`, and libpq's own variables (SPEC §9, [`LIBPQ_VARIABLES`]),
+//! resolved into [`Settings`] from an explicit map.
 //!
 //! `std::env` is read only by [`Environment::from_process_env`]; every rule is a pure
 //! function of the map and the per-user default directory.
+//!
+//! Precedence (SPEC §9), highest first: the Access Point (server, database, user,
+//! non-empty password, port 5432) over PGHOST, PGHOSTADDR, PGPORT, PGDATABASE, PGUSER,
+//! PGPASSWORD and the password file; a vendor variable set and non-empty over its libpq
+//! twin (PGMODE over PGSSLMODE, PGROOTCA over PGSSLROOTCERT, PGCERT over PGSSLCERT,
+//! PGKEY over PGSSLKEY, PGCRL over PGSSLCRL); the twin over the default.
+
+mod libpq;
+pub mod options;
+pub mod passfile;
+
+pub(crate) use libpq::channel_binding_check;
+pub use libpq::{
+    parse_connect_timeout, ChannelBinding, GssEncMode, RequireAuth, SslCertMode, SslNegotiation,
+    TargetSessionAttrs, TlsVersion,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tracing::warn;
 
 use crate::encoding::ClientEncoding;
 use crate::error::{Error, Result};
+use crate::secret::Password;
 
 /// The variables pgdap reads.
 pub const VARIABLES: [&str; 7] = [
@@ -20,6 +41,66 @@ pub const VARIABLES: [&str; 7] = [
     "PGCRL",
     "PGAUTH",
     "PGCLIENTENCODING",
+];
+
+/// libpq's variables pgdap reads as well (SPEC §9): the ones it honours, and the ones
+/// `doctor` reports as ignored (the Access Point wins) or unsupported.
+pub const LIBPQ_VARIABLES: [&str; 31] = [
+    "PGSSLMODE",
+    "PGSSLROOTCERT",
+    "PGSSLCERT",
+    "PGSSLKEY",
+    "PGSSLCRL",
+    "PGPASSWORD",
+    "PGPASSFILE",
+    "PGAPPNAME",
+    "PGOPTIONS",
+    "PGTZ",
+    "PGDATESTYLE",
+    "PGCONNECT_TIMEOUT",
+    "PGCHANNELBINDING",
+    "PGREQUIREAUTH",
+    "PGSSLNEGOTIATION",
+    "PGSSLMINPROTOCOLVERSION",
+    "PGSSLMAXPROTOCOLVERSION",
+    "PGSSLCERTMODE",
+    "PGSSLSNI",
+    "PGGSSENCMODE",
+    "PGTARGETSESSIONATTRS",
+    // Ignored: the Access Point wins.
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGDATABASE",
+    "PGUSER",
+    // Not supported.
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGSSLCRLDIR",
+    "PGLOADBALANCEHOSTS",
+    "PGSSLCOMPRESSION",
+];
+
+/// The libpq variables that the Access Point overrides (SPEC §9).
+pub const OVERRIDDEN_BY_ACCESS_POINT: [&str; 5] =
+    ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER"];
+
+/// The libpq variables pgdap does not support (SPEC §9); `doctor` says so when set.
+pub const UNSUPPORTED: [&str; 5] = [
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGSSLCRLDIR",
+    "PGLOADBALANCEHOSTS",
+    "PGSSLCOMPRESSION",
+];
+
+/// The vendor's variables and their libpq twins.
+pub const TWINS: [(&str, &str); 5] = [
+    ("PGMODE", "PGSSLMODE"),
+    ("PGROOTCA", "PGSSLROOTCERT"),
+    ("PGCERT", "PGSSLCERT"),
+    ("PGKEY", "PGSSLKEY"),
+    ("PGCRL", "PGSSLCRL"),
 ];
 
 /// The sslmode (`PGMODE`), with libpq's semantics.
@@ -162,6 +243,11 @@ pub enum Source {
     Default,
     /// From the Access Point.
     AccessPoint,
+    /// From the libpq twin of a vendor variable (e.g. `PGSSLMODE` for `PGMODE`), which
+    /// was unset or empty.
+    Twin(&'static str),
+    /// From the password file.
+    PasswordFile,
 }
 
 impl fmt::Display for Source {
@@ -170,6 +256,8 @@ impl fmt::Display for Source {
             Source::Env => "env",
             Source::Default => "default",
             Source::AccessPoint => "access point",
+            Source::Twin(var) => return write!(f, "env {var}"),
+            Source::PasswordFile => "password file",
         })
     }
 }
@@ -190,10 +278,28 @@ pub struct Setting<T> {
 /// assert_eq!(env.get("PGMODE"), Some("require"));
 /// assert_eq!(env.get("PGAUTH"), None);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Environment {
     vars: BTreeMap<String, String>,
     default_dir: Option<PathBuf>,
+}
+
+impl fmt::Debug for Environment {
+    /// PGPASSWORD's value is printed as `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let vars: BTreeMap<&str, &str> = self
+            .vars
+            .iter()
+            .map(|(k, v)| {
+                let shown = if k == "PGPASSWORD" { "***" } else { v.as_str() };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("Environment")
+            .field("vars", &vars)
+            .field("default_dir", &self.default_dir)
+            .finish()
+    }
 }
 
 impl Environment {
@@ -215,9 +321,10 @@ impl Environment {
     /// rule for that variable.
     /// It also captures the per-user default directory ([`default_directory`]).
     pub fn from_process_env() -> Environment {
-        let env = Environment::from_pairs(VARIABLES.iter().filter_map(|name| {
-            std::env::var_os(name).map(|v| (*name, v.to_string_lossy().into_owned()))
-        }));
+        let env =
+            Environment::from_pairs(VARIABLES.iter().chain(&LIBPQ_VARIABLES).filter_map(|name| {
+                std::env::var_os(name).map(|v| (*name, v.to_string_lossy().into_owned()))
+            }));
         match default_directory() {
             Some(dir) => env.with_default_dir(dir),
             None => env,
@@ -247,6 +354,18 @@ impl Environment {
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// A variable's value as set, the empty string included: libpq's variables treat
+    /// a set-but-empty value as a value (SPEC §9).
+    ///
+    /// ```
+    /// let env = pgdap::Environment::from_pairs([("PGSSLSNI", "")]);
+    /// assert_eq!(env.get_raw("PGSSLSNI"), Some(""));
+    /// assert_eq!(env.get("PGSSLSNI"), None);
+    /// ```
+    pub fn get_raw(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
     }
 
     /// Sets a variable (builder style).
@@ -311,13 +430,69 @@ pub struct Settings {
     pub crl: Setting<PathBuf>,
     /// PGCLIENTENCODING.
     pub encoding: Setting<ClientEncoding>,
+    /// PGPASSWORD (set and non-empty), used when the Access Point has no password.
+    pub password: Option<Setting<Password>>,
+    /// The password file: PGPASSFILE, or `~/.pgpass` (`%APPDATA%\postgresql\pgpass.conf`
+    /// on Windows); read at connect time when neither the Access Point nor PGPASSWORD
+    /// gives a password. `None` when no home directory is known.
+    pub passfile: Option<Setting<PathBuf>>,
+    /// PGAPPNAME (the empty string sends none, as libpq).
+    pub application_name: Option<Setting<String>>,
+    /// PGOPTIONS, sent unchanged as the `options` start-up parameter.
+    pub options: Option<Setting<String>>,
+    /// PGTZ (not sent when `default`).
+    pub timezone: Option<Setting<String>>,
+    /// PGDATESTYLE (not sent when `default`).
+    pub datestyle: Option<Setting<String>>,
+    /// PGCONNECT_TIMEOUT: the bound on each connection attempt; `value: None` waits
+    /// forever (0 or negative). Unset: `Options::connect_timeout`.
+    pub connect_timeout: Option<Setting<Option<Duration>>>,
+    /// PGCHANNELBINDING (default prefer).
+    pub channel_binding: Setting<ChannelBinding>,
+    /// PGREQUIREAUTH (unset: any method).
+    pub require_auth: Option<Setting<RequireAuth>>,
+    /// PGSSLNEGOTIATION (default postgres).
+    pub ssl_negotiation: Setting<SslNegotiation>,
+    /// PGSSLMINPROTOCOLVERSION (default TLSv1.2; pgdap never goes below TLSv1.2).
+    pub ssl_min_protocol: Setting<Option<TlsVersion>>,
+    /// PGSSLMAXPROTOCOLVERSION (default none).
+    pub ssl_max_protocol: Setting<Option<TlsVersion>>,
+    /// PGSSLCERTMODE (default allow).
+    pub ssl_cert_mode: Setting<SslCertMode>,
+    /// PGSSLSNI: SNI for host names only when the value is `1` (the default).
+    pub ssl_sni: Setting<bool>,
+    /// PGGSSENCMODE (default prefer; `require` is refused: no GSSAPI in pgdap).
+    pub gss_enc_mode: Setting<GssEncMode>,
+    /// PGTARGETSESSIONATTRS (default any), checked after connecting.
+    pub target_session_attrs: Setting<TargetSessionAttrs>,
+    /// Vendor/twin pairs both set to different values: (vendor variable, twin); the
+    /// vendor's value is used.
+    pub conflicts: Vec<(&'static str, &'static str)>,
 }
 
 impl Settings {
     /// Resolves the environment. `default_dir` is the per-user directory (see
     /// [`default_directory`]); it is needed only when a path variable is unset or relative.
     pub fn resolve(env: &Environment, default_dir: Option<&Path>) -> Result<Settings> {
-        let mode = parse_var(env, "PGMODE", SslMode::Prefer)?;
+        let mut conflicts = Vec::new();
+        for (vendor, twin) in TWINS {
+            if let (Some(v), Some(t)) = (env.get(vendor), env.get_raw(twin)) {
+                if v != t {
+                    warn!("{vendor}={v:?} and {twin}={t:?} are both set; {vendor} wins (SPEC §9)");
+                    conflicts.push((vendor, twin));
+                }
+            }
+        }
+        let mode = match (env.get("PGMODE"), env.get_raw("PGSSLMODE")) {
+            (None, Some(twin)) => Setting {
+                value: twin.parse::<SslMode>().map_err(|_| Error::LibpqSetting {
+                    var: "PGSSLMODE",
+                    reason: format!("invalid sslmode value: \"{twin}\""),
+                })?,
+                source: Source::Twin("PGSSLMODE"),
+            },
+            _ => parse_var(env, "PGMODE", SslMode::Prefer)?,
+        };
         let auth = parse_var(env, "PGAUTH", AuthMethod::Password)?;
         if auth.value == AuthMethod::Cert && mode.value == SslMode::Disable {
             return Err(Error::CertAuthWithoutSsl);
@@ -335,6 +510,133 @@ impl Settings {
                 source: Source::Env,
             },
         };
+        let libpq = |var: &'static str| env.get_raw(var);
+        fn from_env<T>(value: T) -> Setting<T> {
+            Setting {
+                value,
+                source: Source::Env,
+            }
+        }
+        fn or_default<T>(_var: &'static str, value: T) -> Setting<T> {
+            Setting {
+                value,
+                source: Source::Default,
+            }
+        }
+        let enum_var = libpq;
+
+        let channel_binding = match enum_var("PGCHANNELBINDING") {
+            Some(v) => from_env(ChannelBinding::parse_libpq(v)?),
+            None => or_default("PGCHANNELBINDING", ChannelBinding::Prefer),
+        };
+        let ssl_negotiation = match enum_var("PGSSLNEGOTIATION") {
+            Some(v) => from_env(SslNegotiation::parse_libpq(v)?),
+            None => or_default("PGSSLNEGOTIATION", SslNegotiation::Postgres),
+        };
+        // libpq 17: direct TLS only with a mode that never goes plaintext.
+        if ssl_negotiation.value == SslNegotiation::Direct
+            && matches!(
+                mode.value,
+                SslMode::Disable | SslMode::Allow | SslMode::Prefer
+            )
+        {
+            return Err(Error::LibpqSetting {
+                var: "PGSSLNEGOTIATION",
+                reason: format!(
+                    "weak sslmode \"{}\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")",
+                    mode.value
+                ),
+            });
+        }
+        let ssl_cert_mode = match enum_var("PGSSLCERTMODE") {
+            Some(v) => from_env(SslCertMode::parse_libpq(v)?),
+            None => or_default("PGSSLCERTMODE", SslCertMode::Allow),
+        };
+        if ssl_cert_mode.value == SslCertMode::Disable && auth.value == AuthMethod::Cert {
+            return Err(Error::LibpqSetting {
+                var: "PGSSLCERTMODE",
+                reason: "sslcertmode=disable sends no client certificate, but PGAUTH=cert authenticates with one; unset PGSSLCERTMODE or use PGAUTH=password".into(),
+            });
+        }
+        let gss_enc_mode = match enum_var("PGGSSENCMODE") {
+            Some(v) => from_env(GssEncMode::parse_libpq(v)?),
+            None => or_default("PGGSSENCMODE", GssEncMode::Prefer),
+        };
+        if gss_enc_mode.value == GssEncMode::Require {
+            return Err(Error::LibpqSetting {
+                var: "PGGSSENCMODE",
+                reason: "gssencmode value \"require\" invalid when GSSAPI support is not compiled in (pgdap has no GSSAPI; unset PGGSSENCMODE or use prefer/disable)".into(),
+            });
+        }
+        let target_session_attrs = match enum_var("PGTARGETSESSIONATTRS") {
+            Some(v) => from_env(TargetSessionAttrs::parse_libpq(v)?),
+            None => or_default("PGTARGETSESSIONATTRS", TargetSessionAttrs::Any),
+        };
+        let ssl_min_protocol = match libpq("PGSSLMINPROTOCOLVERSION") {
+            Some(v) => from_env(libpq::parse_tls_bound(
+                "PGSSLMINPROTOCOLVERSION",
+                "ssl_min_protocol_version",
+                v,
+            )?),
+            None => or_default("PGSSLMINPROTOCOLVERSION", Some(TlsVersion::Tls1_2)),
+        };
+        let ssl_max_protocol = match libpq("PGSSLMAXPROTOCOLVERSION") {
+            Some(v) => from_env(libpq::parse_tls_bound(
+                "PGSSLMAXPROTOCOLVERSION",
+                "ssl_max_protocol_version",
+                v,
+            )?),
+            None => or_default("PGSSLMAXPROTOCOLVERSION", None),
+        };
+        if let (Some(min), Some(max)) = (ssl_min_protocol.value, ssl_max_protocol.value) {
+            if min > max {
+                return Err(Error::LibpqSetting {
+                    var: "PGSSLMAXPROTOCOLVERSION",
+                    reason: format!(
+                        "invalid SSL protocol version range (minimum {min}, maximum {max})"
+                    ),
+                });
+            }
+        }
+        let connect_timeout = match libpq("PGCONNECT_TIMEOUT") {
+            Some(v) => Some(from_env(parse_connect_timeout(v)?)),
+            None => None,
+        };
+        let require_auth = match libpq("PGREQUIREAUTH") {
+            Some(v) => Some(from_env(RequireAuth::parse(v)?)),
+            None => None,
+        };
+        let ssl_sni = match libpq("PGSSLSNI") {
+            // libpq tests the first character only.
+            Some(v) => from_env(v.starts_with('1')),
+            None => or_default("PGSSLSNI", true),
+        };
+        // libpq: "default" (any case) is not sent.
+        let guc = |var: &'static str| {
+            libpq(var)
+                .filter(|v| !v.eq_ignore_ascii_case("default"))
+                .map(|v| from_env(v.to_string()))
+        };
+        let passfile = match libpq("PGPASSFILE").filter(|v| !v.is_empty()) {
+            Some(v) => Some(from_env(PathBuf::from(v))),
+            None => default_dir
+                .and_then(|dir| passfile::default_path(dir, cfg!(windows)))
+                .map(|path| Setting {
+                    value: path,
+                    source: Source::Default,
+                }),
+        };
+        if libpq("PGSSLROOTCERT") == Some("system") && env.get("PGROOTCA").is_none() {
+            return Err(Error::LibpqSetting {
+                var: "PGSSLROOTCERT",
+                reason: "sslrootcert=system (the operating system's trusted roots) is not supported: pgdap trusts only the root CA file (SPEC §3); set PGROOTCA or PGSSLROOTCERT to the CA file".into(),
+            });
+        }
+        for var in UNSUPPORTED {
+            if libpq(var).is_some() {
+                warn!("{var} is set but not supported by pgdap; it is ignored (SPEC §9)");
+            }
+        }
         Ok(Settings {
             mode,
             auth,
@@ -343,7 +645,53 @@ impl Settings {
             key: path_var(env, "PGKEY", "postgresql.key", default_dir)?,
             crl: path_var(env, "PGCRL", "postgresql.crl", default_dir)?,
             encoding,
+            password: libpq("PGPASSWORD")
+                .filter(|v| !v.is_empty())
+                .map(|v| from_env(Password::new(v))),
+            passfile,
+            application_name: libpq("PGAPPNAME").map(|v| from_env(v.to_string())),
+            options: libpq("PGOPTIONS").map(|v| from_env(v.to_string())),
+            timezone: guc("PGTZ"),
+            datestyle: guc("PGDATESTYLE"),
+            connect_timeout,
+            channel_binding,
+            require_auth,
+            ssl_negotiation,
+            ssl_min_protocol,
+            ssl_max_protocol,
+            ssl_cert_mode,
+            ssl_sni,
+            gss_enc_mode,
+            target_session_attrs,
+            conflicts,
         })
+    }
+
+    /// The bound on one connection attempt: PGCONNECT_TIMEOUT when set (`None`: no
+    /// bound), else `default` (`Options::connect_timeout`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let env = pgdap::Environment::from_pairs([("PGCONNECT_TIMEOUT", "1")]).with_default_dir("/h/.postgresql");
+    /// let s = pgdap::Settings::resolve(&env, env.default_dir())?;
+    /// assert_eq!(s.attempt_timeout(Duration::from_secs(10)), Some(Duration::from_secs(2)));
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    pub fn attempt_timeout(&self, default: Duration) -> Option<Duration> {
+        match &self.connect_timeout {
+            Some(setting) => setting.value,
+            None => Some(default),
+        }
+    }
+
+    /// The `options` start-up parameter: PGOPTIONS, PGTZ and PGDATESTYLE
+    /// ([`options::startup_options`]).
+    pub fn startup_options(&self) -> Option<String> {
+        options::startup_options(
+            self.options.as_ref().map(|s| s.value.as_str()),
+            self.timezone.as_ref().map(|s| s.value.as_str()),
+            self.datestyle.as_ref().map(|s| s.value.as_str()),
+        )
     }
 }
 
@@ -364,36 +712,34 @@ fn parse_var<T: std::str::FromStr<Err = Error>>(
     })
 }
 
+/// The libpq twin of a vendor path variable.
+fn twin_of(var: &str) -> Option<&'static str> {
+    TWINS.iter().find(|(v, _)| *v == var).map(|(_, t)| *t)
+}
+
 fn path_var(
     env: &Environment,
     var: &'static str,
     default_name: &str,
     default_dir: Option<&Path>,
 ) -> Result<Setting<PathBuf>> {
+    // The twin (PGSSLROOTCERT for PGROOTCA, ...) when the vendor variable is unset or
+    // empty; an empty twin means the default, as in libpq. A relative twin path is
+    // relative to the working directory, as in libpq.
+    if env.get(var).is_none() {
+        if let Some(twin) = twin_of(var) {
+            if let Some(value) = env.get(twin) {
+                check_path(twin, value)?;
+                return Ok(Setting {
+                    value: PathBuf::from(value),
+                    source: Source::Twin(twin),
+                });
+            }
+        }
+    }
     let (relative, source) = match env.get(var) {
         Some(value) => {
-            if value.contains('\0') {
-                return Err(Error::InvalidPath {
-                    var,
-                    reason: "it contains a NUL character",
-                });
-            }
-            if value.contains(['\n', '\r']) {
-                return Err(Error::InvalidPath {
-                    var,
-                    reason: "it contains a line break",
-                });
-            }
-            // `from_process_env` keeps a value that is not Unicode lossily: the path it
-            // names is not the operator's file, and treating that file as absent would
-            // silently drop the root CA (no verification under prefer/require), the CRL
-            // or the client certificate.
-            if value.contains(char::REPLACEMENT_CHARACTER) {
-                return Err(Error::InvalidPath {
-                    var,
-                    reason: "it is not valid Unicode (the environment holds bytes that are not UTF-8); rename the file or directory",
-                });
-            }
+            check_path(var, value)?;
             (PathBuf::from(value), Source::Env)
         }
         None => (PathBuf::from(default_name), Source::Default),
@@ -405,6 +751,32 @@ fn path_var(
         default_dir.ok_or(Error::NoDefaultDirectory)?.join(relative)
     };
     Ok(Setting { value, source })
+}
+
+fn check_path(var: &'static str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::InvalidPath {
+            var,
+            reason: "it contains a NUL character",
+        });
+    }
+    if value.contains(['\n', '\r']) {
+        return Err(Error::InvalidPath {
+            var,
+            reason: "it contains a line break",
+        });
+    }
+    // `from_process_env` keeps a value that is not Unicode lossily: the path it
+    // names is not the operator's file, and treating that file as absent would
+    // silently drop the root CA (no verification under prefer/require), the CRL
+    // or the client certificate.
+    if value.contains(char::REPLACEMENT_CHARACTER) {
+        return Err(Error::InvalidPath {
+            var,
+            reason: "it is not valid Unicode (the environment holds bytes that are not UTF-8); rename the file or directory",
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -543,5 +915,122 @@ mod tests {
             default_directory_in(Path::new("C:/Users/a/AppData/Roaming"), true),
             Path::new("C:/Users/a/AppData/Roaming/postgresql")
         );
+    }
+
+    #[test]
+    fn libpq_empty_values_are_values() {
+        for (var, phrase) in [
+            ("PGSSLMODE", "invalid sslmode value: \"\""),
+            ("PGCHANNELBINDING", "invalid channel_binding value: \"\""),
+            (
+                "PGTARGETSESSIONATTRS",
+                "invalid target_session_attrs value: \"\"",
+            ),
+            ("PGCONNECT_TIMEOUT", "invalid integer value \"\""),
+            ("PGSSLNEGOTIATION", "invalid sslnegotiation value: \"\""),
+            ("PGSSLCERTMODE", "invalid sslcertmode value: \"\""),
+            ("PGGSSENCMODE", "invalid gssencmode value: \"\""),
+        ] {
+            let err = resolve(&[(var, "")]).unwrap_err().to_string();
+            assert!(err.contains(phrase) && err.contains(var), "{var}: {err}");
+        }
+        let s = resolve(&[("PGREQUIREAUTH", ""), ("PGSSLSNI", ""), ("PGAPPNAME", "")]).unwrap();
+        assert_eq!(s.require_auth.unwrap().value.as_str(), "");
+        assert!(!s.ssl_sni.value);
+        assert_eq!(s.application_name.unwrap().value, "");
+        // Empty path twins and PGPASSFILE mean the default; empty PGPASSWORD is none.
+        let s = resolve(&[
+            ("PGSSLROOTCERT", ""),
+            ("PGPASSFILE", ""),
+            ("PGPASSWORD", ""),
+        ])
+        .unwrap();
+        assert_eq!(s.root_ca.source, Source::Default);
+        assert_eq!(s.passfile.unwrap().value, Path::new("/home/op/.pgpass"));
+        assert!(s.password.is_none());
+    }
+
+    #[test]
+    fn sni_only_for_1() {
+        for (v, on) in [
+            ("1", true),
+            ("0", false),
+            ("", false),
+            ("yes", false),
+            ("10", true),
+        ] {
+            assert_eq!(
+                resolve(&[("PGSSLSNI", v)]).unwrap().ssl_sni.value,
+                on,
+                "{v:?}"
+            );
+        }
+        assert!(resolve(&[]).unwrap().ssl_sni.value);
+    }
+
+    #[test]
+    fn twins_fall_back_and_vendor_wins() {
+        let s = resolve(&[("PGSSLMODE", "verify-ca"), ("PGSSLROOTCERT", "ca.pem")]).unwrap();
+        assert_eq!(s.mode.value, SslMode::VerifyCa);
+        assert_eq!(s.mode.source, Source::Twin("PGSSLMODE"));
+        assert_eq!(s.mode.source.to_string(), "env PGSSLMODE");
+        // A relative twin path stays relative to the working directory, as in libpq.
+        assert_eq!(s.root_ca.value, Path::new("ca.pem"));
+        let s = resolve(&[
+            ("PGMODE", "require"),
+            ("PGSSLMODE", "disable"),
+            ("PGCRL", "/a"),
+            ("PGSSLCRL", "/a"),
+        ])
+        .unwrap();
+        assert_eq!(s.mode.value, SslMode::Require);
+        assert_eq!(s.conflicts, vec![("PGMODE", "PGSSLMODE")]);
+        // The vendor's variable wins even over an invalid twin.
+        assert!(resolve(&[("PGMODE", "require"), ("PGSSLMODE", "")]).is_ok());
+        assert!(resolve(&[("PGMODE", ""), ("PGSSLMODE", "")]).is_err());
+        assert!(resolve(&[("PGSSLROOTCERT", "system")])
+            .unwrap_err()
+            .to_string()
+            .contains("not supported"));
+    }
+
+    #[test]
+    fn libpq_ranges_and_timeouts() {
+        assert!(resolve(&[("PGSSLMAXPROTOCOLVERSION", "TLSv1.1")])
+            .unwrap_err()
+            .to_string()
+            .contains("invalid SSL protocol version range"));
+        assert!(resolve(&[
+            ("PGSSLMINPROTOCOLVERSION", ""),
+            ("PGSSLMAXPROTOCOLVERSION", "TLSv1.1")
+        ])
+        .is_ok());
+        let s = resolve(&[("PGCONNECT_TIMEOUT", "0")]).unwrap();
+        assert_eq!(s.attempt_timeout(Duration::from_secs(10)), None);
+        let s = resolve(&[]).unwrap();
+        assert_eq!(
+            s.attempt_timeout(Duration::from_secs(10)),
+            Some(Duration::from_secs(10))
+        );
+        assert!(resolve(&[("PGSSLNEGOTIATION", "direct")])
+            .unwrap_err()
+            .to_string()
+            .contains("weak sslmode \"prefer\""));
+        assert!(resolve(&[("PGSSLNEGOTIATION", "direct"), ("PGMODE", "require")]).is_ok());
+        assert!(resolve(&[("PGGSSENCMODE", "require")]).is_err());
+        assert!(resolve(&[("PGTZ", "Default"), ("PGDATESTYLE", "ISO")])
+            .unwrap()
+            .timezone
+            .is_none());
+    }
+
+    #[test]
+    fn pgpassword_never_prints() {
+        let env = Environment::from_pairs([("PGPASSWORD", "hunter2"), ("PGMODE", "require")]);
+        let s = Settings::resolve(&env, Some(Path::new("/h/.postgresql"))).unwrap();
+        for text in [format!("{env:?}"), format!("{s:?}"), format!("{s:#?}")] {
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+        assert!(format!("{env:?}").contains("require"));
     }
 }

@@ -8,6 +8,9 @@
 //! in [`TlsContext::build`]; per connection only an `Ssl` is created from it.
 
 pub mod binding;
+// The crate's only unsafe code: see the module docs.
+#[allow(unsafe_code)]
+mod certmode;
 mod files;
 pub mod hostname;
 mod reload;
@@ -63,6 +66,10 @@ pub struct TlsContext {
     ssl: SslContext,
     policy: TlsPolicy,
     roots: Vec<X509>,
+    /// PGSSLSNI (libpq's `sslsni`): send SNI for host names.
+    sni: bool,
+    /// PGSSLNEGOTIATION=direct: offer ALPN `postgresql` (libpq 17+).
+    direct: bool,
 }
 
 impl std::fmt::Debug for TlsContext {
@@ -93,6 +100,23 @@ impl TlsContext {
         builder
             .set_min_proto_version(Some(SslVersion::TLS1_2))
             .map_err(setup)?;
+        // PGSSLMINPROTOCOLVERSION / PGSSLMAXPROTOCOLVERSION; never below TLS 1.2 (SPEC §3).
+        let version = |v: crate::env::TlsVersion| match v {
+            crate::env::TlsVersion::Tls1 => SslVersion::TLS1,
+            crate::env::TlsVersion::Tls1_1 => SslVersion::TLS1_1,
+            crate::env::TlsVersion::Tls1_2 => SslVersion::TLS1_2,
+            _ => SslVersion::TLS1_3,
+        };
+        if settings.ssl_min_protocol.value == Some(crate::env::TlsVersion::Tls1_3) {
+            builder
+                .set_min_proto_version(Some(SslVersion::TLS1_3))
+                .map_err(setup)?;
+        }
+        if let Some(max) = settings.ssl_max_protocol.value {
+            builder
+                .set_max_proto_version(Some(version(max)))
+                .map_err(setup)?;
+        }
         // Free idle read/write buffers of established connections (as native-tls does):
         // about 9 KiB less per open connection.
         builder.set_mode(openssl::ssl::SslMode::RELEASE_BUFFERS);
@@ -127,7 +151,13 @@ impl TlsContext {
             builder.set_verify(SslVerifyMode::NONE);
         }
         let cert = &settings.cert.value;
-        if files::exists(cert) {
+        // PGSSLCERTMODE=require: note whether the server asks for a certificate (libpq 16).
+        if settings.ssl_cert_mode.value == crate::env::SslCertMode::Require {
+            certmode::install(&mut builder);
+        }
+        // PGSSLCERTMODE=disable: the client certificate is never sent (libpq 16).
+        let send_cert = settings.ssl_cert_mode.value != crate::env::SslCertMode::Disable;
+        if send_cert && files::exists(cert) {
             let identity = files::client_identity(cert, &settings.key.value)?;
             // OpenSSL refuses some parsable certificates and keys here (e.g. "ee key too
             // small" for an RSA key under 2048 bits): name the file, as libpq does.
@@ -167,6 +197,8 @@ impl TlsContext {
             ssl: builder.build(),
             policy,
             roots,
+            sni: settings.ssl_sni.value,
+            direct: settings.ssl_negotiation.value == crate::env::SslNegotiation::Direct,
         }))
     }
 
@@ -190,6 +222,10 @@ pub(crate) struct Probe {
     pub(crate) session: Option<TlsSession>,
     /// The start-up watch of the attempt, fed with the decrypted bytes.
     pub(crate) watch: Option<crate::connect::wire::Watch>,
+    /// The server asked for a client certificate (recorded under PGSSLCERTMODE=require).
+    pub(crate) cert_requested: bool,
+    /// A client certificate was available to send.
+    pub(crate) cert_loaded: bool,
 }
 
 /// The negotiated TLS session of a connection.
@@ -342,9 +378,14 @@ where
             let mut ssl = openssl::ssl::Ssl::new(&self.ctx.ssl).map_err(setup)?;
             // SNI for host names (libpq's sslsni=1 default); never for what libpq takes
             // for an IP literal (digits and dots, or a colon).
-            if hostname::sends_sni(&self.host) {
+            if self.ctx.sni && hostname::sends_sni(&self.host) {
                 ssl.set_hostname(&self.host).map_err(setup)?;
             }
+            // Direct TLS: ALPN `postgresql`, which PostgreSQL 17+ requires (libpq 17).
+            if self.ctx.direct {
+                ssl.set_alpn_protos(b"\x0apostgresql").map_err(setup)?;
+            }
+            certmode::watch(&mut ssl);
             let mut tls = tokio_openssl::SslStream::new(ssl, stream).map_err(setup)?;
             if let Err(e) = Pin::new(&mut tls).connect().await {
                 let verify = tls.ssl().verify_result();
@@ -355,6 +396,11 @@ where
                     });
                 }
                 return Err(TlsFailure::Handshake(ssl_error_reason(&e)));
+            }
+            if self.ctx.direct && tls.ssl().selected_alpn_protocol() != Some(b"postgresql") {
+                return Err(TlsFailure::Handshake(
+                    "direct SSL connection was established without ALPN protocol negotiation extension".into(),
+                ));
             }
             let peer = tls.ssl().peer_certificate();
             if self.ctx.policy.verify_host {
@@ -374,6 +420,8 @@ where
             let watch = match self.probe.lock() {
                 Ok(mut probe) => {
                     probe.session = Some(session);
+                    probe.cert_requested = certmode::requested(tls.ssl());
+                    probe.cert_loaded = self.ctx.policy.client_cert.is_some();
                     probe.watch.take()
                 }
                 Err(_) => None,

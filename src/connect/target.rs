@@ -1,0 +1,220 @@
+//! `PGTARGETSESSIONATTRS` for the single server: after start-up, the session is checked
+//! as libpq 14+ checks it (`PQconnectPoll`, `CONNECTION_CHECK_TARGET`) and refused with
+//! libpq's message when it does not fit, so a pool never hands a read-only session to a
+//! read-write service after a failover behind one address.
+//!
+//! | value | refused when | libpq's message |
+//! |---|---|---|
+//! | read-write | `default_transaction_read_only` or `in_hot_standby` is on | session is read-only |
+//! | read-only | neither is on | session is not read-only |
+//! | primary | `in_hot_standby` is on | server is in hot standby mode |
+//! | standby | `in_hot_standby` is off | server is not in hot standby mode |
+//! | any, prefer-standby | never (one server: prefer-standby falls back to any) | |
+//!
+//! PostgreSQL 14+ reports both settings at start-up (ParameterStatus); for older
+//! servers libpq asks, and so does pgdap: `SHOW transaction_read_only` or
+//! `SELECT pg_catalog.pg_is_in_recovery()`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+use tokio_postgres::{Client, Connection, SimpleQueryMessage};
+
+use crate::env::{Settings, SslCertMode, TargetSessionAttrs};
+use crate::error::Error;
+
+/// What the server said of the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SessionState {
+    /// `default_transaction_read_only` (or `transaction_read_only` from a query).
+    pub(crate) read_only: bool,
+    /// `in_hot_standby` (or `pg_is_in_recovery()`).
+    pub(crate) hot_standby: bool,
+}
+
+/// libpq's decision for one state: `Err` with libpq's message when refused.
+pub(crate) fn decide(attrs: TargetSessionAttrs, state: SessionState) -> Result<(), &'static str> {
+    match attrs {
+        TargetSessionAttrs::ReadWrite if state.read_only => Err("session is read-only"),
+        TargetSessionAttrs::ReadOnly if !state.read_only => Err("session is not read-only"),
+        TargetSessionAttrs::Primary if state.hot_standby => Err("server is in hot standby mode"),
+        TargetSessionAttrs::Standby if !state.hot_standby => {
+            Err("server is not in hot standby mode")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn on(value: &str) -> bool {
+    value == "on"
+}
+
+/// What TLS saw of client certificates in the attempt.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CertFacts {
+    /// The server asked for a client certificate.
+    pub(crate) requested: bool,
+    /// A client certificate was available to send.
+    pub(crate) loaded: bool,
+}
+
+/// libpq 16's `sslcertmode=require` (checked at AuthenticationOk in libpq; the outcome is
+/// the same here, after start-up, and never retried).
+fn cert_mode_check(settings: &Settings, facts: CertFacts, host: &str) -> Result<(), Error> {
+    if settings.ssl_cert_mode.value != SslCertMode::Require {
+        return Ok(());
+    }
+    let reason = if !facts.requested {
+        "server did not request an SSL certificate"
+    } else if !facts.loaded {
+        "server accepted connection without a valid SSL certificate"
+    } else {
+        return Ok(());
+    };
+    Err(Error::LibpqSetting {
+        var: "PGSSLCERTMODE",
+        reason: format!("connection to server at \"{host}\", port 5432 failed: {reason}"),
+    })
+}
+
+/// Checks a freshly started session: PGSSLCERTMODE=require, then PGTARGETSESSIONATTRS.
+/// The connection is driven here while a query runs (servers older than 14 only).
+pub(crate) async fn check<S, T>(
+    settings: &Settings,
+    certs: CertFacts,
+    host: &str,
+    client: &Client,
+    connection: &mut Connection<S, T>,
+) -> Result<(), Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    cert_mode_check(settings, certs, host)?;
+    let attrs = settings.target_session_attrs.value;
+    if matches!(
+        attrs,
+        TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby
+    ) {
+        return Ok(());
+    }
+    let reported_ro = connection
+        .parameter("default_transaction_read_only")
+        .map(on);
+    let reported_hs = connection.parameter("in_hot_standby").map(on);
+    let state = match (reported_ro, reported_hs) {
+        (Some(read_only), Some(hot_standby)) => SessionState {
+            read_only: read_only || hot_standby,
+            hot_standby,
+        },
+        // Servers before 14: ask, as libpq does.
+        _ => {
+            let read_only = matches!(
+                attrs,
+                TargetSessionAttrs::ReadWrite | TargetSessionAttrs::ReadOnly
+            );
+            let sql = if read_only {
+                "SHOW transaction_read_only"
+            } else {
+                "SELECT pg_catalog.pg_is_in_recovery()"
+            };
+            let value = query_value(client, connection, sql)
+                .await
+                .map_err(|e| match e {
+                    Some(e) => Error::Query(e),
+                    None => Error::Connect {
+                        host: host.to_string(),
+                        source: std::io::Error::other(
+                            "the server closed the connection while PGTARGETSESSIONATTRS was checked",
+                        ),
+                    },
+                })?;
+            let yes = value == "on" || value == "t";
+            SessionState {
+                read_only: yes,
+                hot_standby: yes,
+            }
+        }
+    };
+    decide(attrs, state).map_err(|reason| Error::TargetSessionAttrs {
+        host: host.to_string(),
+        attrs: attrs.as_str(),
+        reason,
+    })
+}
+
+/// Runs one simple query while driving the (not yet spawned) connection; `Err(None)`
+/// when the connection closed first.
+async fn query_value<S, T>(
+    client: &Client,
+    connection: &mut Connection<S, T>,
+    sql: &str,
+) -> Result<String, Option<tokio_postgres::Error>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let query = client.simple_query(sql);
+    tokio::pin!(query);
+    let rows = std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = query.as_mut().poll(cx) {
+            return Poll::Ready(result.map_err(Some));
+        }
+        match Pin::new(&mut *connection).poll(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Err(None)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Some(e))),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await?;
+    Ok(rows
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TargetSessionAttrs as T;
+
+    fn st((read_only, hot_standby): (bool, bool)) -> SessionState {
+        SessionState {
+            read_only,
+            hot_standby,
+        }
+    }
+
+    #[test]
+    fn libpq_decisions() {
+        // (read_only, hot_standby) -> attrs accepted
+        let primary_ro = (true, false);
+        assert_eq!(
+            decide(T::ReadWrite, st(primary_ro)),
+            Err("session is read-only")
+        );
+        assert_eq!(decide(T::ReadOnly, st(primary_ro)), Ok(()));
+        assert_eq!(decide(T::Primary, st(primary_ro)), Ok(()));
+        assert_eq!(
+            decide(T::Standby, st(primary_ro)),
+            Err("server is not in hot standby mode")
+        );
+        let standby = (true, true);
+        assert_eq!(
+            decide(T::Primary, st(standby)),
+            Err("server is in hot standby mode")
+        );
+        assert_eq!(decide(T::Standby, st(standby)), Ok(()));
+        let rw = (false, false);
+        assert_eq!(decide(T::ReadOnly, st(rw)), Err("session is not read-only"));
+        for attrs in [T::Any, T::PreferStandby] {
+            for (ro, hs) in [primary_ro, standby, rw] {
+                assert_eq!(decide(attrs, st((ro, hs))), Ok(()));
+            }
+        }
+    }
+}

@@ -1,0 +1,619 @@
+//! libpq's own variables (SPEC §9): their values and libpq's validation of them.
+//!
+//! Each parser takes the value exactly as set: unlike the vendor's variables, a libpq
+//! variable set to the empty string is a value (`PGSSLMODE=""` is invalid,
+//! `PGREQUIREAUTH=""` allows no authentication exchange, `PGSSLSNI=""` turns SNI off),
+//! as in libpq. Error texts are libpq's.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::connect::AuthRequest;
+use crate::error::{Error, Result};
+
+fn libpq_error(var: &'static str, reason: String) -> Error {
+    Error::LibpqSetting { var, reason }
+}
+
+fn invalid(var: &'static str, option: &str, value: &str) -> Error {
+    libpq_error(var, format!("invalid {option} value: \"{value}\""))
+}
+
+/// Declares a small enum of a libpq option with its spellings.
+macro_rules! libpq_enum {
+    ($(#[$doc:meta])* $name:ident, $var:literal, $option:literal, { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// libpq's spelling.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Parses the value of the variable as libpq does (case-sensitive).
+            pub fn parse_libpq(value: &str) -> Result<$name> {
+                match value {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(invalid($var, $option, value)),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+libpq_enum!(
+    /// `PGCHANNELBINDING` (libpq 13+): SCRAM channel binding.
+    ///
+    /// ```
+    /// use pgdap::env::ChannelBinding;
+    /// assert_eq!(ChannelBinding::parse_libpq("require")?, ChannelBinding::Require);
+    /// assert!(ChannelBinding::parse_libpq("").is_err());
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    ChannelBinding, "PGCHANNELBINDING", "channel_binding", {
+        /// Never use channel binding.
+        Disable = "disable",
+        /// Use it when the server offers it (the default).
+        Prefer = "prefer",
+        /// Refuse a server that does not authenticate with channel binding.
+        Require = "require",
+    }
+);
+
+libpq_enum!(
+    /// `PGSSLNEGOTIATION` (libpq 17+): how TLS starts.
+    ///
+    /// ```
+    /// use pgdap::env::SslNegotiation;
+    /// assert_eq!(SslNegotiation::parse_libpq("direct")?, SslNegotiation::Direct);
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    SslNegotiation, "PGSSLNEGOTIATION", "sslnegotiation", {
+        /// An SSLRequest first (every server version; the default).
+        Postgres = "postgres",
+        /// A TLS handshake straight away with ALPN `postgresql` (PostgreSQL 17+).
+        Direct = "direct",
+    }
+);
+
+libpq_enum!(
+    /// `PGSSLCERTMODE` (libpq 16+): whether the client certificate may or must be sent.
+    ///
+    /// ```
+    /// use pgdap::env::SslCertMode;
+    /// assert_eq!(SslCertMode::parse_libpq("disable")?, SslCertMode::Disable);
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    SslCertMode, "PGSSLCERTMODE", "sslcertmode", {
+        /// Never send a client certificate.
+        Disable = "disable",
+        /// Send it when the file exists and the server asks (the default).
+        Allow = "allow",
+        /// Fail unless the server asked for a certificate and accepted the one sent.
+        Require = "require",
+    }
+);
+
+libpq_enum!(
+    /// `PGGSSENCMODE`: pgdap has no GSSAPI, so it behaves as a libpq built without it
+    /// (`require` is an error, the others never try GSSAPI encryption).
+    ///
+    /// ```
+    /// use pgdap::env::GssEncMode;
+    /// assert_eq!(GssEncMode::parse_libpq("prefer")?, GssEncMode::Prefer);
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    GssEncMode, "PGGSSENCMODE", "gssencmode", {
+        /// No GSSAPI encryption.
+        Disable = "disable",
+        /// GSSAPI encryption when available (never, here; the default).
+        Prefer = "prefer",
+        /// GSSAPI encryption only (an error: not compiled in).
+        Require = "require",
+    }
+);
+
+libpq_enum!(
+    /// `PGTARGETSESSIONATTRS` (libpq 14+ values): the kind of session acceptable,
+    /// checked after connecting to the single server.
+    ///
+    /// ```
+    /// use pgdap::env::TargetSessionAttrs;
+    /// assert_eq!(TargetSessionAttrs::parse_libpq("read-write")?, TargetSessionAttrs::ReadWrite);
+    /// assert!(TargetSessionAttrs::parse_libpq("Read-Write").is_err());
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    TargetSessionAttrs, "PGTARGETSESSIONATTRS", "target_session_attrs", {
+        /// Any session (the default).
+        Any = "any",
+        /// A session that accepts writes.
+        ReadWrite = "read-write",
+        /// A read-only session.
+        ReadOnly = "read-only",
+        /// A server not in hot standby.
+        Primary = "primary",
+        /// A server in hot standby.
+        Standby = "standby",
+        /// A standby if there is one, else any server (with one server: any).
+        PreferStandby = "prefer-standby",
+    }
+);
+
+/// A TLS protocol version bound (`PGSSLMINPROTOCOLVERSION`, `PGSSLMAXPROTOCOLVERSION`).
+///
+/// ```
+/// use pgdap::env::TlsVersion;
+/// assert_eq!(TlsVersion::parse_name("tlsv1.3"), Some(TlsVersion::Tls1_3)); // case-insensitive
+/// assert!(TlsVersion::Tls1_2 < TlsVersion::Tls1_3);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum TlsVersion {
+    /// TLSv1 (never negotiated by pgdap: SPEC §3).
+    Tls1,
+    /// TLSv1.1 (never negotiated by pgdap: SPEC §3).
+    Tls1_1,
+    /// TLSv1.2.
+    Tls1_2,
+    /// TLSv1.3.
+    Tls1_3,
+}
+
+impl TlsVersion {
+    /// libpq's spelling (`"TLSv1.2"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TlsVersion::Tls1 => "TLSv1",
+            TlsVersion::Tls1_1 => "TLSv1.1",
+            TlsVersion::Tls1_2 => "TLSv1.2",
+            TlsVersion::Tls1_3 => "TLSv1.3",
+        }
+    }
+
+    /// libpq's names, case-insensitive (`pg_strcasecmp`).
+    pub fn parse_name(value: &str) -> Option<TlsVersion> {
+        [
+            TlsVersion::Tls1,
+            TlsVersion::Tls1_1,
+            TlsVersion::Tls1_2,
+            TlsVersion::Tls1_3,
+        ]
+        .into_iter()
+        .find(|v| v.as_str().eq_ignore_ascii_case(value))
+    }
+}
+
+impl fmt::Display for TlsVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Parses one protocol-version bound: empty means "no bound" (libpq), an unknown name is
+/// libpq's error.
+pub(crate) fn parse_tls_bound(
+    var: &'static str,
+    option: &str,
+    value: &str,
+) -> Result<Option<TlsVersion>> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    TlsVersion::parse_name(value)
+        .map(Some)
+        .ok_or_else(|| libpq_error(var, format!("invalid \"{option}\" value: \"{value}\"")))
+}
+
+/// `PGCONNECT_TIMEOUT` as libpq parses it (`parse_int_param`: a decimal integer, leading
+/// and trailing white space allowed), then libpq's rule: zero or negative waits forever
+/// (`None`), 1 means 2 seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use pgdap::env::parse_connect_timeout;
+/// assert_eq!(parse_connect_timeout("1")?, Some(Duration::from_secs(2)));
+/// assert_eq!(parse_connect_timeout(" 7 ")?, Some(Duration::from_secs(7)));
+/// assert_eq!(parse_connect_timeout("0")?, None);
+/// assert!(parse_connect_timeout("0.5").is_err() && parse_connect_timeout("").is_err());
+/// # Ok::<(), pgdap::Error>(())
+/// ```
+pub fn parse_connect_timeout(value: &str) -> Result<Option<Duration>> {
+    let bad = || {
+        libpq_error(
+            "PGCONNECT_TIMEOUT",
+            format!("invalid integer value \"{value}\" for connection option \"connect_timeout\""),
+        )
+    };
+    // C's isspace: space, \t, \n, \v, \f, \r.
+    let trimmed =
+        value.trim_matches(|c: char| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r'));
+    let number: i32 = trimmed.parse().map_err(|_| bad())?;
+    Ok(match number {
+        n if n <= 0 => None,
+        1 => Some(Duration::from_secs(2)),
+        n => Some(Duration::from_secs(n as u64)),
+    })
+}
+
+/// One method of `PGREQUIREAUTH`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Method {
+    Password,
+    Md5,
+    Gss,
+    Sspi,
+    Scram,
+    Oauth,
+    None,
+}
+
+impl Method {
+    const ALL: [Method; 7] = [
+        Method::Password,
+        Method::Md5,
+        Method::Gss,
+        Method::Sspi,
+        Method::Scram,
+        Method::Oauth,
+        Method::None,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Method::Password => "password",
+            Method::Md5 => "md5",
+            Method::Gss => "gss",
+            Method::Sspi => "sspi",
+            Method::Scram => "scram-sha-256",
+            Method::Oauth => "oauth",
+            Method::None => "none",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// `PGREQUIREAUTH` (libpq 16+; `oauth` from libpq 18): the authentication methods the
+/// server may use, or (with `!`) may not. Checked on every authentication request before
+/// anything is answered, with libpq's messages.
+///
+/// ```
+/// use pgdap::env::RequireAuth;
+/// assert!(RequireAuth::parse("scram-sha-256,password").is_ok());
+/// assert!(RequireAuth::parse("md5,md5").is_err());          // duplicates
+/// assert!(RequireAuth::parse("md5, password").is_err());    // no spaces
+/// assert!(RequireAuth::parse("!md5,password").is_err());    // no mixing
+/// assert!(RequireAuth::parse("SCRAM-SHA-256").is_err());    // case-sensitive
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequireAuth {
+    raw: String,
+    /// Bits of [`Method`] allowed.
+    allowed: u8,
+    /// The server must complete an authentication exchange ("none" not allowed).
+    auth_required: bool,
+}
+
+impl RequireAuth {
+    /// Parses the value as libpq's `fe-connect.c` does. The empty value lists no method,
+    /// so it allows only connections without authentication (as `none` does).
+    pub fn parse(value: &str) -> Result<RequireAuth> {
+        let err = |reason: String| libpq_error("PGREQUIREAUTH", reason);
+        let mut negated = false;
+        let mut allowed = 0u8;
+        let mut auth_required = true;
+        let mut seen = 0u8;
+        for (i, part) in value.split(',').enumerate() {
+            let (neg, name) = match part.strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, part),
+            };
+            if i == 0 {
+                negated = neg;
+                if negated {
+                    // A negative list starts from everything allowed.
+                    allowed = Method::ALL.iter().fold(0, |a, m| a | m.bit());
+                    auth_required = false;
+                }
+            } else if neg != negated {
+                return Err(err(if neg {
+                    format!("negative require_auth method \"{part}\" cannot be mixed with non-negative methods")
+                } else {
+                    format!("require_auth method \"{part}\" cannot be mixed with negative methods")
+                }));
+            }
+            if value.is_empty() {
+                // libpq: the empty list names no method; nothing is allowed but no
+                // authentication at all.
+                auth_required = false;
+                break;
+            }
+            let method = Method::ALL
+                .into_iter()
+                .find(|m| m.name() == name)
+                .ok_or_else(|| err(format!("invalid require_auth value: \"{name}\"")))?;
+            if seen & method.bit() != 0 {
+                return Err(err(format!(
+                    "require_auth method \"{part}\" is specified more than once"
+                )));
+            }
+            seen |= method.bit();
+            if negated {
+                allowed &= !method.bit();
+                if method == Method::None {
+                    auth_required = true;
+                }
+            } else {
+                allowed |= method.bit();
+                if method == Method::None {
+                    auth_required = false;
+                }
+            }
+        }
+        Ok(RequireAuth {
+            raw: value.to_string(),
+            allowed,
+            auth_required,
+        })
+    }
+
+    /// The value as set.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    fn allows(&self, method: Method) -> bool {
+        self.allowed & method.bit() != 0
+    }
+
+    /// libpq's `check_expected_areq` for `require_auth`: `Err` carries libpq's message.
+    /// `offered_plus` tells which SCRAM mechanism libpq would pick (for the message).
+    pub(crate) fn check(
+        &self,
+        seen: &[AuthRequest],
+        request: &AuthRequest,
+        channel_binding: ChannelBinding,
+    ) -> std::result::Result<(), String> {
+        let fail = |reason: String| {
+            Err(format!(
+                "authentication method requirement \"{}\" failed: {reason}",
+                self.raw
+            ))
+        };
+        let sasl_allowed = self.allows(Method::Scram) || self.allows(Method::Oauth);
+        match request {
+            AuthRequest::Ok => {
+                // The client finished an exchange when it answered a password request or
+                // the server completed a SASL exchange.
+                let finished = seen.iter().any(|r| {
+                    matches!(
+                        r,
+                        AuthRequest::CleartextPassword
+                            | AuthRequest::Md5Password
+                            | AuthRequest::SaslFinal
+                    )
+                });
+                if self.auth_required && !finished {
+                    return fail("server did not complete authentication".into());
+                }
+                Ok(())
+            }
+            AuthRequest::CleartextPassword if !self.allows(Method::Password) => {
+                fail("server requested a cleartext password".into())
+            }
+            AuthRequest::Md5Password if !self.allows(Method::Md5) => {
+                fail("server requested a hashed password".into())
+            }
+            AuthRequest::Gss | AuthRequest::GssContinue if !self.allows(Method::Gss) => {
+                fail("server requested GSSAPI authentication".into())
+            }
+            AuthRequest::Sspi if !self.allows(Method::Sspi) => {
+                fail("server requested SSPI authentication".into())
+            }
+            AuthRequest::Sasl(_) | AuthRequest::SaslContinue | AuthRequest::SaslFinal
+                if !sasl_allowed =>
+            {
+                fail("server requested SASL authentication".into())
+            }
+            AuthRequest::Sasl(mechanisms) if !self.allows(Method::Scram) => {
+                // libpq 18 (pg_SASL_init): SASL is allowed (oauth), SCRAM is not; the
+                // message names the mechanism libpq would have picked.
+                let plus = channel_binding != ChannelBinding::Disable
+                    && mechanisms.iter().any(|m| m == "SCRAM-SHA-256-PLUS");
+                let mechanism = if plus {
+                    "SCRAM-SHA-256-PLUS"
+                } else {
+                    "SCRAM-SHA-256"
+                };
+                fail(format!("server requested {mechanism} authentication"))
+            }
+            AuthRequest::Other(_) => fail("server requested an unknown authentication type".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for RequireAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+/// libpq's `channel_binding=require` checks (`check_expected_areq`, `pg_SASL_init`).
+pub(crate) fn channel_binding_check(
+    seen: &[AuthRequest],
+    request: &AuthRequest,
+) -> std::result::Result<(), String> {
+    match request {
+        AuthRequest::Sasl(mechanisms) => {
+            if mechanisms.iter().any(|m| m == "SCRAM-SHA-256-PLUS") {
+                Ok(())
+            } else {
+                // PostgreSQL offers SCRAM-SHA-256-PLUS on every SSL session (11+), so a
+                // list without it means a plaintext session: libpq's message for that.
+                Err("channel binding required, but SSL not in use".into())
+            }
+        }
+        AuthRequest::SaslContinue | AuthRequest::SaslFinal => Ok(()),
+        AuthRequest::Ok => {
+            // Bound only if a SCRAM-SHA-256-PLUS exchange ran to its end (with
+            // channel_binding=require tokio-postgres picks PLUS whenever it is offered).
+            let plus = seen.iter().any(|r| {
+                matches!(r, AuthRequest::Sasl(m) if m.iter().any(|m| m == "SCRAM-SHA-256-PLUS"))
+            });
+            let finished = seen.contains(&AuthRequest::SaslFinal);
+            if plus && finished {
+                Ok(())
+            } else {
+                Err("channel binding required, but server authenticated client without channel binding".into())
+            }
+        }
+        _ => Err(
+            "channel binding required but not supported by server's authentication request".into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sasl(plus: bool) -> AuthRequest {
+        let mut m = vec!["SCRAM-SHA-256".to_string()];
+        if plus {
+            m.insert(0, "SCRAM-SHA-256-PLUS".to_string());
+        }
+        AuthRequest::Sasl(m)
+    }
+
+    fn msg(r: Result<RequireAuth>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn require_auth_parse_errors_are_libpqs() {
+        assert!(msg(RequireAuth::parse("scram-sha-256,!password"))
+            .ends_with("negative require_auth method \"!password\" cannot be mixed with non-negative methods"));
+        assert!(msg(RequireAuth::parse("!password,md5"))
+            .ends_with("require_auth method \"md5\" cannot be mixed with negative methods"));
+        assert!(msg(RequireAuth::parse("md5,md5"))
+            .ends_with("require_auth method \"md5\" is specified more than once"));
+        assert!(msg(RequireAuth::parse("!md5,!md5"))
+            .ends_with("require_auth method \"!md5\" is specified more than once"));
+        assert!(msg(RequireAuth::parse("md5, password"))
+            .ends_with("invalid require_auth value: \" password\""));
+        assert!(msg(RequireAuth::parse(",md5")).ends_with("invalid require_auth value: \"\""));
+        assert!(msg(RequireAuth::parse("md5,")).ends_with("invalid require_auth value: \"\""));
+        assert!(msg(RequireAuth::parse("SCRAM-SHA-256")).contains("PGREQUIREAUTH"));
+    }
+
+    #[test]
+    fn require_auth_checks() {
+        let ok = AuthRequest::Ok;
+        let cb = ChannelBinding::Prefer;
+        // "" and "none": only trust.
+        for v in ["", "none"] {
+            let r = RequireAuth::parse(v).unwrap();
+            assert!(r.check(&[], &ok, cb).is_ok());
+            assert_eq!(
+                r.check(&[], &sasl(true), cb).unwrap_err(),
+                format!("authentication method requirement \"{v}\" failed: server requested SASL authentication")
+            );
+        }
+        let r = RequireAuth::parse("password").unwrap();
+        assert!(r
+            .check(&[], &ok, cb)
+            .unwrap_err()
+            .ends_with("server did not complete authentication"));
+        assert!(r.check(&[], &AuthRequest::CleartextPassword, cb).is_ok());
+        assert!(r.check(&[AuthRequest::CleartextPassword], &ok, cb).is_ok());
+        assert!(r
+            .check(&[], &AuthRequest::Md5Password, cb)
+            .unwrap_err()
+            .ends_with("server requested a hashed password"));
+        let r = RequireAuth::parse("!scram-sha-256").unwrap();
+        assert!(r.check(&[], &ok, cb).is_ok());
+        assert!(r
+            .check(&[], &sasl(true), cb)
+            .unwrap_err()
+            .ends_with("server requested SCRAM-SHA-256-PLUS authentication"));
+        assert!(r
+            .check(&[], &sasl(false), cb)
+            .unwrap_err()
+            .ends_with("server requested SCRAM-SHA-256 authentication"));
+        let r = RequireAuth::parse("!none").unwrap();
+        assert!(r
+            .check(&[], &ok, cb)
+            .unwrap_err()
+            .ends_with("server did not complete authentication"));
+        let done = [
+            sasl(true),
+            AuthRequest::SaslContinue,
+            AuthRequest::SaslFinal,
+        ];
+        assert!(r.check(&done, &ok, cb).is_ok());
+        let r = RequireAuth::parse("password,none").unwrap();
+        assert!(r.check(&[], &ok, cb).is_ok());
+    }
+
+    #[test]
+    fn channel_binding_require() {
+        assert!(channel_binding_check(&[], &sasl(false))
+            .unwrap_err()
+            .contains("SSL not in use"));
+        assert!(channel_binding_check(&[], &AuthRequest::Ok)
+            .unwrap_err()
+            .contains("without channel binding"));
+        assert!(channel_binding_check(&[], &AuthRequest::CleartextPassword)
+            .unwrap_err()
+            .contains("not supported by server's authentication request"));
+        let done = [
+            sasl(true),
+            AuthRequest::SaslContinue,
+            AuthRequest::SaslFinal,
+        ];
+        assert!(channel_binding_check(&done, &AuthRequest::Ok).is_ok());
+    }
+
+    #[test]
+    fn connect_timeout_rules() {
+        assert_eq!(parse_connect_timeout("-1").unwrap(), None);
+        assert_eq!(
+            parse_connect_timeout("2").unwrap(),
+            Some(Duration::from_secs(2))
+        );
+        for bad in ["", " ", "0.5", "2s", "x", "99999999999"] {
+            assert!(parse_connect_timeout(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tls_bounds() {
+        assert_eq!(parse_tls_bound("V", "o", "").unwrap(), None);
+        assert_eq!(
+            parse_tls_bound("V", "o", "TLSV1.1").unwrap(),
+            Some(TlsVersion::Tls1_1)
+        );
+        assert!(parse_tls_bound(
+            "PGSSLMINPROTOCOLVERSION",
+            "ssl_min_protocol_version",
+            "TLSv1.4"
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("invalid \"ssl_min_protocol_version\" value: \"TLSv1.4\""));
+    }
+}
