@@ -536,17 +536,17 @@ impl Connector {
                     }
                 })
         };
-        let (client, mut connection, peer) =
-            match tokio::time::timeout(connect_timeout, run).await {
-                Ok(Ok(pair)) => pair,
-                Ok(Err(failure)) => return Err(failure),
-                Err(_) => {
-                    return Err(Failure::fatal(Error::Timeout {
-                        host: host.to_string(),
-                        after: connect_timeout,
-                    }))
-                }
-            };
+        let (client, mut connection, peer) = match tokio::time::timeout(connect_timeout, run).await
+        {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(failure)) => return Err(failure),
+            Err(_) => {
+                return Err(Failure::fatal(Error::Timeout {
+                    host: host.to_string(),
+                    after: connect_timeout,
+                }))
+            }
+        };
         let certs = probe.lock().map_or_else(
             |_| target::CertFacts::default(),
             |p| target::CertFacts {

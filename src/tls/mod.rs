@@ -70,6 +70,9 @@ pub struct TlsContext {
     sni: bool,
     /// PGSSLNEGOTIATION=direct: offer ALPN `postgresql` (libpq 17+).
     direct: bool,
+    /// PGCHANNELBINDING is not `disable`: a SCRAM-SHA-256-PLUS offer must be honoured
+    /// with binding (or refused) rather than answered unbound.
+    channel_binding: bool,
 }
 
 impl std::fmt::Debug for TlsContext {
@@ -199,6 +202,7 @@ impl TlsContext {
             roots,
             sni: settings.ssl_sni.value,
             direct: settings.ssl_negotiation.value == crate::env::SslNegotiation::Direct,
+            channel_binding: settings.channel_binding.value != crate::env::ChannelBinding::Disable,
         }))
     }
 
@@ -426,7 +430,7 @@ where
                 }
                 Err(_) => None,
             };
-            let binding = Binding::of(peer.as_deref());
+            let binding = Binding::of(peer.as_deref(), self.ctx.channel_binding);
             Ok(TlsStream(tls, watch, binding))
         })
     }
@@ -560,7 +564,9 @@ struct Binding {
 }
 
 impl Binding {
-    fn of(peer: Option<&openssl::x509::X509Ref>) -> Binding {
+    /// The binding of a session; with `enabled` false (PGCHANNELBINDING=disable, where
+    /// libpq answers every offer unbound) the guard is off.
+    fn of(peer: Option<&openssl::x509::X509Ref>, enabled: bool) -> Binding {
         let end_point = match peer {
             Some(cert) => binding::server_end_point(cert),
             None => Err(binding::NoEndPointHash {
@@ -569,6 +575,7 @@ impl Binding {
             }),
         };
         let guard = match &end_point {
+            _ if !enabled => binding::OfferGuard::off(),
             Ok(_) => binding::OfferGuard::off(),
             Err(reason) => binding::OfferGuard::watching(reason.clone()),
         };
