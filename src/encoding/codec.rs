@@ -276,19 +276,26 @@ fn clean_prefix(chunk: [u8; 16]) -> usize {
     (flagged.trailing_zeros() / 8) as usize
 }
 
-/// Whether the whole block is ASCII without NUL.
+/// Whether the whole block is ASCII without NUL (64 bytes per step, stopping at the first
+/// step that is not).
 #[inline(always)]
 fn all_clean(block: &[u8]) -> bool {
-    let mut chunks = block.chunks_exact(16);
-    let mut acc = 0u128;
-    for c in &mut chunks {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(c);
-        let w = u128::from_le_bytes(a);
-        acc |= w.wrapping_sub(u128::from_le_bytes([0x01; 16])) | w;
+    const ONES: u128 = u128::from_le_bytes([0x01; 16]);
+    const HIGHS: u128 = u128::from_le_bytes([0x80; 16]);
+    let mut steps = block.chunks_exact(64);
+    for step in &mut steps {
+        let mut acc = 0u128;
+        for c in step.chunks_exact(16) {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(c);
+            let w = u128::from_le_bytes(a);
+            acc |= w.wrapping_sub(ONES) | w;
+        }
+        if acc & HIGHS != 0 {
+            return false;
+        }
     }
-    acc & u128::from_le_bytes([0x80; 16]) == 0
-        && chunks.remainder().iter().all(|&b| b != 0 && b < 0x80)
+    steps.remainder().iter().all(|&b| b != 0 && b < 0x80)
 }
 
 /// Appends `buf` (UTF-8 written by a decoder from table values) to `out`.
@@ -373,7 +380,12 @@ fn decode_single(
                 }
                 len += usize::from(ch[3]);
                 at += 1;
-                if at >= end || bytes.get(at).is_some_and(|&b| b < 0x80) {
+                // A lone ASCII byte (a space between words) stays here; two or more go
+                // back to the 16-byte path.
+                if at >= end
+                    || (bytes.get(at).is_some_and(|&b| b < 0x80)
+                        && bytes.get(at + 1).is_some_and(|&b| b < 0x80))
+                {
                     break;
                 }
             }
@@ -409,16 +421,77 @@ impl Multi {
     }
 }
 
+/// [`Multi`] as a const generic parameter, so each encoding's loops are compiled for it.
+const GBK: u8 = 0;
+const UHC: u8 = 1;
+const SJIS: u8 = 2;
+const JOHAB: u8 = 3;
+
+impl Multi {
+    const fn of(m: u8) -> Multi {
+        match m {
+            GBK => Multi::Gbk,
+            UHC => Multi::Uhc,
+            SJIS => Multi::Sjis,
+            _ => Multi::Johab,
+        }
+    }
+}
+
+/// The hot loop of multibyte decoding, small enough for its positions to stay in
+/// registers: mapped two-byte characters of three UTF-8 bytes (CJK) and lone ASCII bytes
+/// between them (spaces), from `at` until anything else or `end`. Returns the new input
+/// and output positions; the caller handles what stopped it.
+#[inline(never)]
+fn two_byte_run<const M: u8>(
+    decode2: &[u16; 0x8000],
+    bytes: &[u8],
+    mut at: usize,
+    end: usize,
+    buf: &mut [u8; OUT_BLOCK],
+    mut len: usize,
+) -> (usize, usize) {
+    let multi = Multi::of(M);
+    while at < end {
+        let Some(&[b0, b1]) = bytes.get(at..at + 2) else {
+            break;
+        };
+        if b0.wrapping_sub(1) < 0x7f && b1 >= 0x80 {
+            // A lone ASCII byte before a character.
+            if let Some(dst) = buf.get_mut(len) {
+                *dst = b0;
+            }
+            len += 1;
+            at += 1;
+            continue;
+        }
+        if b0 < 0x80 || multi.mblen(b0) != 2 || !multi.two_byte_ok(b0, b1) {
+            break;
+        }
+        let cp = u32::from(decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)]);
+        if cp < 0x800 {
+            break;
+        }
+        // One 4-byte store; the fourth byte is overwritten next.
+        let utf8 = 0xe0 | cp >> 12 | (0x80 | (cp >> 6 & 0x3f)) << 8 | (0x80 | (cp & 0x3f)) << 16;
+        if let Some(dst) = buf.get_mut(len..len + 4) {
+            dst.copy_from_slice(&utf8.to_le_bytes());
+        }
+        len += 3;
+        at += 2;
+    }
+    (at, len)
+}
+
 /// Multibyte decode, verifying and converting in one pass (PostgreSQL verifies the whole
 /// input first: after a character without equivalent, the rest is still verified and a
 /// malformed sequence there is the error reported).
-#[inline(always)]
-fn decode_multi(
+fn decode_multi<const M: u8>(
     enc: ClientEncoding,
-    multi: Multi,
     table: &MultiByte,
     bytes: &[u8],
 ) -> Result<String, EncodingError> {
+    let multi = Multi::of(M);
     let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
     let mut buf = [0u8; OUT_BLOCK];
     let mut at = 0;
@@ -444,7 +517,15 @@ fn decode_multi(
                 }
             }
             // A run of non-ASCII characters (or a NUL), then ASCII again.
-            while let Some(&b0) = bytes.get(at) {
+            while at < end {
+                (at, len) = two_byte_run::<M>(table.decode2, bytes, at, end, &mut buf, len);
+                let Some(&b0) = bytes.get(at) else { break };
+                let ascii_run = b0.wrapping_sub(1) < 0x7f // ASCII other than NUL
+                    && bytes.get(at + 1).is_some_and(|&b| b < 0x80)
+                    && at + 16 <= bytes.len();
+                if at >= end || ascii_run {
+                    break; // the end of the block, or ASCII for the 16-byte path
+                }
                 let mut ch = [0u8; 4];
                 let mut l = 1;
                 if b0 < 0x80 {
@@ -453,7 +534,18 @@ fn decode_multi(
                     if let Some(&b1) = bytes.get(at + 1) {
                         if multi.two_byte_ok(b0, b1) {
                             let key = usize::from(b0 & 0x7f) << 8 | usize::from(b1);
-                            ch = table.decode2[key];
+                            let cp = table.decode2[key];
+                            ch = if cp >= 0x800 {
+                                // The common case (CJK): three bytes.
+                                [
+                                    0xe0 | (cp >> 12) as u8,
+                                    0x80 | ((cp >> 6) & 0x3f) as u8,
+                                    0x80 | (cp & 0x3f) as u8,
+                                    3,
+                                ]
+                            } else {
+                                tables::utf8_char(u32::from(cp))
+                            };
                             l = 2;
                         }
                     }
@@ -470,7 +562,12 @@ fn decode_multi(
                 }
                 len += usize::from(ch[3]);
                 at += l;
-                if at >= end || bytes.get(at).is_some_and(|&b| b < 0x80) {
+                // A lone ASCII byte (a space between words) stays here; two or more go
+                // back to the 16-byte path.
+                if at >= end
+                    || (bytes.get(at).is_some_and(|&b| b < 0x80)
+                        && bytes.get(at + 1).is_some_and(|&b| b < 0x80))
+                {
                     break;
                 }
             }
@@ -534,10 +631,10 @@ pub(super) fn decode(enc: ClientEncoding, bytes: &[u8]) -> Result<String, Encodi
             }
         },
         Codec::Single(table) => decode_single(enc, table, bytes),
-        Codec::Multi(Multi::Gbk, table) => decode_multi(enc, Multi::Gbk, table, bytes),
-        Codec::Multi(Multi::Uhc, table) => decode_multi(enc, Multi::Uhc, table, bytes),
-        Codec::Multi(Multi::Sjis, table) => decode_multi(enc, Multi::Sjis, table, bytes),
-        Codec::Multi(Multi::Johab, table) => decode_multi(enc, Multi::Johab, table, bytes),
+        Codec::Multi(Multi::Gbk, table) => decode_multi::<GBK>(enc, table, bytes),
+        Codec::Multi(Multi::Uhc, table) => decode_multi::<UHC>(enc, table, bytes),
+        Codec::Multi(Multi::Sjis, table) => decode_multi::<SJIS>(enc, table, bytes),
+        Codec::Multi(Multi::Johab, table) => decode_multi::<JOHAB>(enc, table, bytes),
     }
 }
 
@@ -596,10 +693,23 @@ fn encode_with(
     let s = text.as_bytes();
     let mut out = Vec::with_capacity(s.len());
     let mut at = 0;
+    let mut block_end = 0;
     while at < s.len() {
+        if at >= block_end {
+            // A block of clean ASCII is one check (vectorized) and one copy.
+            block_end = at.saturating_add(IN_BLOCK).min(s.len());
+            let block = s.get(at..block_end).unwrap_or_default();
+            if all_clean(block) {
+                out.extend_from_slice(block);
+                at = block_end;
+                continue;
+            }
+        }
         if let Some(chunk) = load16(s, at) {
             let k = clean_prefix(chunk);
-            out.extend_from_slice(chunk.get(..k).unwrap_or_default());
+            // A fixed 16-byte copy and a shorter length beat a variable-length copy.
+            out.extend_from_slice(&chunk);
+            out.truncate(out.len() - (16 - k));
             at += k;
             if k == 16 {
                 continue;
