@@ -20,7 +20,6 @@
 //! `pgdap.env`, `libpq.env`), prints `ready` and runs until stdin closes.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::io::Read;

@@ -19,11 +19,11 @@ N=${N:-5}
 SERVER_ADDR=${SERVER_ADDR:-127.0.0.130}
 PROXY_ADDR=${PROXY_ADDR:-127.0.0.131}
 CASES=(disable require verify-full cert)
-IMPLS=(pgdap pgdap-connect raw libpq)
+read -r -a IMPLS <<< "${IMPLS:-pgdap pgdap-connect raw libpq}"
 
 command -v jq >/dev/null || { echo "roundtrips.sh needs jq" >&2; exit 1; }
 cargo build --release --example bench --example roundtrips >&2
-BIN=$PWD/target/release/examples/bench
+BIN=${BENCH_BIN:-$PWD/target/release/examples/bench}  # BENCH_BIN: try a modified build
 RTT=$PWD/target/release/examples/roundtrips
 
 WORK=$(mktemp -d /tmp/pgdap-rtt.XXXXXX)
