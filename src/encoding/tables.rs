@@ -387,4 +387,83 @@ mod tests {
             }
         }
     }
+
+    const SINGLES: [&SingleByte; 21] = [
+        &LATIN1,
+        &LATIN2,
+        &LATIN3,
+        &LATIN4,
+        &LATIN5,
+        &LATIN6,
+        &LATIN7,
+        &LATIN8,
+        &LATIN9,
+        &LATIN10,
+        &ISO_8859_5,
+        &ISO_8859_6,
+        &ISO_8859_7,
+        &ISO_8859_8,
+        &WIN866,
+        &WIN874,
+        &WIN1250,
+        &WIN1251,
+        &WIN1252,
+        &WIN1256,
+        &WIN1258,
+    ];
+    const MULTIS: [&MultiByte; 4] = [&GBK, &SJIS, &UHC, &JOHAB];
+
+    /// The decoders append table bytes after a SIMD validation that must never fail:
+    /// every `Utf8Char` is exactly the UTF-8 of its table's code point.
+    #[test]
+    fn tables_hold_scalar_values() {
+        let check = |ch: Utf8Char, cp: u32| {
+            let len = usize::from(ch[3]);
+            if cp == 0 {
+                assert_eq!(len, 0);
+                return;
+            }
+            let c = char::from_u32(cp).expect("a Unicode scalar value");
+            assert_eq!(&ch[..len], c.to_string().as_bytes(), "U+{cp:04X}");
+        };
+        for t in SINGLES {
+            for b in 0..256 {
+                check(t.utf8[b], t.decode[b]);
+            }
+        }
+        for t in MULTIS {
+            for key in 0x8000u32..=0xffff {
+                let cp = lookup(t.decode, key).unwrap_or(0);
+                assert_eq!(
+                    u32::from(t.decode2[(key - 0x8000) as usize]),
+                    cp,
+                    "{key:#x}"
+                );
+                if cp != 0 {
+                    assert!(char::from_u32(cp).is_some());
+                }
+            }
+            for b in 0x80u32..=0xff {
+                check(
+                    t.decode1[(b - 0x80) as usize],
+                    lookup(t.decode, b).unwrap_or(0),
+                );
+            }
+        }
+    }
+
+    /// The paged encode tables say what the runs say, for every BMP code point.
+    #[test]
+    fn encode_pages_equal_the_runs() {
+        for cp in 0x80u32..=0x1_0000 {
+            for t in SINGLES {
+                let want = lookup(t.encode, cp).unwrap_or(0);
+                assert_eq!(u32::from(t.encode_char(cp)), want, "U+{cp:04X}");
+            }
+            for t in MULTIS {
+                let want = lookup(t.encode, cp).unwrap_or(0);
+                assert_eq!(u32::from(t.encode_char(cp)), want, "U+{cp:04X}");
+            }
+        }
+    }
 }
