@@ -212,8 +212,13 @@ fn verify_utf8(enc: ClientEncoding, bytes: &[u8]) -> Result<&str, EncodingError>
 }
 
 /// `pg_verify_mbstr` for a multibyte encoding.
-fn verify_multi(enc: ClientEncoding, multi: Multi, bytes: &[u8]) -> Result<(), EncodingError> {
-    let mut at = 0;
+fn verify_multi(
+    enc: ClientEncoding,
+    multi: Multi,
+    bytes: &[u8],
+    from: usize,
+) -> Result<(), EncodingError> {
+    let mut at = from;
     while let Some(&b) = bytes.get(at) {
         let len = if !is_highbit(b) {
             if b == 0 {
@@ -234,64 +239,408 @@ fn verify_multi(enc: ClientEncoding, multi: Multi, bytes: &[u8]) -> Result<(), E
     Ok(())
 }
 
-/// A code point from a table as a `char` (tables only hold Unicode scalar values).
-fn to_char(enc: ClientEncoding, at: usize, bytes: &[u8], cp: u32) -> Result<char, EncodingError> {
-    char::from_u32(cp).ok_or_else(|| EncodingError::no_unicode_equivalent(enc, at, bytes))
+// ---------------------------------------------------------------------------------------
+// Fast paths.
+//
+// Why hand-written rather than encoding_rs: encoding_rs is not byte-exact with PostgreSQL
+// (see `tables.rs`), and where its mappings agree, PostgreSQL's verifier (NUL, malformed
+// sequences, which error comes first) would have to run as a separate pass around it,
+// which costs more than converting in one pass with PostgreSQL's rules built in. Safe
+// Rust cannot append unvalidated bytes to a `String`, so decoders write UTF-8 into a small
+// stack buffer that is validated with SIMD (`simdutf8`) while it is still in L1 cache and
+// then appended: a few percent of the work instead of a second pass over the output.
+// ---------------------------------------------------------------------------------------
+
+/// Input bytes converted per output block: the longest output of a byte is 3 bytes, so
+/// one block's output (plus the 16-byte copies and 4-byte writes past its end) fits
+/// [`OUT_BLOCK`].
+const IN_BLOCK: usize = 2048;
+const OUT_BLOCK: usize = IN_BLOCK * 3 + 64;
+
+/// 16 bytes at `at`, when there are that many.
+#[inline(always)]
+fn load16(s: &[u8], at: usize) -> Option<[u8; 16]> {
+    // `try_into` of a 16-byte slice compiles to one unaligned load.
+    s.get(at..at.wrapping_add(16))?.try_into().ok()
+}
+
+/// How many of the 16 bytes, from the first, are ASCII other than NUL (16: all).
+/// `b - 1` borrows into the high bit exactly for 0, and 0x80..=0xff have it already; a
+/// borrow only disturbs bytes after the first flagged one, so the count is exact.
+#[inline(always)]
+fn clean_prefix(chunk: [u8; 16]) -> usize {
+    const ONES: u128 = u128::from_le_bytes([0x01; 16]);
+    const HIGHS: u128 = u128::from_le_bytes([0x80; 16]);
+    let w = u128::from_le_bytes(chunk);
+    let flagged = (w.wrapping_sub(ONES) | w) & HIGHS;
+    (flagged.trailing_zeros() / 8) as usize
+}
+
+/// Whether the whole block is ASCII without NUL (64 bytes per step, stopping at the first
+/// step that is not).
+#[inline(always)]
+fn all_clean(block: &[u8]) -> bool {
+    const ONES: u128 = u128::from_le_bytes([0x01; 16]);
+    const HIGHS: u128 = u128::from_le_bytes([0x80; 16]);
+    let mut steps = block.chunks_exact(64);
+    for step in &mut steps {
+        let mut acc = 0u128;
+        for c in step.chunks_exact(16) {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(c);
+            let w = u128::from_le_bytes(a);
+            acc |= w.wrapping_sub(ONES) | w;
+        }
+        if acc & HIGHS != 0 {
+            return false;
+        }
+    }
+    steps.remainder().iter().all(|&b| b != 0 && b < 0x80)
+}
+
+/// Appends `buf` (UTF-8 written by a decoder from table values) to `out`.
+#[inline(always)]
+fn flush(out: &mut String, buf: &[u8]) {
+    match simdutf8::basic::from_utf8(buf) {
+        Ok(s) => out.push_str(s),
+        // Unreachable: decoders only write ASCII and `Utf8Char`s of Unicode scalar values
+        // (unit test `tables::tests::tables_hold_scalar_values`). Kept total without a panic.
+        Err(_) => out.push_str(&String::from_utf8_lossy(buf)),
+    }
+}
+
+/// The first NUL at or after `from`.
+fn nul_from(bytes: &[u8], from: usize) -> Option<usize> {
+    memchr::memchr(0, bytes.get(from..)?).map(|p| p + from)
+}
+
+/// `convert_from(bytes, UTF8)` (and the UTF-8 step of SQL_ASCII): valid UTF-8 without
+/// NUL, copied. Blocks end on character boundaries; each is validated (SIMD) and checked
+/// for NUL while in cache. Any failure re-runs the exact (slow) path for PostgreSQL's error.
+fn decode_utf8_fast(bytes: &[u8]) -> Option<String> {
+    const BLOCK: usize = 16 * 1024;
+    let mut out = String::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let mut end = at.saturating_add(BLOCK).min(bytes.len());
+        // Back up to a character's first byte (at most 3 continuation bytes).
+        let mut back = 0;
+        while end < bytes.len() && back < 3 && bytes.get(end).is_some_and(|b| b & 0xc0 == 0x80) {
+            end -= 1;
+            back += 1;
+        }
+        let block = bytes.get(at..end)?;
+        if memchr::memchr(0, block).is_some() {
+            return None;
+        }
+        out.push_str(simdutf8::basic::from_utf8(block).ok()?);
+        at = end;
+    }
+    Some(out)
+}
+
+/// Single-byte decode, verifying (NUL) and converting in one pass.
+fn decode_single(
+    enc: ClientEncoding,
+    table: &SingleByte,
+    bytes: &[u8],
+) -> Result<String, EncodingError> {
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 4);
+    let mut buf = [0u8; OUT_BLOCK];
+    let mut at = 0;
+    while at < bytes.len() {
+        let end = at.saturating_add(IN_BLOCK).min(bytes.len());
+        let block = bytes.get(at..end).unwrap_or_default();
+        if all_clean(block) {
+            flush(&mut out, block);
+            at = end;
+            continue;
+        }
+        let mut len = 0;
+        while at < end {
+            if let Some(chunk) = load16(bytes, at) {
+                let k = clean_prefix(chunk);
+                if let Some(dst) = buf.get_mut(len..len + 16) {
+                    dst.copy_from_slice(&chunk);
+                }
+                len += k;
+                at += k;
+                if k == 16 {
+                    continue;
+                }
+            }
+            // A run of non-ASCII bytes (or a NUL), one at a time, then ASCII again.
+            while let Some(&b) = bytes.get(at) {
+                let ch = table.utf8[usize::from(b)];
+                if ch[3] == 0 {
+                    return Err(single_error(enc, bytes, at));
+                }
+                if let Some(dst) = buf.get_mut(len..len + 4) {
+                    dst.copy_from_slice(&ch);
+                }
+                len += usize::from(ch[3]);
+                at += 1;
+                // A lone ASCII byte (a space between words) stays here; two or more go
+                // back to the 16-byte path.
+                if at >= end
+                    || (bytes.get(at).is_some_and(|&b| b < 0x80)
+                        && bytes.get(at + 1).is_some_and(|&b| b < 0x80))
+                {
+                    break;
+                }
+            }
+        }
+        flush(&mut out, buf.get(..len).unwrap_or_default());
+    }
+    Ok(out)
+}
+
+/// The error of a single-byte decode at `at` (a NUL or a byte without equivalent):
+/// PostgreSQL verifies the whole input (NUL) before converting, so a NUL further on wins.
+#[cold]
+fn single_error(enc: ClientEncoding, bytes: &[u8], at: usize) -> EncodingError {
+    match nul_from(bytes, at) {
+        Some(nul) => EncodingError::invalid(enc, enc.name(), nul, &[0]),
+        None => {
+            let b = bytes.get(at).copied().unwrap_or_default();
+            EncodingError::no_unicode_equivalent(enc, at, &[b])
+        }
+    }
+}
+
+impl Multi {
+    /// Whether the two-byte character `b0 b1` (`b0` high) passes PostgreSQL's verifier:
+    /// the fast case of [`Multi::verify_char`].
+    #[inline(always)]
+    fn two_byte_ok(self, b0: u8, b1: u8) -> bool {
+        match self {
+            Multi::Gbk | Multi::Uhc => b1 != 0 && (b0, b1) != INVALID_PAIR,
+            Multi::Sjis => is_sjis_head(b0) && is_sjis_tail(b1),
+            Multi::Johab => b0 != SS3 && is_euc_range_valid(b1),
+        }
+    }
+}
+
+/// [`Multi`] as a const generic parameter, so each encoding's loops are compiled for it.
+const GBK: u8 = 0;
+const UHC: u8 = 1;
+const SJIS: u8 = 2;
+const JOHAB: u8 = 3;
+
+impl Multi {
+    const fn of(m: u8) -> Multi {
+        match m {
+            GBK => Multi::Gbk,
+            UHC => Multi::Uhc,
+            SJIS => Multi::Sjis,
+            _ => Multi::Johab,
+        }
+    }
+}
+
+/// The hot loop of multibyte decoding, small enough for its positions to stay in
+/// registers: mapped two-byte characters of three UTF-8 bytes (CJK) and lone ASCII bytes
+/// between them (spaces), from `at` until anything else or `end`. Returns the new input
+/// and output positions; the caller handles what stopped it.
+#[inline(never)]
+fn two_byte_run<const M: u8>(
+    decode2: &[u16; 0x8000],
+    bytes: &[u8],
+    mut at: usize,
+    end: usize,
+    buf: &mut [u8; OUT_BLOCK],
+    mut len: usize,
+) -> (usize, usize) {
+    let multi = Multi::of(M);
+    while at < end {
+        let Some(&[b0, b1]) = bytes.get(at..at + 2) else {
+            break;
+        };
+        if b0.wrapping_sub(1) < 0x7f && b1 >= 0x80 {
+            // A lone ASCII byte before a character.
+            if let Some(dst) = buf.get_mut(len) {
+                *dst = b0;
+            }
+            len += 1;
+            at += 1;
+            continue;
+        }
+        if b0 < 0x80 || multi.mblen(b0) != 2 || !multi.two_byte_ok(b0, b1) {
+            break;
+        }
+        let cp = u32::from(decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)]);
+        if cp < 0x800 {
+            break;
+        }
+        // One 4-byte store; the fourth byte is overwritten next.
+        let utf8 = 0xe0 | cp >> 12 | (0x80 | (cp >> 6 & 0x3f)) << 8 | (0x80 | (cp & 0x3f)) << 16;
+        if let Some(dst) = buf.get_mut(len..len + 4) {
+            dst.copy_from_slice(&utf8.to_le_bytes());
+        }
+        len += 3;
+        at += 2;
+    }
+    (at, len)
+}
+
+/// Multibyte decode, verifying and converting in one pass (PostgreSQL verifies the whole
+/// input first: after a character without equivalent, the rest is still verified and a
+/// malformed sequence there is the error reported).
+fn decode_multi<const M: u8>(
+    enc: ClientEncoding,
+    table: &MultiByte,
+    bytes: &[u8],
+) -> Result<String, EncodingError> {
+    let multi = Multi::of(M);
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
+    let mut buf = [0u8; OUT_BLOCK];
+    let mut at = 0;
+    while at < bytes.len() {
+        let end = at.saturating_add(IN_BLOCK).min(bytes.len());
+        let block = bytes.get(at..end).unwrap_or_default();
+        if all_clean(block) {
+            flush(&mut out, block);
+            at = end;
+            continue;
+        }
+        let mut len = 0;
+        while at < end {
+            if let Some(chunk) = load16(bytes, at) {
+                let k = clean_prefix(chunk);
+                if let Some(dst) = buf.get_mut(len..len + 16) {
+                    dst.copy_from_slice(&chunk);
+                }
+                len += k;
+                at += k;
+                if k == 16 {
+                    continue;
+                }
+            }
+            // A run of non-ASCII characters (or a NUL), then ASCII again.
+            while at < end {
+                (at, len) = two_byte_run::<M>(table.decode2, bytes, at, end, &mut buf, len);
+                let Some(&b0) = bytes.get(at) else { break };
+                let ascii_run = b0.wrapping_sub(1) < 0x7f // ASCII other than NUL
+                    && bytes.get(at + 1).is_some_and(|&b| b < 0x80)
+                    && at + 16 <= bytes.len();
+                if at >= end || ascii_run {
+                    break; // the end of the block, or ASCII for the 16-byte path
+                }
+                let mut ch = [0u8; 4];
+                let mut l = 1;
+                if b0 < 0x80 {
+                    ch = [b0, 0, 0, u8::from(b0 != 0)];
+                } else if multi.mblen(b0) == 2 {
+                    if let Some(&b1) = bytes.get(at + 1) {
+                        if multi.two_byte_ok(b0, b1) {
+                            let key = usize::from(b0 & 0x7f) << 8 | usize::from(b1);
+                            let cp = table.decode2[key];
+                            ch = if cp >= 0x800 {
+                                // The common case (CJK): three bytes.
+                                [
+                                    0xe0 | (cp >> 12) as u8,
+                                    0x80 | ((cp >> 6) & 0x3f) as u8,
+                                    0x80 | (cp & 0x3f) as u8,
+                                    3,
+                                ]
+                            } else {
+                                tables::utf8_char(u32::from(cp))
+                            };
+                            l = 2;
+                        }
+                    }
+                } else if multi == Multi::Sjis {
+                    ch = table.decode1[usize::from(b0 & 0x7f)];
+                }
+                if ch[3] == 0 {
+                    // NUL, malformed, JOHAB's three-byte sequences, or no equivalent: the
+                    // exact path decides, from here.
+                    return Err(multi_error(enc, multi, table, bytes, at));
+                }
+                if let Some(dst) = buf.get_mut(len..len + 4) {
+                    dst.copy_from_slice(&ch);
+                }
+                len += usize::from(ch[3]);
+                at += l;
+                // A lone ASCII byte (a space between words) stays here; two or more go
+                // back to the 16-byte path.
+                if at >= end
+                    || (bytes.get(at).is_some_and(|&b| b < 0x80)
+                        && bytes.get(at + 1).is_some_and(|&b| b < 0x80))
+                {
+                    break;
+                }
+            }
+        }
+        flush(&mut out, buf.get(..len).unwrap_or_default());
+    }
+    Ok(out)
+}
+
+/// The error of a multibyte decode whose fast path stopped at `at`, by PostgreSQL's rules:
+/// verify from `at` on; a malformed sequence anywhere is the error, otherwise the first
+/// character without equivalent.
+#[cold]
+fn multi_error(
+    enc: ClientEncoding,
+    multi: Multi,
+    table: &MultiByte,
+    bytes: &[u8],
+    at: usize,
+) -> EncodingError {
+    if let Err(e) = verify_multi(enc, multi, bytes, at) {
+        return e;
+    }
+    // Valid: find the first character without equivalent, from `at`.
+    let mut at = at;
+    while let Some(&b) = bytes.get(at) {
+        if !is_highbit(b) {
+            at += 1;
+            continue;
+        }
+        let rest = bytes.get(at..).unwrap_or_default();
+        let l = multi.verify_char(rest).unwrap_or(1);
+        let seq = rest.get(..l).unwrap_or(rest);
+        let key = seq.iter().fold(0u32, |k, &b| k << 8 | u32::from(b));
+        match tables::lookup(table.decode, key).and_then(char::from_u32) {
+            Some(_) => at += l,
+            None => return EncodingError::no_unicode_equivalent(enc, at, seq),
+        }
+    }
+    // Not reached for inputs the fast path refused; report the position it stopped at.
+    let seq = reported_bytes(bytes, at, 1);
+    EncodingError::no_unicode_equivalent(enc, at, seq)
 }
 
 /// Client bytes → text, as `convert_from(bytes, enc)` in a UTF8 database.
 pub(super) fn decode(enc: ClientEncoding, bytes: &[u8]) -> Result<String, EncodingError> {
     match codec(enc) {
-        Codec::Utf8 => verify_utf8(enc, bytes).map(str::to_owned),
-        Codec::SqlAscii => {
-            // pg_verify_mbstr(PG_SQL_ASCII) rejects only NUL, naming SQL_ASCII …
-            if let Some(nul) = bytes.iter().position(|&b| b == 0) {
-                return Err(EncodingError::invalid(enc, enc.name(), nul, &[0]));
-            }
-            // … then pg_do_encoding_conversion(SQL_ASCII → UTF8) validates as UTF8.
-            verify_utf8(enc, bytes).map(str::to_owned)
-        }
-        Codec::Single(table) => {
-            if let Some(nul) = bytes.iter().position(|&b| b == 0) {
-                return Err(EncodingError::invalid(enc, enc.name(), nul, &[0]));
-            }
-            let mut out = String::with_capacity(bytes.len());
-            for (at, &b) in bytes.iter().enumerate() {
-                let cp = table.decode[usize::from(b)];
-                if cp == 0 {
-                    return Err(EncodingError::no_unicode_equivalent(enc, at, &[b]));
+        Codec::Utf8 => match decode_utf8_fast(bytes) {
+            Some(s) => Ok(s),
+            None => verify_utf8(enc, bytes).map(str::to_owned),
+        },
+        Codec::SqlAscii => match decode_utf8_fast(bytes) {
+            Some(s) => Ok(s),
+            None => {
+                // pg_verify_mbstr(PG_SQL_ASCII) rejects only NUL, naming SQL_ASCII …
+                if let Some(nul) = memchr::memchr(0, bytes) {
+                    return Err(EncodingError::invalid(enc, enc.name(), nul, &[0]));
                 }
-                out.push(to_char(enc, at, &[b], cp)?);
+                // … then pg_do_encoding_conversion(SQL_ASCII → UTF8) validates as UTF8.
+                verify_utf8(enc, bytes).map(str::to_owned)
             }
-            Ok(out)
-        }
-        Codec::Multi(multi, table) => {
-            verify_multi(enc, multi, bytes)?;
-            let mut out = String::with_capacity(bytes.len());
-            let mut at = 0;
-            while let Some(&b) = bytes.get(at) {
-                if !is_highbit(b) {
-                    out.push(char::from(b));
-                    at += 1;
-                    continue;
-                }
-                let rest = bytes.get(at..).unwrap_or_default();
-                let l = multi.verify_char(rest).unwrap_or(1);
-                let seq = rest.get(..l).unwrap_or(rest);
-                let key = seq.iter().fold(0u32, |k, &b| k << 8 | u32::from(b));
-                match tables::lookup(table.decode, key) {
-                    Some(cp) => out.push(to_char(enc, at, seq, cp)?),
-                    None => return Err(EncodingError::no_unicode_equivalent(enc, at, seq)),
-                }
-                at += l;
-            }
-            Ok(out)
-        }
+        },
+        Codec::Single(table) => decode_single(enc, table, bytes),
+        Codec::Multi(Multi::Gbk, table) => decode_multi::<GBK>(enc, table, bytes),
+        Codec::Multi(Multi::Uhc, table) => decode_multi::<UHC>(enc, table, bytes),
+        Codec::Multi(Multi::Sjis, table) => decode_multi::<SJIS>(enc, table, bytes),
+        Codec::Multi(Multi::Johab, table) => decode_multi::<JOHAB>(enc, table, bytes),
     }
 }
 
 /// Appends a table value (a big-endian byte sequence without NUL bytes) to `out`, as
 /// PostgreSQL's `store_coded_char` does.
+#[inline(always)]
 fn store_coded(out: &mut Vec<u8>, code: u32) {
     for b in code.to_be_bytes() {
         if b != 0 {
@@ -300,33 +649,289 @@ fn store_coded(out: &mut Vec<u8>, code: u32) {
     }
 }
 
-/// Text → client bytes, as `convert_to(text, enc)` in a UTF8 database.
-pub(super) fn encode(enc: ClientEncoding, text: &str) -> Result<Vec<u8>, EncodingError> {
-    if let Some(nul) = text.bytes().position(|b| b == 0) {
-        return Err(EncodingError::nul_in_text(enc, nul));
+/// The code point of the (valid) UTF-8 character starting at `at` with high byte `b0`,
+/// and its length.
+#[inline(always)]
+fn utf8_at(s: &[u8], at: usize, b0: u8) -> (u32, usize) {
+    let cont = |k: usize| u32::from(s.get(at + k).copied().unwrap_or_default() & 0x3f);
+    if b0 < 0xe0 {
+        (u32::from(b0 & 0x1f) << 6 | cont(1), 2)
+    } else if b0 < 0xf0 {
+        (u32::from(b0 & 0x0f) << 12 | cont(1) << 6 | cont(2), 3)
+    } else {
+        (
+            u32::from(b0 & 0x07) << 18 | cont(1) << 12 | cont(2) << 6 | cont(3),
+            4,
+        )
     }
-    let runs = match codec(enc) {
-        Codec::Utf8 | Codec::SqlAscii => return Ok(text.as_bytes().to_vec()),
-        Codec::Single(table) => table.encode,
-        Codec::Multi(_, table) => table.encode,
-    };
-    let mut out = Vec::with_capacity(text.len());
-    for (at, ch) in text.char_indices() {
-        if ch.is_ascii() {
-            out.push(ch as u8);
-            continue;
+}
+
+/// The error of an encode stopped at the character at `at`: a NUL anywhere in the text
+/// comes first (PostgreSQL text cannot hold one), then the character without equivalent.
+#[cold]
+fn encode_error(enc: ClientEncoding, text: &str, at: usize) -> EncodingError {
+    match nul_from(text.as_bytes(), 0) {
+        Some(nul) => EncodingError::nul_in_text(enc, nul),
+        None => {
+            let ch = text
+                .get(at..)
+                .and_then(|s| s.chars().next())
+                .unwrap_or_default();
+            EncodingError::no_equivalent(enc, at, ch)
         }
-        match tables::lookup(runs, u32::from(ch)) {
-            Some(code) => store_coded(&mut out, code),
-            None => return Err(EncodingError::no_equivalent(enc, at, ch)),
+    }
+}
+
+/// Text → client bytes in one pass: ASCII 16 bytes at a time, other characters through
+/// the paged table; `value` returns 0 for "no equivalent".
+#[inline(always)]
+fn encode_with(
+    enc: ClientEncoding,
+    text: &str,
+    value: impl Fn(u32) -> u32,
+) -> Result<Vec<u8>, EncodingError> {
+    let s = text.as_bytes();
+    let mut out = Vec::with_capacity(s.len());
+    let mut at = 0;
+    let mut block_end = 0;
+    while at < s.len() {
+        if at >= block_end {
+            // A block of clean ASCII is one check (vectorized) and one copy.
+            block_end = at.saturating_add(IN_BLOCK).min(s.len());
+            let block = s.get(at..block_end).unwrap_or_default();
+            if all_clean(block) {
+                out.extend_from_slice(block);
+                at = block_end;
+                continue;
+            }
+        }
+        if let Some(chunk) = load16(s, at) {
+            let k = clean_prefix(chunk);
+            // A fixed 16-byte copy and a shorter length beat a variable-length copy.
+            out.extend_from_slice(&chunk);
+            out.truncate(out.len() - (16 - k));
+            at += k;
+            if k == 16 {
+                continue;
+            }
+        }
+        // A run of non-ASCII characters (or a NUL), then ASCII again.
+        while let Some(&b0) = s.get(at) {
+            if b0 < 0x80 {
+                if b0 == 0 {
+                    return Err(encode_error(enc, text, at));
+                }
+                if at + 16 <= s.len() {
+                    break; // the 16-byte path takes it
+                }
+                out.push(b0); // the last 15 bytes
+                at += 1;
+                continue;
+            }
+            let (cp, l) = utf8_at(s, at, b0);
+            let code = value(cp);
+            if code == 0 {
+                return Err(encode_error(enc, text, at));
+            }
+            store_coded(&mut out, code);
+            at += l;
         }
     }
     Ok(out)
 }
 
+/// `convert_to(text, UTF8)`: the bytes, refusing NUL; checked and copied a block at a
+/// time so the check reads from cache.
+fn encode_utf8(enc: ClientEncoding, text: &str) -> Result<Vec<u8>, EncodingError> {
+    const BLOCK: usize = 16 * 1024;
+    let s = text.as_bytes();
+    let mut out = Vec::with_capacity(s.len());
+    for (k, block) in s.chunks(BLOCK).enumerate() {
+        if let Some(nul) = memchr::memchr(0, block) {
+            return Err(EncodingError::nul_in_text(enc, k * BLOCK + nul));
+        }
+        out.extend_from_slice(block);
+    }
+    Ok(out)
+}
+
+/// Text → client bytes, as `convert_to(text, enc)` in a UTF8 database.
+pub(super) fn encode(enc: ClientEncoding, text: &str) -> Result<Vec<u8>, EncodingError> {
+    match codec(enc) {
+        Codec::Utf8 | Codec::SqlAscii => encode_utf8(enc, text),
+        Codec::Single(table) => encode_with(enc, text, |cp| u32::from(table.encode_char(cp))),
+        Codec::Multi(_, table) => encode_with(enc, text, |cp| u32::from(table.encode_char(cp))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The straightforward implementation the fast paths replace, PostgreSQL's two steps
+    /// one after the other: verify the whole input, then convert character by character
+    /// through the runs. The fast paths must agree with it on every input.
+    fn reference_decode(enc: ClientEncoding, bytes: &[u8]) -> Result<String, EncodingError> {
+        match codec(enc) {
+            Codec::Utf8 => verify_utf8(enc, bytes).map(str::to_owned),
+            Codec::SqlAscii => {
+                if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+                    return Err(EncodingError::invalid(enc, enc.name(), nul, &[0]));
+                }
+                verify_utf8(enc, bytes).map(str::to_owned)
+            }
+            Codec::Single(table) => {
+                if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+                    return Err(EncodingError::invalid(enc, enc.name(), nul, &[0]));
+                }
+                let mut out = String::new();
+                for (at, &b) in bytes.iter().enumerate() {
+                    match char::from_u32(table.decode[usize::from(b)]).filter(|&c| c != '\0') {
+                        Some(c) => out.push(c),
+                        None => return Err(EncodingError::no_unicode_equivalent(enc, at, &[b])),
+                    }
+                }
+                Ok(out)
+            }
+            Codec::Multi(multi, table) => {
+                verify_multi(enc, multi, bytes, 0)?;
+                let mut out = String::new();
+                let mut at = 0;
+                while let Some(&b) = bytes.get(at) {
+                    if !is_highbit(b) {
+                        out.push(char::from(b));
+                        at += 1;
+                        continue;
+                    }
+                    let rest = &bytes[at..];
+                    let l = multi.verify_char(rest).unwrap_or(1);
+                    let seq = &rest[..l];
+                    let key = seq.iter().fold(0u32, |k, &b| k << 8 | u32::from(b));
+                    match tables::lookup(table.decode, key).and_then(char::from_u32) {
+                        Some(c) => out.push(c),
+                        None => return Err(EncodingError::no_unicode_equivalent(enc, at, seq)),
+                    }
+                    at += l;
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn reference_encode(enc: ClientEncoding, text: &str) -> Result<Vec<u8>, EncodingError> {
+        if let Some(nul) = text.bytes().position(|b| b == 0) {
+            return Err(EncodingError::nul_in_text(enc, nul));
+        }
+        let runs = match codec(enc) {
+            Codec::Utf8 | Codec::SqlAscii => return Ok(text.as_bytes().to_vec()),
+            Codec::Single(table) => table.encode,
+            Codec::Multi(_, table) => table.encode,
+        };
+        let mut out = Vec::new();
+        for (at, ch) in text.char_indices() {
+            if ch.is_ascii() {
+                out.push(ch as u8);
+                continue;
+            }
+            match tables::lookup(runs, u32::from(ch)) {
+                Some(code) => store_coded(&mut out, code),
+                None => return Err(EncodingError::no_equivalent(enc, at, ch)),
+            }
+        }
+        Ok(out)
+    }
+
+    fn same<T: PartialEq + std::fmt::Debug>(
+        a: Result<T, EncodingError>,
+        b: Result<T, EncodingError>,
+    ) -> bool {
+        match (a, b) {
+            (Ok(a), Ok(b)) => a == b,
+            (Err(a), Err(b)) => {
+                (a.offset(), a.pg_message(), a.kind()) == (b.offset(), b.pg_message(), b.kind())
+            }
+            _ => false,
+        }
+    }
+
+    /// xorshift64*: deterministic inputs.
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as usize % n
+        }
+    }
+
+    /// Fast paths against the reference on random inputs built from what each encoding
+    /// maps (plus ASCII runs, malformed bytes, unmappable characters and NULs placed
+    /// rarely), long enough to cross the 16-byte, 2 KiB and 16 KiB block boundaries.
+    #[test]
+    fn fast_paths_equal_the_reference() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for &enc in ClientEncoding::ALL {
+            // Characters the encoding maps, and their bytes.
+            let mut chars: Vec<char> = Vec::new();
+            for cp in (0x80u32..0x1_0000)
+                .step_by(7)
+                .chain([0xe9, 0x20ac, 0x416, 0x65e5, 0xac00])
+            {
+                if let Some(c) = char::from_u32(cp) {
+                    if reference_encode(enc, &c.to_string()).is_ok() {
+                        chars.push(c);
+                    }
+                }
+            }
+            for case in 0..60 {
+                let len = [5, 17, 40, 2100, 5000, 17_000][case % 6];
+                let mut text = String::new();
+                while text.len() < len {
+                    match rng.below(10) {
+                        0..=3 => text
+                            .push_str(["abc ", "x", "hello world, 0123456789 ", "é"][rng.below(4)]),
+                        _ if !chars.is_empty() => text.push(chars[rng.below(chars.len())]),
+                        _ => text.push('q'),
+                    }
+                }
+                // Rarely: an unmappable character or a NUL.
+                if case % 5 == 1 {
+                    let at = text
+                        .char_indices()
+                        .nth(rng.below(text.chars().count()))
+                        .map_or(0, |(i, _)| i);
+                    text.insert(at, if case % 2 == 0 { '\0' } else { '\u{10348}' });
+                }
+                assert!(
+                    same(encode(enc, &text), reference_encode(enc, &text)),
+                    "{enc} encode case {case}"
+                );
+                let Ok(mut bytes) = reference_encode(enc, &text.replace(['\0', '\u{10348}'], ""))
+                else {
+                    continue;
+                };
+                assert!(
+                    same(decode(enc, &bytes), reference_decode(enc, &bytes)),
+                    "{enc} decode case {case}"
+                );
+                // Corrupt a few bytes: malformed sequences, unmapped bytes, NUL.
+                for _ in 0..1 + rng.below(3) {
+                    if bytes.is_empty() {
+                        break;
+                    }
+                    let at = rng.below(bytes.len());
+                    bytes[at] =
+                        [0x00, 0x80, 0x81, 0x8d, 0x8f, 0xa0, 0xc3, 0xe2, 0xff, 0x20][rng.below(10)];
+                    assert!(
+                        same(decode(enc, &bytes), reference_decode(enc, &bytes)),
+                        "{enc} corrupted decode case {case}: {:?}",
+                        reference_decode(enc, &bytes).err()
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn sjis_lengths_follow_postgres() {

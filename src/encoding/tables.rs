@@ -34,6 +34,29 @@ pub(super) fn lookup(runs: &[Run], key: u32) -> Option<u32> {
     (offset < count).then_some(value + offset)
 }
 
+/// A character as the UTF-8 bytes a decoder writes: up to three bytes (every table value
+/// is in the Basic Multilingual Plane) and, in the last byte, their count; all zero for "no
+/// character". Writing all four bytes and advancing by the count is branch-free.
+pub(super) type Utf8Char = [u8; 4];
+
+/// The [`Utf8Char`] of a BMP code point (0 and surrogates: none).
+pub(super) const fn utf8_char(cp: u32) -> Utf8Char {
+    if cp == 0 || cp > 0xffff || (cp >= 0xd800 && cp <= 0xdfff) {
+        [0, 0, 0, 0]
+    } else if cp < 0x80 {
+        [cp as u8, 0, 0, 1]
+    } else if cp < 0x800 {
+        [0xc0 | (cp >> 6) as u8, 0x80 | (cp & 0x3f) as u8, 0, 2]
+    } else {
+        [
+            0xe0 | (cp >> 12) as u8,
+            0x80 | ((cp >> 6) & 0x3f) as u8,
+            0x80 | (cp & 0x3f) as u8,
+            3,
+        ]
+    }
+}
+
 /// Expands the runs of a single-byte decode table into a 256-entry array at compile
 /// time (0 marks a byte without a Unicode equivalent; byte 0x00 is never valid).
 const fn expand(runs: &[Run]) -> [u32; 256] {
@@ -51,36 +74,207 @@ const fn expand(runs: &[Run]) -> [u32; 256] {
     out
 }
 
+/// [`expand`] as UTF-8: byte → the character's [`Utf8Char`].
+const fn expand_utf8(runs: &[Run]) -> [Utf8Char; 256] {
+    let cps = expand(runs);
+    let mut out = [[0u8; 4]; 256];
+    let mut b = 0;
+    while b < 256 {
+        out[b] = utf8_char(cps[b]);
+        b += 1;
+    }
+    out
+}
+
+/// Expands multibyte decode runs: two-byte sequences with a high first byte (the key
+/// `0x8000..=0xffff`, indexed by `key - 0x8000`) → code point, and single high bytes (SJIS
+/// half-width katakana, indexed by `byte - 0x80`) → the character's [`Utf8Char`]; zero for
+/// none. Longer keys (JOHAB's
+/// three-byte 0x8f sequences, none of which PostgreSQL maps) stay in the runs.
+const fn expand_multi(runs: &[Run]) -> ([u16; 0x8000], [Utf8Char; 0x80]) {
+    let mut two = [0u16; 0x8000];
+    let mut one = [[0u8; 4]; 0x80];
+    let mut i = 0;
+    while i < runs.len() {
+        let (first, value, count) = runs[i];
+        let mut j = 0;
+        while j < count {
+            let key = first + j;
+            let cp = value + j;
+            if cp <= 0xffff {
+                if key >= 0x8000 && key <= 0xffff {
+                    two[(key - 0x8000) as usize] = cp as u16;
+                } else if key >= 0x80 && key <= 0xff {
+                    one[(key - 0x80) as usize] = utf8_char(cp);
+                }
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    (two, one)
+}
+
+/// How many 256-code-point pages of the BMP an encode table touches, plus one for the
+/// shared empty page 0.
+const fn count_pages(runs: &[Run]) -> usize {
+    let mut pages = 1;
+    let mut last = u32::MAX;
+    let mut i = 0;
+    while i < runs.len() {
+        let (first, _, count) = runs[i];
+        let mut page = first >> 8;
+        let end = (first + count - 1) >> 8;
+        while page <= end && page <= 0xff {
+            if page != last {
+                pages += 1;
+                last = page;
+            }
+            page += 1;
+        }
+        i += 1;
+    }
+    pages
+}
+
+/// An encode table as pages: `index[cp >> 8]` is the page of code point `cp` (BMP only),
+/// `pages[page][cp & 0xff]` its encoded value (0: no equivalent). Two loads, no search;
+/// only the pages an encoding uses exist (Cyrillic text touches 2 of WIN1251's 4 pages,
+/// 512 bytes, CJK text a few dozen of GBK's 102 pages of 512 bytes).
+pub(super) struct EncodePages<T: 'static, const N: usize> {
+    index: [u8; 256],
+    pages: [[T; 256]; N],
+}
+
+macro_rules! encode_pages_fn {
+    ($fn:ident, $t:ty) => {
+        /// Builds [`EncodePages`] from sorted encode runs at compile time.
+        const fn $fn<const N: usize>(runs: &[Run]) -> EncodePages<$t, N> {
+            let mut index = [0u8; 256];
+            let mut pages = [[0 as $t; 256]; N];
+            let mut used = 0usize; // pages[0] stays empty
+            let mut i = 0;
+            while i < runs.len() {
+                let (first, value, count) = runs[i];
+                let mut j = 0;
+                while j < count {
+                    let cp = first + j;
+                    if cp <= 0xffff {
+                        let hi = (cp >> 8) as usize;
+                        if index[hi] == 0 {
+                            used += 1;
+                            index[hi] = used as u8;
+                        }
+                        pages[index[hi] as usize][(cp & 0xff) as usize] = (value + j) as $t;
+                    }
+                    j += 1;
+                }
+                i += 1;
+            }
+            EncodePages { index, pages }
+        }
+    };
+}
+encode_pages_fn!(encode_pages_u8, u8);
+encode_pages_fn!(encode_pages_u16, u16);
+
 /// Tables of a single-byte encoding.
 pub(super) struct SingleByte {
     /// Byte → code point; 0 where PostgreSQL reports "no equivalent in encoding UTF8".
+    #[cfg_attr(not(test), allow(dead_code))] // the tests check `utf8` against it
     pub(super) decode: [u32; 256],
-    /// Code point → byte, as runs.
+    /// Byte → the character's UTF-8 ([`Utf8Char`]), what the decoder writes.
+    pub(super) utf8: [Utf8Char; 256],
+    /// Code point → byte, as runs (the source of `encode_index`/`encode_pages`).
+    #[cfg_attr(not(test), allow(dead_code))] // the tests check the pages against it
     pub(super) encode: &'static [Run],
+    /// Code point → byte as pages (see [`EncodePages`]).
+    pub(super) encode_index: &'static [u8; 256],
+    pub(super) encode_pages: &'static [[u8; 256]],
+}
+
+impl SingleByte {
+    /// The byte of BMP code point `cp`, 0 when the encoding has none.
+    #[inline(always)]
+    pub(super) fn encode_char(&self, cp: u32) -> u8 {
+        let page = self.encode_index[((cp >> 8) & 0xff) as usize];
+        let value = self
+            .encode_pages
+            .get(usize::from(page))
+            .map_or(0, |p| p[(cp & 0xff) as usize]);
+        if cp > 0xffff {
+            0
+        } else {
+            value
+        }
+    }
 }
 
 /// Tables of a multibyte encoding (GBK, SJIS, UHC, JOHAB).
 pub(super) struct MultiByte {
     /// Byte sequence (big-endian integer) → code point, as runs.
     pub(super) decode: &'static [Run],
+    /// Two-byte sequences with a high first byte → code point (index `key - 0x8000`), 0
+    /// for none. Code points rather than [`Utf8Char`]s: half the size, so the rows of a
+    /// script (Hangul: 25 rows, 12.5 KiB) stay in L1 cache.
+    pub(super) decode2: &'static [u16; 0x8000],
+    /// Single high bytes → [`Utf8Char`] (index `byte - 0x80`).
+    pub(super) decode1: &'static [Utf8Char; 0x80],
     /// Code point → byte sequence (big-endian integer), as runs.
+    #[cfg_attr(not(test), allow(dead_code))] // the tests check the pages against it
     pub(super) encode: &'static [Run],
+    /// Code point → byte sequence as pages (see [`EncodePages`]).
+    pub(super) encode_index: &'static [u8; 256],
+    pub(super) encode_pages: &'static [[u16; 256]],
+}
+
+impl MultiByte {
+    /// The byte sequence (big-endian) of BMP code point `cp`, 0 when the encoding has none.
+    #[inline(always)]
+    pub(super) fn encode_char(&self, cp: u32) -> u16 {
+        let page = self.encode_index[((cp >> 8) & 0xff) as usize];
+        let value = self
+            .encode_pages
+            .get(usize::from(page))
+            .map_or(0, |p| p[(cp & 0xff) as usize]);
+        if cp > 0xffff {
+            0
+        } else {
+            value
+        }
+    }
 }
 
 macro_rules! single {
     ($name:ident, $dec:ident, $enc:ident) => {
-        pub(super) static $name: SingleByte = SingleByte {
-            decode: expand(generated::$dec),
-            encode: generated::$enc,
+        pub(super) static $name: SingleByte = {
+            const PAGES: usize = count_pages(generated::$enc);
+            static ENCODE: EncodePages<u8, PAGES> = encode_pages_u8::<PAGES>(generated::$enc);
+            SingleByte {
+                decode: expand(generated::$dec),
+                utf8: expand_utf8(generated::$dec),
+                encode: generated::$enc,
+                encode_index: &ENCODE.index,
+                encode_pages: &ENCODE.pages,
+            }
         };
     };
 }
 
 macro_rules! multi {
     ($name:ident, $dec:ident, $enc:ident) => {
-        pub(super) static $name: MultiByte = MultiByte {
-            decode: generated::$dec,
-            encode: generated::$enc,
+        pub(super) static $name: MultiByte = {
+            const PAGES: usize = count_pages(generated::$enc);
+            static ENCODE: EncodePages<u16, PAGES> = encode_pages_u16::<PAGES>(generated::$enc);
+            static DECODE: ([u16; 0x8000], [Utf8Char; 0x80]) = expand_multi(generated::$dec);
+            MultiByte {
+                decode: generated::$dec,
+                decode2: &DECODE.0,
+                decode1: &DECODE.1,
+                encode: generated::$enc,
+                encode_index: &ENCODE.index,
+                encode_pages: &ENCODE.pages,
+            }
         };
     };
 }
@@ -190,6 +384,85 @@ mod tests {
             for b in 1..0x80u32 {
                 assert_eq!(lookup(t.decode, b), Some(b));
                 assert_eq!(lookup(t.encode, b), Some(b));
+            }
+        }
+    }
+
+    const SINGLES: [&SingleByte; 21] = [
+        &LATIN1,
+        &LATIN2,
+        &LATIN3,
+        &LATIN4,
+        &LATIN5,
+        &LATIN6,
+        &LATIN7,
+        &LATIN8,
+        &LATIN9,
+        &LATIN10,
+        &ISO_8859_5,
+        &ISO_8859_6,
+        &ISO_8859_7,
+        &ISO_8859_8,
+        &WIN866,
+        &WIN874,
+        &WIN1250,
+        &WIN1251,
+        &WIN1252,
+        &WIN1256,
+        &WIN1258,
+    ];
+    const MULTIS: [&MultiByte; 4] = [&GBK, &SJIS, &UHC, &JOHAB];
+
+    /// The decoders append table bytes after a SIMD validation that must never fail:
+    /// every `Utf8Char` is exactly the UTF-8 of its table's code point.
+    #[test]
+    fn tables_hold_scalar_values() {
+        let check = |ch: Utf8Char, cp: u32| {
+            let len = usize::from(ch[3]);
+            if cp == 0 {
+                assert_eq!(len, 0);
+                return;
+            }
+            let c = char::from_u32(cp).expect("a Unicode scalar value");
+            assert_eq!(&ch[..len], c.to_string().as_bytes(), "U+{cp:04X}");
+        };
+        for t in SINGLES {
+            for b in 0..256 {
+                check(t.utf8[b], t.decode[b]);
+            }
+        }
+        for t in MULTIS {
+            for key in 0x8000u32..=0xffff {
+                let cp = lookup(t.decode, key).unwrap_or(0);
+                assert_eq!(
+                    u32::from(t.decode2[(key - 0x8000) as usize]),
+                    cp,
+                    "{key:#x}"
+                );
+                if cp != 0 {
+                    assert!(char::from_u32(cp).is_some());
+                }
+            }
+            for b in 0x80u32..=0xff {
+                check(
+                    t.decode1[(b - 0x80) as usize],
+                    lookup(t.decode, b).unwrap_or(0),
+                );
+            }
+        }
+    }
+
+    /// The paged encode tables say what the runs say, for every BMP code point.
+    #[test]
+    fn encode_pages_equal_the_runs() {
+        for cp in 0x80u32..=0x1_0000 {
+            for t in SINGLES {
+                let want = lookup(t.encode, cp).unwrap_or(0);
+                assert_eq!(u32::from(t.encode_char(cp)), want, "U+{cp:04X}");
+            }
+            for t in MULTIS {
+                let want = lookup(t.encode, cp).unwrap_or(0);
+                assert_eq!(u32::from(t.encode_char(cp)), want, "U+{cp:04X}");
             }
         }
     }
