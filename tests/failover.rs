@@ -543,3 +543,60 @@ fn pool_metrics_are_traced_with_target_pgdap_pool() {
     assert!(refused.contains("backoff_rejections=1"), "{refused}");
     assert!(!text.contains("scram-pw"), "the password was logged");
 }
+
+/// With PGTARGETSESSIONATTRS=read-write a read-only server behind the address is refused:
+/// the check's failure is a connect failure, counted, backed off, never pooled; psql
+/// (libpq 15) refuses the same server.
+#[test]
+fn read_write_target_refuses_a_read_only_backend_and_never_pools_it() {
+    serially(read_write_target());
+}
+
+async fn read_write_target() {
+    let read_only = server("127.0.0.176", "default_transaction_read_only = on\n");
+    let proxy = HaProxy::start("127.0.0.177", &read_only.addr, None);
+    let home = ClientHome::new()
+        .var("PGMODE", "prefer")
+        .var("PGTARGETSESSIONATTRS", "read-write");
+    let ap = access_point(&proxy.addr, "appdb", "scram_user", "scram-pw");
+    let config = pgdap::Config::new(ap.clone(), &home.env()).unwrap();
+    let pool = Pool::from_config(
+        config,
+        PoolOptions {
+            max_size: 4,
+            reconnect_backoff: Backoff::OFF,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let err = pool.get().await.unwrap_err();
+        assert!(matches!(err, PoolError::Connect(_)), "{err:?}");
+        assert!(err.to_string().contains("session is read-only"), "{err}");
+    }
+    let status = pool.status();
+    assert_eq!(
+        (status.size, status.connects, status.connect_failures),
+        (0, 0, 3),
+        "{status:?}"
+    );
+    // psql with the same variable refuses the same server.
+    let out = std::process::Command::new(format!("{}/psql", common::PG_BIN))
+        .env_clear()
+        .env("PGHOST", &proxy.addr)
+        .env("PGUSER", "scram_user")
+        .env("PGPASSWORD", "scram-pw")
+        .env("PGDATABASE", "appdb")
+        .env("PGTARGETSESSIONATTRS", "read-write")
+        .args(["-X", "-w", "-c", "select 1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("session is read-only"));
+    // With the default backoff the pool also stops hammering the read-only server.
+    let home = ClientHome::new().var("PGTARGETSESSIONATTRS", "read-write");
+    let pool = Pool::from_config(pgdap::Config::new(ap, &home.env()).unwrap(), PoolOptions::default()).unwrap();
+    assert!(matches!(pool.get().await, Err(PoolError::Connect(_))));
+    assert!(matches!(pool.get().await, Err(PoolError::Unavailable { .. })));
+    assert_eq!(pool.status().size, 0);
+}
