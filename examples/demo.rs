@@ -56,7 +56,8 @@ fn demo_server_certificate(addr: &str) {
             .unwrap(),
     };
     let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
-    let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap();
+    let key =
+        openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap();
     let server = common::issue(
         "pgdap-demo",
         key,
@@ -77,7 +78,11 @@ fn describe(o: &Outcome) -> String {
         Outcome::Ssl => "encrypted".into(),
         Outcome::Plain => "plaintext".into(),
         Outcome::Fail(e) => {
-            let first = e.lines().next().unwrap_or("").trim_start_matches("psql: error: ");
+            let first = e
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("psql: error: ");
             let short: String = first.chars().take(110).collect();
             format!("refused: {short}")
         }
@@ -89,7 +94,11 @@ async fn case(title: &str, ap: pgdap::AccessPoint, home: &ClientHome) -> bool {
     let env = home.env();
     let ours = common::pgdap_outcome(&ap, &env).await;
     let libpq = common::psql_outcome(&ap, &env, home.home());
-    let vars: Vec<String> = home.vars().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let vars: Vec<String> = home
+        .vars()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     let files: Vec<String> = std::fs::read_dir(home.dir())
         .map(|d| {
             let mut names: Vec<String> = d
@@ -115,7 +124,11 @@ async fn case(title: &str, ap: pgdap::AccessPoint, home: &ClientHome) -> bool {
     println!(
         "   psql:  {}{}",
         describe(&libpq),
-        if same { "  (same outcome)" } else { "  (DIFFERENT)" }
+        if same {
+            "  (same outcome)"
+        } else {
+            "  (DIFFERENT)"
+        }
     );
     same
 }
@@ -156,7 +169,10 @@ async fn main() -> ExitCode {
     demo_server_certificate(addr);
     let server = Server::start(ServerSpec::new(addr, Some("demo-server")));
     println!("server data directory: {}", server.data.display());
-    println!("generated PKI (CA, server and client certificates): {}", pki().dir.display());
+    println!(
+        "generated PKI (CA, server and client certificates): {}",
+        pki().dir.display()
+    );
     println!("Access Point: dbengine=postgre dbserver={addr} dbname=appdb username=scram_user password=****");
 
     let scram = || access_point(addr, "appdb", "scram_user", "scram-pw");

@@ -67,7 +67,10 @@ fn hosts_lines_of_a_killed_run_are_removed_by_the_next() {
     assert!(hosts().contains(&format!("{name} # pgdap-tests pid={pid}")));
     c.kill().unwrap(); // SIGKILL: no exit handler runs
     c.wait().unwrap();
-    assert!(hosts().contains(&name), "the killed process removed its line");
+    assert!(
+        hosts().contains(&name),
+        "the killed process removed its line"
+    );
     // The next test process's first entry removes it.
     let own = format!("next-{}.pgdap.test", std::process::id());
     ensure_hosts(&own, "127.0.0.141");

@@ -80,7 +80,10 @@ static PG_FOUND: OnceLock<(u32, String)> = OnceLock::new();
 pub fn find_pg_bin() -> Option<(u32, PathBuf)> {
     if let Some(dir) = std::env::var_os("PGDAP_PG_BIN").filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
-        let out = Command::new(dir.join("pg_ctl")).arg("--version").output().ok()?;
+        let out = Command::new(dir.join("pg_ctl"))
+            .arg("--version")
+            .output()
+            .ok()?;
         // "pg_ctl (PostgreSQL) 16.4 (Ubuntu 16.4-1)"
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let major = text
