@@ -997,7 +997,7 @@ pub fn ensure_hosts_in(hosts: &Path, name: &str, addr: &str) {
     let line = format!("{addr} {name} {HOSTS_MARK} pid={}", std::process::id());
     edit_hosts(hosts, |lines| {
         lines.retain(|l| !is_stale_hosts_line(l));
-        if !lines.iter().any(|l| *l == line) {
+        if !lines.contains(&line) {
             lines.push(line.clone());
         }
     });
