@@ -20,4 +20,4 @@ install_needed
 
 features=()
 [ -z "${PGDAP_FEATURES:-}" ] || features=(--features "$PGDAP_FEATURES")
-exec cargo run --quiet "${features[@]}" --example demo -- "$@"
+exec cargo run "${features[@]}" --example demo -- "$@"
