@@ -150,7 +150,7 @@ async fn main() -> ExitCode {
         eprintln!(
             "demo: no PostgreSQL server 12-18 found (pg_ctl and psql in /usr/lib/postgresql/N/bin).\n\
              Run `bash scripts/demo.sh` as root, or install it:\n  {}",
-            common::PG_INSTALL_HINT.replace("\\\n", "\n  ")
+            common::PG_INSTALL_HINT
         );
         return ExitCode::FAILURE;
     };
