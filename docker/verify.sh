@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 ADDR=${PGDAP_DOCKER_ADDR:-127.0.0.143}
-CARGO_FLAGS=${PGDAP_CARGO_FLAGS:---all-features}
+CARGO_FLAGS=${PGDAP_CARGO_FLAGS:-}
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "docker/verify.sh: run as root (it mounts the compose volumes at their container paths in a private mount namespace)" >&2
