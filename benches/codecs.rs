@@ -309,7 +309,7 @@ fn main() {
     let ascii = words_text(ENGLISH, size, 6, false);
     let mut cases = Vec::new();
 
-    let wanted = |name: &str| only.as_ref().map_or(true, |o| o.iter().any(|w| w == name));
+    let wanted = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|w| w == name));
 
     // UTF8 against std: decode = from_utf8 + to_owned, encode = NUL check + copy.
     if wanted("UTF8") {

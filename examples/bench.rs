@@ -105,6 +105,34 @@ struct Args {
     pool_check: pgdap::pool::HealthCheck,
 }
 
+const HELP: &str = "\
+bench: connection latency with the Access Point in FILE and the PG* variables of the
+process environment (PGMODE, PGROOTCA, PGCERT, PGKEY, PGCRL, PGAUTH, PGCLIENTENCODING).
+
+usage: bench --config FILE --n N [--pool [--pool-check closed|query|idle] | --raw |
+             --connect-only | --compare] [--warmup W] [--hold K]
+       bench --self-test-server DIR [--addr 127.0.0.x]
+
+  --config FILE     the Access Point file
+  --n N             timed connections: connect through one pgdap::Connector, `select 1`,
+                    close
+  --pool            N checkouts from a pgdap::Pool of size 1 instead; --pool-check picks
+                    its health check (default: `select 1` after 500 ms idle)
+  --connect-only    Connector::connect without the session's encoding set-up
+  --raw             tokio-postgres + postgres-native-tls given the same settings (PGMODE
+                    disable, require, verify-ca, verify-full; no CRL)
+  --compare         pgdap, --connect-only and --raw in rotating order, with ratios
+  --warmup W        untimed connections first (default 5)
+  --hold K          keep K connections open and report memory per connection
+  --self-test-server DIR
+                    start a throwaway PostgreSQL with the test harness and write one
+                    directory of settings per case under DIR (scripts/bench.sh drives it)
+  -h, --help        this help
+
+The last line of stdout is one JSON object (n, median_ms, p90_ms, mean_ms, min_ms,
+max_ms, conns_per_s, impl, ssl, build, ...). Build with --release: a debug build's
+timings are several times slower, and the JSON says \"build\":\"debug\".";
+
 fn usage() -> ! {
     eprintln!(
         "usage: bench --config FILE --n N [--pool [--pool-check closed|query|idle] | --raw | --connect-only | --compare] [--warmup W] [--hold K]\n       bench --self-test-server DIR [--addr 127.0.0.x]"
@@ -660,9 +688,26 @@ async fn main() {
         self_test_server(Path::new(dir), addr);
         return;
     }
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{HELP}");
+        return;
+    }
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "bench: this is a debug build; its timings are several times slower than a release \
+             build's (cargo run --release --example bench)"
+        );
+    }
     let args = parse_args(args);
     match bench(args).await {
-        Ok(out) => println!("{out}"),
+        Ok(mut out) => {
+            out["build"] = json!(if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            });
+            println!("{out}")
+        }
         Err(e) => fail("failed", e.as_ref()),
     }
 }

@@ -23,7 +23,12 @@ use pgdap::encoding::ClientEncoding;
 
 const USAGE: &str = "usage: convert --encoding NAME (--decode | --encode)
   --decode  read bytes in encoding NAME on stdin, write UTF-8 text on stdout
-  --encode  read UTF-8 text on stdin, write bytes in encoding NAME on stdout";
+  --encode  read UTF-8 text on stdin, write bytes in encoding NAME on stdout
+  -h, --help  this help
+
+NAME is any name or alias PostgreSQL accepts (Win1252, ISO-8859-1, ShiftJIS, ...).
+Exit status: 0 on success; 1 when the input cannot be converted; 2 on a usage error or an
+unknown encoding. (`pgdap convert`, feature `cli`, is the same.)";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -33,7 +38,10 @@ enum Direction {
 
 /// Parses the arguments (std only): `--encoding NAME` or `--encoding=NAME`, and exactly
 /// one of `--decode`/`--encode`.
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<(String, Direction), String> {
+/// `Ok(None)`: help was asked for.
+fn parse_args(
+    args: impl IntoIterator<Item = String>,
+) -> Result<Option<(String, Direction)>, String> {
     let mut encoding = None;
     let mut direction = None;
     let mut args = args.into_iter();
@@ -51,7 +59,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<(String, Directi
         let dir = match arg.as_str() {
             "--decode" => Direction::Decode,
             "--encode" => Direction::Encode,
-            "-h" | "--help" => return Err(String::new()),
+            "-h" | "--help" => return Ok(None),
             other => return Err(format!("unexpected argument {other:?}")),
         };
         if direction.replace(dir).is_some_and(|d| d != dir) {
@@ -59,7 +67,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<(String, Directi
         }
     }
     match (encoding, direction) {
-        (Some(e), Some(d)) => Ok((e, d)),
+        (Some(e), Some(d)) => Ok(Some((e, d))),
         (None, _) => Err("--encoding NAME is required".into()),
         (_, None) => Err("--decode or --encode is required".into()),
     }
@@ -67,12 +75,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<(String, Directi
 
 fn main() -> ExitCode {
     let (name, direction) = match parse_args(std::env::args().skip(1)) {
-        Ok(parsed) => parsed,
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(message) => {
-            if !message.is_empty() {
-                eprintln!("convert: {message}");
-            }
-            eprintln!("{USAGE}");
+            eprintln!("convert: {message}\n{USAGE}");
             return ExitCode::from(2);
         }
     };

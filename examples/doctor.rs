@@ -8,8 +8,29 @@
 
 use std::process::ExitCode;
 
+const HELP: &str = "\
+usage: doctor --config FILE [--json] [--expiry-days N]
+
+The diagnostic report for the Access Point in FILE and the PG* variables of the process
+environment: resolved settings and their sources (password masked), certificate files,
+the connection, the server settings the vendor's applications expect and the encodings,
+each OK/WARN/FAIL with the fix. (`pgdap doctor`, feature `cli`, is the same report.)
+
+  --config FILE      the Access Point file (dbengine=postgre, dbserver, dbname, username,
+                     password)
+  --json             one JSON object instead of text
+  --expiry-days N    warn about certificates expiring within N days (default 30)
+  -h, --help         this help
+
+Environment: PGMODE (disable|allow|prefer|require|verify-ca|verify-full, default prefer),
+PGROOTCA, PGCERT, PGKEY, PGCRL (files; default ~/.postgresql/root.crt, postgresql.crt,
+postgresql.key, postgresql.crl), PGAUTH (password|cert), PGCLIENTENCODING.
+
+Exit status: 0 when nothing failed (warnings allowed), 1 when a check failed, 2 on a usage
+error.";
+
 fn usage() -> ExitCode {
-    eprintln!("usage: doctor --config FILE [--json] [--expiry-days N]");
+    eprintln!("{HELP}");
     ExitCode::from(2)
 }
 
@@ -21,6 +42,10 @@ async fn main() -> ExitCode {
         match arg.as_str() {
             "--config" => config = args.next(),
             "--json" => json = true,
+            "-h" | "--help" => {
+                println!("{HELP}");
+                return ExitCode::SUCCESS;
+            }
             "--expiry-days" => match args.next().and_then(|d| d.parse().ok()) {
                 Some(days) => opts.expiry_warning_days = days,
                 None => return usage(),

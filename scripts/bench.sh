@@ -32,7 +32,9 @@ IMPLS=(pgdap pgdap-connect raw libpq)
 for tool in python3 jq; do
   command -v "$tool" >/dev/null || { echo "bench.sh needs $tool" >&2; exit 1; }
 done
-[ -x /usr/lib/postgresql/15/bin/pgbench ] || { echo "bench.sh needs PostgreSQL 15 (bash scripts/test.sh installs it)" >&2; exit 1; }
+. scripts/packages.sh
+PGBENCH="$(pg_bin_dir || true)/pgbench"
+[ -x "$PGBENCH" ] || { echo "bench.sh needs PostgreSQL 12-18 (bash scripts/test.sh installs it)" >&2; exit 1; }
 
 cargo build --release --example bench >&2
 BIN=$PWD/target/release/examples/bench
@@ -152,7 +154,7 @@ for round in $(seq "$ROUNDS"); do
       fi
     done
     # libpq's own connection benchmark, for its connections per second.
-    pgb=$( (set -a; . "$WORK/srv/$case/libpq.env"; /usr/lib/postgresql/15/bin/pgbench -n -C -c 1 -t "$N" -f "$WORK/select1.sql" 2>&1) )
+    pgb=$( (set -a; . "$WORK/srv/$case/libpq.env"; "$PGBENCH" -n -C -c 1 -t "$N" -f "$WORK/select1.sql" 2>&1) )
     tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<< "$pgb" | head -1)
     conn=$(sed -n 's/^average connection time = \([0-9.]*\) ms.*/\1/p' <<< "$pgb" | head -1)
     record pgbench "$round" "$case" pgbench "{\"n\": $N, \"tps\": ${tps:-0}, \"avg_connection_ms\": ${conn:-0}}"

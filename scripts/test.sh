@@ -1,27 +1,19 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against real PostgreSQL 15 servers started by the tests.
+# Runs the whole test suite against real PostgreSQL servers (the distribution's, any of
+# 12-18) started by the tests.
 # On a fresh Debian/Ubuntu machine it first installs what the tests need (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_install=()
-[ -x /usr/lib/postgresql/15/bin/pg_ctl ] || need_install+=(postgresql-15 postgresql-client-15)
-command -v openssl >/dev/null || need_install+=(openssl)
-pkg-config --exists openssl 2>/dev/null || need_install+=(libssl-dev pkg-config)
+. scripts/packages.sh
+need_build_packages all   # the suite links the system OpenSSL; CI also builds `vendored`
+need_postgresql
+# Other tools the tests drive go here: need_package NAME ...
 # tests/pgbouncer.rs and tests/failover.rs start their own PgBouncer and HAProxy.
-[ -x /usr/sbin/pgbouncer ] || need_install+=(pgbouncer)
-[ -x /usr/sbin/haproxy ] || need_install+=(haproxy)
-if [ ${#need_install[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "missing packages: ${need_install[*]}; install them (e.g. sudo apt-get install ${need_install[*]})" >&2
-    exit 1
-  fi
-  # Do not let the package create and start a 'main' cluster on localhost:5432.
-  mkdir -p /etc/postgresql-common/createcluster.d
-  echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/pgdap-tests.conf
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_install[@]}"
-fi
+need_package pgbouncer haproxy
+install_needed
+PG_BIN_DIR=$(pg_bin_dir)
+echo "PostgreSQL server and psql: $PG_BIN_DIR" >&2
 
 # A 'main' cluster listening on localhost:5432 would not collide with the test servers
 # (they use 127.0.0.2 and up), but stop it anyway so nothing answers where tests expect
@@ -38,8 +30,14 @@ if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --user-group --no-create-home postgres
 fi
 
-cargo test --all-targets "$@"
-cargo test --doc
+# Every feature but `vendored`: the tests compare pgdap with psql, which links the
+# system OpenSSL, so pgdap links the same one (a vendored OpenSSL 3.6 reports a refused
+# client certificate differently). `vendored` is built by clippy and check-msrv in CI.
+features=$(awk '/^\[features\]/ {f=1; next} /^\[/ {f=0} f && /^[A-Za-z0-9_-]+ *=/ {print $1}' Cargo.toml |
+  grep -vx -e default -e vendored | paste -sd, -)
+echo "features: ${features:-none}" >&2
+cargo test --features "$features" --all-targets "$@"
+cargo test --features "$features" --doc
 # The exhaustive encoding check (every code point of every encoding against the server,
 # a few minutes) is kept out of the default run and run here.
-cargo test --test encoding -- --ignored
+cargo test --features "$features" --test encoding -- --ignored

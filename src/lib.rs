@@ -1,23 +1,10 @@
-//! # pgdap
+#![doc = include_str!("../README.md")]
 //!
-//! Connects services to PostgreSQL exactly as an operator configured them: from a
-//! Database Access Point (`dbengine=postgre`, `dbserver`, `dbname`, `username`,
-//! `password`; port 5432) plus the variables `PGMODE`, `PGROOTCA`, `PGCERT`, `PGKEY`,
-//! `PGCRL`, `PGAUTH` and `PGCLIENTENCODING`, with libpq's sslmode semantics.
+//! ## Data flow
 //!
-//! Data flows one way: Access Point text ([`AccessPoint`]) → environment map
-//! ([`Environment`]) → resolved settings ([`Settings`]) → TLS context
-//! ([`tls::TlsContext`]) → connect sequence ([`Connector`]) → session.
-//!
-//! ```no_run
-//! # async fn run() -> Result<(), pgdap::Error> {
-//! let ap = pgdap::AccessPoint::from_file("/etc/app/dap.cfg")?;
-//! let env = pgdap::Environment::from_process_env();
-//! let connector = pgdap::Connector::new(pgdap::Config::new(ap, &env)?)?;
-//! let session = connector.connect_spawned().await?;
-//! let n: i32 = session.client.query_one("select 1", &[]).await?.get(0);
-//! # Ok(()) }
-//! ```
+//! Access Point text ([`AccessPoint`]) → environment map ([`Environment`]) → resolved
+//! settings ([`Settings`]) → TLS context ([`tls::TlsContext`]) → connect sequence
+//! ([`Connector`]) → session ([`Session`]).
 
 // No unsafe code, except one audited FFI call in `tls::certmode` (OpenSSL's certificate
 // callback, which rust-openssl does not wrap, for libpq's sslcertmode=require).

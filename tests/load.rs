@@ -225,7 +225,7 @@ impl Tally {
 /// `CONCURRENCY` tasks opening, using and closing connections until `run_for` is over;
 /// a quarter use SCRAM, the others a client certificate.
 async fn direct_workload(connectors: &[pgdap::Connector], run_for: Duration) -> Tally {
-    let kind = |i: usize| usize::from(i % 4 != 0);
+    let kind = |i: usize| usize::from(!i.is_multiple_of(4));
     let deadline = Instant::now() + run_for;
     let mut workers = Vec::new();
     for i in 0..CONCURRENCY {
@@ -307,7 +307,7 @@ async fn pool_workload(connectors: &[pgdap::Connector], run_for: Duration) -> Ta
                     if one != 1 {
                         return Err(format!("select 1 gave {one}"));
                     }
-                    if n % 10 == 0 {
+                    if n.is_multiple_of(10) {
                         session.discard();
                     }
                     Ok::<(), String>(())

@@ -1,4 +1,5 @@
-//! Test harness: real PostgreSQL 15 servers and a test PKI, made at run time.
+//! Test harness: real PostgreSQL servers (the distribution's, any of 12-18: see [`PG_BIN`])
+//! and a test PKI, made at run time.
 //!
 //! API (for every test file: `mod common;`):
 //! - [`pki()`]: the PKI of this test process (generated once): `pki().path("ca.crt")`, see
@@ -20,13 +21,14 @@
 //!   [`pgdap::Environment`] with that default directory.
 //! - [`access_point`]: an Access Point for a server/db/user/password.
 //! - [`pgdap_outcome`] and [`psql_outcome`]: run the same case through pgdap and psql
-//!   (libpq 15) and classify it as [`Outcome::Ssl`], [`Outcome::Plain`] or
+//!   (libpq of the same version) and classify it as [`Outcome::Ssl`], [`Outcome::Plain`] or
 //!   [`Outcome::Fail`].
 //!
 //! Addresses: 127.0.0.2 ssl_server, .3 plain_server, .10-.29 sslmode matrix servers,
 //! .30-.39 client-certificate tests, .40-.49 encoding tests, .50-.59 operations and pool,
 //! .60-.69 reliability and load.
-//! Host names `*.pgdap.test` are added to /etc/hosts (see [`ensure_hosts`]).
+//! Host names `*.pgdap.test` are added to /etc/hosts (see [`ensure_hosts`]), marked with
+//! the test process's pid and removed at its exit, or by the next run when it was killed.
 
 #![allow(dead_code)]
 
@@ -60,7 +62,101 @@ pub const MODES: [&str; 6] = [
     pgdap::SslMode::VerifyFull.as_str(),
 ];
 
-pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The directory of the PostgreSQL server binaries the harness runs (`initdb`, `pg_ctl`)
+/// and of `psql`, the libpq oracle: `$PGDAP_PG_BIN` when set, else the newest
+/// `/usr/lib/postgresql/N/bin` (Debian/Ubuntu, N = 12..=18) or `/usr/pgsql-N/bin`
+/// holding `pg_ctl` and `psql`. Displays as the path: `format!("{PG_BIN}/psql")`.
+pub static PG_BIN: PgBin = PgBin;
+
+/// See [`PG_BIN`]; detected once per process, panics with the install command when no
+/// server is found.
+pub struct PgBin;
+
+/// The PostgreSQL major versions the harness accepts.
+pub const PG_VERSIONS: std::ops::RangeInclusive<u32> = 12..=18;
+
+static PG_FOUND: OnceLock<(u32, String)> = OnceLock::new();
+
+/// The newest installed PostgreSQL (major version, bin directory) of [`PG_VERSIONS`], or
+/// `$PGDAP_PG_BIN` (its version read from `pg_ctl --version`); `None` when there is none.
+pub fn find_pg_bin() -> Option<(u32, PathBuf)> {
+    if let Some(dir) = std::env::var_os("PGDAP_PG_BIN").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        let out = Command::new(dir.join("pg_ctl"))
+            .arg("--version")
+            .output()
+            .ok()?;
+        // "pg_ctl (PostgreSQL) 16.4 (Ubuntu 16.4-1)"
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let major = text
+            .split_whitespace()
+            .nth(2)?
+            .split('.')
+            .next()?
+            .parse()
+            .ok()?;
+        return Some((major, dir));
+    }
+    PG_VERSIONS.rev().find_map(|v| {
+        [
+            format!("/usr/lib/postgresql/{v}/bin"),
+            format!("/usr/pgsql-{v}/bin"),
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|d| d.join("pg_ctl").is_file() && d.join("psql").is_file())
+        .map(|d| (v, d))
+    })
+}
+
+/// The command that installs the distribution's PostgreSQL without creating and starting
+/// its `main` cluster (the tests start their own servers).
+pub const PG_INSTALL_HINT: &str = "sudo mkdir -p /etc/postgresql-common/createcluster.d && \
+echo 'create_main_cluster = false' | sudo tee /etc/postgresql-common/createcluster.d/pgdap.conf && \
+sudo apt-get install -y postgresql postgresql-client openssl";
+
+fn pg_found() -> &'static (u32, String) {
+    PG_FOUND.get_or_init(|| match find_pg_bin() {
+        Some((v, dir)) => (v, dir.display().to_string()),
+        None => panic!(
+            "no PostgreSQL server {}-{} found (looked for pg_ctl and psql in \
+             /usr/lib/postgresql/N/bin and /usr/pgsql-N/bin; PGDAP_PG_BIN overrides). \
+             Install it as root with `bash scripts/test.sh`, or:\n{PG_INSTALL_HINT}",
+            PG_VERSIONS.start(),
+            PG_VERSIONS.end()
+        ),
+    })
+}
+
+/// The major version of the PostgreSQL in [`PG_BIN`] (server and psql).
+pub fn pg_major() -> u32 {
+    pg_found().0
+}
+
+impl std::ops::Deref for PgBin {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &pg_found().1
+    }
+}
+
+impl std::fmt::Display for PgBin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl AsRef<Path> for PgBin {
+    fn as_ref(&self) -> &Path {
+        Path::new(&**self)
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for PgBin {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        std::ffi::OsStr::new(&**self)
+    }
+}
 const ROOT: &str = "/tmp/pgdap-tests";
 
 // ---------------------------------------------------------------------------------------
@@ -587,6 +683,11 @@ fn template() -> &'static PathBuf {
             libc::atexit(stop_all_at_exit);
         }
         remove_dead_processes_dirs();
+        if Path::new(HOSTS).exists() && is_root() {
+            remove_hosts_lines(Path::new(HOSTS), |owner| {
+                owner.is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists())
+            });
+        }
         let dir = PathBuf::from(ROOT).join(format!("template-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         RUNNING.lock().unwrap().push(dir.join("data"));
@@ -873,20 +974,115 @@ pub fn plain_server() -> &'static Server {
     PLAIN_SERVER.get_or_init(|| Server::start(ServerSpec::new("127.0.0.3", None)))
 }
 
-/// Makes `name` resolve to `addr` through /etc/hosts (test hosts only, in a marked line).
+const HOSTS: &str = "/etc/hosts";
+const HOSTS_MARK: &str = "# pgdap-tests";
+
+/// Makes `name` resolve to `addr` through /etc/hosts, in a line marked
+/// `# pgdap-tests pid=<this process>`. The process removes its lines at exit; lines of
+/// test processes that no longer run (killed runs) are removed first.
 pub fn ensure_hosts(name: &str, addr: &str) {
-    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-    let line = format!("{addr} {name} # pgdap-tests");
-    if !hosts.lines().any(|l| l == line) {
-        let mut text = hosts;
-        if !text.ends_with('\n') {
-            text.push('\n');
+    ensure_hosts_in(Path::new(HOSTS), name, addr);
+    // Registered once, after the first line exists (the servers' handler may not run in a
+    // process that starts none).
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    AT_EXIT.call_once(|| unsafe {
+        libc::atexit(remove_own_hosts_at_exit);
+    });
+}
+
+extern "C" fn remove_own_hosts_at_exit() {
+    remove_hosts_lines(Path::new(HOSTS), |pid| pid == Some(std::process::id()));
+}
+
+/// [`ensure_hosts`] on any hosts file (tests of the harness use a copy).
+pub fn ensure_hosts_in(hosts: &Path, name: &str, addr: &str) {
+    let line = format!("{addr} {name} {HOSTS_MARK} pid={}", std::process::id());
+    edit_hosts(hosts, |lines| {
+        lines.retain(|l| !is_stale_hosts_line(l));
+        if !lines.contains(&line) {
+            lines.push(line.clone());
         }
-        text.push_str(&line);
-        text.push('\n');
-        std::fs::write("/etc/hosts", text)
-            .expect("tests need /etc/hosts entries for *.pgdap.test (run as root)");
+    });
+}
+
+/// Removes the marked lines whose owner (`Some(pid)`, or `None` for lines of older
+/// harness versions, which carried no pid) `remove` selects.
+pub fn remove_hosts_lines(hosts: &Path, remove: impl Fn(Option<u32>) -> bool) {
+    edit_hosts(hosts, |lines| {
+        lines.retain(|l| hosts_line_owner(l).is_none_or(|owner| !remove(owner)));
+    });
+}
+
+/// `None`: not a harness line; `Some(None)`: a harness line without pid (older harness);
+/// `Some(Some(pid))`: the line of test process `pid`.
+fn hosts_line_owner(line: &str) -> Option<Option<u32>> {
+    let (_, mark) = line.split_once(HOSTS_MARK)?;
+    let mark = mark.trim();
+    if mark.is_empty() {
+        return Some(None);
     }
+    Some(mark.strip_prefix("pid=").and_then(|p| p.parse().ok()))
+}
+
+/// A harness line of a process that no longer runs. Lines without pid (older harness
+/// versions) are stale only when no other test process runs (one might still use them).
+fn is_stale_hosts_line(line: &str) -> bool {
+    match hosts_line_owner(line) {
+        None => false,
+        Some(Some(pid)) => !Path::new("/proc").join(pid.to_string()).exists(),
+        Some(None) => !other_test_process_runs(),
+    }
+}
+
+/// Whether another live process has a template, PKI or server directory under the
+/// harness root.
+fn other_test_process_runs() -> bool {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir(ROOT) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name().to_string_lossy().to_string();
+        let pid = name
+            .strip_prefix("template-")
+            .or_else(|| name.strip_prefix("pki-"))
+            .or_else(|| name.split('-').next());
+        pid.is_some_and(|p| {
+            p != me && p.parse::<u32>().is_ok() && Path::new("/proc").join(p).exists()
+        })
+    })
+}
+
+/// Read-modify-write of the hosts file under an exclusive lock (test processes run in
+/// parallel). Written in place, not renamed: /etc/hosts is a bind mount in containers.
+fn edit_hosts(hosts: &Path, edit: impl FnOnce(&mut Vec<String>)) {
+    use std::os::unix::io::AsRawFd;
+    let _ = std::fs::create_dir_all(ROOT);
+    let lock_path = PathBuf::from(ROOT).join("hosts.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path);
+    if let Ok(lock) = &lock {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&lock_path, std::fs::Permissions::from_mode(0o666));
+        unsafe {
+            libc::flock(lock.as_raw_fd(), libc::LOCK_EX);
+        }
+    }
+    let text = std::fs::read_to_string(hosts).unwrap_or_default();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let before = lines.clone();
+    edit(&mut lines);
+    if lines != before {
+        let mut out = lines.join("\n");
+        out.push('\n');
+        std::fs::write(hosts, out).unwrap_or_else(|e| {
+            panic!("tests need /etc/hosts entries for *.pgdap.test (run as root): {e}")
+        });
+    }
+    // The lock is released when `lock` is dropped (closed).
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1018,7 +1214,7 @@ pub async fn pgdap_outcome(ap: &pgdap::AccessPoint, env: &pgdap::Environment) ->
     }
 }
 
-/// Runs the same case through psql (libpq 15): the Access Point and our variables mapped
+/// Runs the same case through psql (the libpq of [`PG_BIN`]): the Access Point and our variables mapped
 /// onto libpq's (PGSSLMODE, PGSSLROOTCERT, ... with the paths pgdap resolved, so both read
 /// the same files). `PGAUTH=cert` maps to no password and, as SPEC §4 requires,
 /// allow/prefer to require.
