@@ -595,8 +595,15 @@ async fn read_write_target() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("session is read-only"));
     // With the default backoff the pool also stops hammering the read-only server.
     let home = ClientHome::new().var("PGTARGETSESSIONATTRS", "read-write");
-    let pool = Pool::from_config(pgdap::Config::new(ap, &home.env()).unwrap(), PoolOptions::default()).unwrap();
+    let pool = Pool::from_config(
+        pgdap::Config::new(ap, &home.env()).unwrap(),
+        PoolOptions::default(),
+    )
+    .unwrap();
     assert!(matches!(pool.get().await, Err(PoolError::Connect(_))));
-    assert!(matches!(pool.get().await, Err(PoolError::Unavailable { .. })));
+    assert!(matches!(
+        pool.get().await,
+        Err(PoolError::Unavailable { .. })
+    ));
     assert_eq!(pool.status().size, 0);
 }
