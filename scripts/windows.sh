@@ -103,6 +103,7 @@ if ! "$wine" "$exe" 2>"$shim_dir/smoke.err" >/dev/null; then
   fi
 fi
 cat >"$WINEPREFIX/pgdap-windows.env" <<EOF
+prefix=$WINEPREFIX
 wine=$wine
 wineserver=$wineserver
 exe=$exe

@@ -55,7 +55,7 @@ impl Wine {
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        for key in ["wine", "exe", "appdata", "appdata_unix"] {
+        for key in ["prefix", "wine", "exe", "appdata", "appdata_unix"] {
             assert!(vars.contains_key(key), "{} lacks {key}", file.display());
         }
         assert!(
@@ -77,13 +77,7 @@ impl Wine {
     }
 
     fn prefix(&self) -> PathBuf {
-        // <prefix>/pgdap-windows.env lives in the prefix; appdata_unix is inside it too.
-        let appdata = Path::new(&self.vars["appdata_unix"]);
-        appdata
-            .ancestors()
-            .find(|a| a.join("system.reg").exists())
-            .expect("the Wine prefix of %APPDATA%")
-            .to_path_buf()
+        PathBuf::from(&self.vars["prefix"])
     }
 }
 
