@@ -9,7 +9,8 @@
 //! cannot skip it silently).
 //!
 //! Addresses: 127.0.0.180 (SSL, certificate for 127.0.0.180), .181 (SSL, revoked
-//! certificate), .182 (ssl = off).
+//! certificate), .182 (ssl = off), .183 (SSL without a server-side CRL, for the client
+//! certificate chain: with `ssl_crl_file` the server would want the intermediate's CRL).
 
 mod common;
 
@@ -23,6 +24,7 @@ use common::*;
 const SSL_ADDR: &str = "127.0.0.180";
 const REVOKED_ADDR: &str = "127.0.0.181";
 const PLAIN_ADDR: &str = "127.0.0.182";
+const NO_CRL_ADDR: &str = "127.0.0.183";
 
 /// What `scripts/windows.sh` prepared.
 struct Wine {
@@ -232,7 +234,10 @@ fn run_case(wine: &Wine, case: &Case, failures: &mut Vec<String>) -> String {
     cmd.env_clear()
         .current_dir("/tmp")
         .env("PATH", "/usr/bin:/bin")
-        .env("HOME", std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+        .env(
+            "HOME",
+            std::env::var_os("HOME").unwrap_or_else(|| "/root".into()),
+        )
         .env("WINEPREFIX", wine.prefix())
         .env("WINEARCH", "win64")
         .env("WINEDEBUG", "-all")
@@ -289,10 +294,7 @@ fn run_case(wine: &Wine, case: &Case, failures: &mut Vec<String>) -> String {
     }
     for text in &case.windows_error {
         if !windows.error.contains(text.as_str()) {
-            problems.push(format!(
-                "Windows error lacks {text:?}: {:?}",
-                windows.error
-            ));
+            problems.push(format!("Windows error lacks {text:?}: {:?}", windows.error));
         }
     }
     let verdict = if problems.is_empty() { "pass" } else { "FAIL" };
@@ -340,17 +342,13 @@ fn run_case(wine: &Wine, case: &Case, failures: &mut Vec<String>) -> String {
 fn issue_server_cert() {
     let pki = pki();
     let ca = Issued {
-        cert: openssl::x509::X509::from_pem(&std::fs::read(pki.path("ca.crt")).unwrap())
+        cert: openssl::x509::X509::from_pem(&std::fs::read(pki.path("ca.crt")).unwrap()).unwrap(),
+        key: openssl::pkey::PKey::private_key_from_pem(&std::fs::read(pki.path("ca.key")).unwrap())
             .unwrap(),
-        key: openssl::pkey::PKey::private_key_from_pem(
-            &std::fs::read(pki.path("ca.key")).unwrap(),
-        )
-        .unwrap(),
     };
     let key = openssl::pkey::PKey::from_ec_key(
         openssl::ec::EcKey::generate(
-            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
-                .unwrap(),
+            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
         )
         .unwrap(),
     )
@@ -481,15 +479,15 @@ fn cases(wine: &Wine) -> Vec<Case> {
         .login("certdb", "alice", "")
         .var(same("PGAUTH", "cert")),
     );
-    cases.push(
-        client(
-            "PGAUTH=cert, alice (chain)",
-            "alice-chain.crt",
-            "alice-chain.key",
-        )
+    // Against .183, whose certificate names 127.0.0.180: verify-ca.
+    let chain = Case::new("PGAUTH=cert, alice (leaf + intermediate)", NO_CRL_ADDR)
+        .file("ca.crt", "root.crt")
+        .file("alice-chain.crt", "postgresql.crt")
+        .file("alice-chain.key", "postgresql.key")
+        .mode("verify-ca")
         .login("certdb", "alice", "")
-        .var(same("PGAUTH", "cert")),
-    );
+        .var(same("PGAUTH", "cert"));
+    cases.push(chain);
     cases.push(
         client("PGAUTH=cert, bob mapped by pg_ident", "bob.crt", "bob.key")
             .login("mapdb", "bob", "")
@@ -578,10 +576,13 @@ fn cases(wine: &Wine) -> Vec<Case> {
     );
     let (crl, empty_crl) = (pki_dir.join("client.crl"), pki_dir.join("empty.crl"));
     cases.push(
-        Case::new("verify-ca, revoked server, PGCRL drive letter", REVOKED_ADDR)
-            .file("ca.crt", "root.crt")
-            .mode("verify-ca")
-            .var(var("PGCRL", z(&crl), crl.display().to_string())),
+        Case::new(
+            "verify-ca, revoked server, PGCRL drive letter",
+            REVOKED_ADDR,
+        )
+        .file("ca.crt", "root.crt")
+        .mode("verify-ca")
+        .var(var("PGCRL", z(&crl), crl.display().to_string())),
     );
     cases.push(
         Case::new("verify-ca, revoked server, empty CRL", REVOKED_ADDR)
@@ -620,6 +621,9 @@ fn windows_build_under_wine_matches_linux_and_psql() {
     let _ssl = Server::start(ServerSpec::new(SSL_ADDR, Some("server-win")));
     let _revoked = Server::start(ServerSpec::new(REVOKED_ADDR, Some("server-revoked")));
     let _plain = Server::start(ServerSpec::new(PLAIN_ADDR, None));
+    let mut no_crl = ServerSpec::new(NO_CRL_ADDR, Some("server-win"));
+    no_crl.conf = "ssl_crl_file = ''\n".into();
+    let _no_crl = Server::start(no_crl);
 
     let mut table = String::from(
         "| case | Windows environment | files in %APPDATA%\\postgresql | Windows | Linux | psql | result | detail |\n|---|---|---|---|---|---|---|---|\n",

@@ -211,16 +211,16 @@ mod tests {
             // Drive letters, either separator, as written.
             (r"Z:\tmp\pki\ca.crt", r"Z:\tmp\pki\ca.crt"),
             ("Z:/tmp/pki/ca.crt", "Z:/tmp/pki/ca.crt"),
-            (r"d:\MFWK\cert\cert_authority.crt", r"d:\MFWK\cert\cert_authority.crt"),
+            (
+                r"d:\MFWK\cert\cert_authority.crt",
+                r"d:\MFWK\cert\cert_authority.crt",
+            ),
             // Rooted without a drive letter: the current drive (not the %APPDATA% drive).
             (r"\tmp\pki\ca.crt", r"\tmp\pki\ca.crt"),
             ("/tmp/pki/ca.crt", "/tmp/pki/ca.crt"),
             (r"\\server\share\ca.crt", r"\\server\share\ca.crt"),
             // Relative: under %APPDATA%\postgresql with a backslash.
-            (
-                "ca.crt",
-                r"C:\users\op\AppData\Roaming\postgresql\ca.crt",
-            ),
+            ("ca.crt", r"C:\users\op\AppData\Roaming\postgresql\ca.crt"),
             (
                 r"sub\ca.crt",
                 r"C:\users\op\AppData\Roaming\postgresql\sub\ca.crt",
