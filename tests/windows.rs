@@ -4,9 +4,9 @@
 //! (libpq 15) for the same case. Linux paths are given to Windows as Wine sees them
 //! (`Z:\tmp\...`), the case's `~/.postgresql` becomes Wine's `%APPDATA%\postgresql`.
 //!
-//! Needs the build output of `scripts/windows.sh` (its `pgdap-windows.env`); without it the
-//! test says so and passes, unless `PGDAP_WINDOWS_REQUIRED=1` (set by the script, so CI
-//! cannot skip it silently).
+//! Needs the build output of `scripts/windows.sh` (its `pgdap-windows.env`); without it, or
+//! when a source file is newer than `connect.exe`, the test says so and passes, unless
+//! `PGDAP_WINDOWS_REQUIRED=1` (set by the script, so CI cannot skip it silently).
 //!
 //! Addresses: 127.0.0.180 (SSL, certificate for 127.0.0.180), .181 (SSL, revoked
 //! certificate), .182 (ssl = off), .183 (SSL without a server-side CRL, for the client
@@ -65,6 +65,20 @@ impl Wine {
             "{} is missing",
             vars["exe"]
         );
+        if let Some(newer) = newer_source(Path::new(&vars["exe"])) {
+            assert!(
+                !required,
+                "{} is older than {}",
+                vars["exe"],
+                newer.display()
+            );
+            println!(
+                "SKIPPED: {} is older than {}; run `bash scripts/windows.sh`",
+                vars["exe"],
+                newer.display()
+            );
+            return None;
+        }
         Some(Wine { vars })
     }
 
@@ -81,6 +95,26 @@ impl Wine {
     fn prefix(&self) -> PathBuf {
         PathBuf::from(&self.vars["prefix"])
     }
+}
+
+/// A source file changed after `exe` was built (a stale Windows build would test old code).
+fn newer_source(exe: &Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(exe).and_then(|m| m.modified()).ok()?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The files cargo fingerprints by mtime for the example (not Cargo.lock: a checkout
+    // touches it without a rebuild).
+    let mut stack = vec![root.join("src"), root.join("examples").join("connect.rs")];
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if meta.modified().is_ok_and(|m| m > built) {
+            return Some(path);
+        }
+    }
+    None
 }
 
 fn target_dir() -> PathBuf {

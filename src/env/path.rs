@@ -63,6 +63,11 @@ pub fn is_drive_relative(path: &str, windows: bool) -> bool {
 }
 
 /// Why a path value cannot be resolved (see [`resolve`]).
+///
+/// ```
+/// use pgdap::env::path::{resolve, PathProblem};
+/// assert_eq!(resolve("D:ca.crt", None, true), Err(PathProblem::DriveRelative));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PathProblem {
