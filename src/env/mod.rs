@@ -32,6 +32,8 @@ use crate::encoding::ClientEncoding;
 use crate::error::{Error, Result};
 use crate::secret::Password;
 
+pub mod path;
+
 /// The variables pgdap reads.
 pub const VARIABLES: [&str; 7] = [
     "PGMODE",
@@ -740,16 +742,18 @@ fn path_var(
     let (relative, source) = match env.get(var) {
         Some(value) => {
             check_path(var, value)?;
-            (PathBuf::from(value), Source::Env)
+            (value, Source::Env)
         }
-        None => (PathBuf::from(default_name), Source::Default),
+        None => (default_name, Source::Default),
     };
-    let value = if relative.is_absolute() {
-        relative
-    } else {
-        // SPEC §2: relative to the per-user directory, not the working directory (libpq).
-        default_dir.ok_or(Error::NoDefaultDirectory)?.join(relative)
-    };
+    // PostgreSQL's absolute paths as written; others relative to the per-user directory
+    // (SPEC §2), not the working directory (libpq). See path.rs for Windows' rooted paths.
+    let value = path::resolve(relative, default_dir, cfg!(windows))
+        .map_err(|problem| Error::InvalidPath {
+            var,
+            reason: problem.reason(),
+        })?
+        .ok_or(Error::NoDefaultDirectory)?;
     Ok(Setting { value, source })
 }
 
