@@ -5,6 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Every feature but `vendored`: the tests compare pgdap with psql, which links the
+# system OpenSSL, so pgdap links the same one (a vendored OpenSSL 3.6 reports a refused
+# client certificate differently). `vendored` is built by scripts/windows.sh in CI.
+features=$(awk '/^\[features\]/ {f=1; next} /^\[/ {f=0} f && /^[A-Za-z0-9_-]+ *=/ {print $1}' Cargo.toml |
+  grep -vx -e default -e vendored | paste -sd, -)
+if [ "${1:-}" = --print-features ]; then
+  echo "$features"
+  exit 0
+fi
+
 . scripts/packages.sh
 need_build_packages all   # the suite links the system OpenSSL; CI also builds `vendored`
 need_postgresql
@@ -30,11 +40,6 @@ if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --user-group --no-create-home postgres
 fi
 
-# Every feature but `vendored`: the tests compare pgdap with psql, which links the
-# system OpenSSL, so pgdap links the same one (a vendored OpenSSL 3.6 reports a refused
-# client certificate differently). `vendored` is built by clippy and check-msrv in CI.
-features=$(awk '/^\[features\]/ {f=1; next} /^\[/ {f=0} f && /^[A-Za-z0-9_-]+ *=/ {print $1}' Cargo.toml |
-  grep -vx -e default -e vendored | paste -sd, -)
 echo "features: ${features:-none}" >&2
 cargo test --features "$features" --all-targets "$@"
 cargo test --features "$features" --doc
