@@ -37,6 +37,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::bench_cases::{write_case, CASES};
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -515,112 +517,6 @@ async fn compare(
     out["pgdap_connect"] = connect;
     out["raw"] = raw;
     Ok(out)
-}
-
-/// One case of the self-test server: a directory with the Access Point and both
-/// environments.
-struct Case {
-    name: &'static str,
-    mode: &'static str,
-    db: &'static str,
-    user: &'static str,
-    password: &'static str,
-    root_ca: bool,
-    client_cert: bool,
-}
-
-const CASES: [Case; 4] = [
-    Case {
-        name: "disable",
-        mode: "disable",
-        db: "appdb",
-        user: "scram_user",
-        password: "scram-pw",
-        root_ca: false,
-        client_cert: false,
-    },
-    Case {
-        name: "require",
-        mode: "require",
-        db: "appdb",
-        user: "scram_user",
-        password: "scram-pw",
-        root_ca: false,
-        client_cert: false,
-    },
-    Case {
-        name: "verify-full",
-        mode: "verify-full",
-        db: "appdb",
-        user: "scram_user",
-        password: "scram-pw",
-        root_ca: true,
-        client_cert: false,
-    },
-    Case {
-        name: "cert",
-        mode: "verify-full",
-        db: "certdb",
-        user: "alice",
-        password: "",
-        root_ca: true,
-        client_cert: true,
-    },
-];
-
-fn write_case(dir: &Path, addr: &str, case: &Case) -> std::io::Result<()> {
-    let pki = common::pki();
-    let d = dir.join(case.name);
-    std::fs::create_dir_all(&d)?;
-    let (root, cert, key, crl) = (
-        d.join("root.crt"),
-        d.join("postgresql.crt"),
-        d.join("postgresql.key"),
-        d.join("postgresql.crl"),
-    );
-    if case.root_ca {
-        std::fs::copy(pki.path("ca.crt"), &root)?;
-    }
-    if case.client_cert {
-        std::fs::copy(pki.path("alice.crt"), &cert)?;
-        common::write_key(&key, &std::fs::read(pki.path("alice.key"))?);
-    }
-    std::fs::write(
-        d.join("dap.cfg"),
-        format!(
-            "dbengine=postgre\ndbserver={addr}\ndbname={}\nusername={}\npassword={}\n",
-            case.db, case.user, case.password
-        ),
-    )?;
-    let mut pgdap_env = format!(
-        "export PGMODE={}\nexport PGROOTCA={}\nexport PGCERT={}\nexport PGKEY={}\nexport PGCRL={}\n",
-        case.mode,
-        root.display(),
-        cert.display(),
-        key.display(),
-        crl.display()
-    );
-    if case.client_cert {
-        pgdap_env.push_str("export PGAUTH=cert\n");
-    }
-    std::fs::write(d.join("pgdap.env"), pgdap_env)?;
-    let mut libpq_env = format!(
-        "export PGHOST={addr}\nexport PGPORT=5432\nexport PGUSER={}\nexport PGDATABASE={}\n\
-         export PGSSLMODE={}\nexport PGSSLROOTCERT={}\nexport PGSSLCERT={}\nexport PGSSLKEY={}\n\
-         export PGSSLCRL={}\nexport PGGSSENCMODE=disable\nexport PGCONNECT_TIMEOUT=10\n",
-        case.user,
-        case.db,
-        case.mode,
-        root.display(),
-        cert.display(),
-        key.display(),
-        crl.display()
-    );
-    if !case.password.is_empty() {
-        libpq_env.push_str(&format!("export PGPASSWORD={}\n", case.password));
-    }
-    std::fs::write(d.join("libpq.env"), libpq_env)?;
-    Ok(())
 }
 
 fn self_test_server(dir: &Path, addr: &'static str) {

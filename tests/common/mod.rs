@@ -32,6 +32,7 @@
 
 #![allow(dead_code)]
 
+pub mod bench_cases;
 pub mod proxies;
 
 use std::collections::BTreeMap;
