@@ -20,22 +20,6 @@ use common::{access_point, pki, set_mode, ClientHome, Server, ServerSpec};
 const PG18_ADDR: &str = "127.0.0.110";
 const PROXY_ADDR: &str = "127.0.0.111";
 
-fn native() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/libpq18.sh"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
-}
-
 fn as_postgres(bin: &Path) -> Command {
     let mut c = Command::new("runuser");
     c.args(["-u", "postgres", "--"]).arg(bin);
@@ -46,7 +30,7 @@ static PG18_DATA: OnceLock<PathBuf> = OnceLock::new();
 
 extern "C" fn stop_pg18() {
     if let Some(data) = PG18_DATA.get() {
-        let _ = as_postgres(&native().join("bin/pg_ctl"))
+        let _ = as_postgres(&common::libpq18::dir().join("bin/pg_ctl"))
             .arg("-D")
             .arg(data)
             .args(["-m", "immediate", "-w", "stop"])
@@ -62,7 +46,7 @@ fn pg18() -> &'static Path {
         let dir = PathBuf::from(format!("/tmp/pgdap-tests/i13-pg18-{PG18_ADDR}"));
         let data = dir.join("data");
         if data.join("postmaster.pid").exists() {
-            let _ = as_postgres(&native().join("bin/pg_ctl"))
+            let _ = as_postgres(&common::libpq18::dir().join("bin/pg_ctl"))
                 .arg("-D")
                 .arg(&data)
                 .args(["-m", "immediate", "-w", "stop"])
@@ -75,7 +59,7 @@ fn pg18() -> &'static Path {
             .arg(&dir)
             .status()
             .unwrap();
-        let out = as_postgres(&native().join("bin/initdb"))
+        let out = as_postgres(&common::libpq18::dir().join("bin/initdb"))
             .arg("-D")
             .arg(&data)
             .args([
@@ -121,7 +105,7 @@ fn pg18() -> &'static Path {
         unsafe {
             libc::atexit(stop_pg18);
         }
-        let out = as_postgres(&native().join("bin/pg_ctl"))
+        let out = as_postgres(&common::libpq18::dir().join("bin/pg_ctl"))
             .arg("-D")
             .arg(&data)
             .args(["-w", "-t", "60", "-l"])
@@ -244,7 +228,7 @@ fn env(home: &ClientHome, vars: &[(&str, &str)]) -> pgdap::Environment {
 fn libpq18(host: &str, vars: &[(&str, &str)], repeat: usize) -> serde_json::Value {
     let mut cmd = Command::new("python3");
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/libpq_oracle.py"))
-        .env("LIBPQ", native().join("lib/libpq.so.5"))
+        .env("LIBPQ", common::libpq18::dir().join("lib/libpq.so.5"))
         .env("HOME", "/nonexistent")
         .env("PGHOST", host)
         .env("PGUSER", "scram_user")

@@ -55,23 +55,6 @@ fn plain_server() -> &'static Server {
     S.get_or_init(|| Server::start(ServerSpec::new("127.0.0.103", None)))
 }
 
-/// The libpq 18 directory (bin/, lib/), installed once per test process.
-fn libpq18() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/libpq18.sh"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tools/libpq18.sh: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Lib {
     Psql15,
@@ -149,7 +132,7 @@ impl<'a> Case<'a> {
                 let mut c = Command::new("python3");
                 c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/libpq_oracle.py"))
                     .arg(sql)
-                    .env("LIBPQ", libpq18().join("lib/libpq.so.5"));
+                    .env("LIBPQ", common::libpq18::dir().join("lib/libpq.so.5"));
                 c
             }
         };

@@ -33,6 +33,7 @@
 #![allow(dead_code)]
 
 pub mod bench_cases;
+pub mod libpq18;
 pub mod proxies;
 
 use std::collections::BTreeMap;
