@@ -143,13 +143,7 @@ fn usage() -> ! {
 }
 
 fn fail(what: &str, e: &dyn std::error::Error) -> ! {
-    let mut msg = format!("bench: {what}: {e}");
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    eprintln!("{msg}");
+    eprintln!("bench: {what}: {}", pgdap::error::Chain(e));
     std::process::exit(1)
 }
 

@@ -13,7 +13,6 @@
 //! `pgdap::Connector`/`pgdap::Pool`, so the command behaves exactly as a service using the
 //! crate with the same Access Point and environment.
 
-use std::error::Error as _;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -356,19 +355,10 @@ fn summarize(mut times: Vec<Duration>) -> serde_json::Value {
     })
 }
 
-/// The error and every source below it, on one line (as the `connect` example prints it).
+/// The error and every source below it, on one line (pgdap's one formatter, as the
+/// `connect` example prints it).
 fn chain(e: &pgdap::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text.replace('\n', " ")
+    e.chain().to_string()
 }
 
 #[cfg(test)]
