@@ -259,7 +259,14 @@ async fn password_file_follows_libpqs_rules() {
         err.contains("after the first attempt with SSL failed"),
         "{err}"
     );
+    // libpq adds `password retrieved from file "..."`; pgdap's hint names the file too.
+    let pgpass = c.home.home().join(".pgpass");
+    assert!(
+        err.contains(&format!("password retrieved from file \"{}\"", pgpass.display())),
+        "{err}"
+    );
     let theirs = c.libpq(Lib::Psql15, SSL).unwrap_err();
+    assert!(theirs.contains("password retrieved from file"), "{theirs}");
     assert_eq!(
         theirs.matches("password authentication failed").count(),
         2,

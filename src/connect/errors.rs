@@ -9,9 +9,14 @@ use crate::env::{AuthMethod, Settings, SslMode};
 use crate::error::{Error, ServerRefusal};
 use crate::tls::{TlsContext, TlsFailure};
 
+/// The hint for a refused password from the Access Point.
+const PASSWORD_HINT: &str = "check password= in the Access Point";
+
 /// What an error is mapped against: the attempt and the configuration it used.
 pub(crate) struct ErrorContext<'a> {
     pub(crate) host: &'a str,
+    /// For the password hints: where the password sent came from.
+    pub(crate) access_point: &'a crate::AccessPoint,
     pub(crate) user: &'a str,
     pub(crate) settings: &'a Settings,
     pub(crate) attempt: Attempt,
@@ -25,6 +30,27 @@ impl ErrorContext<'_> {
         Error::Connect {
             host: self.host.to_string(),
             source,
+        }
+    }
+
+    /// Names where the password came from when it was not the Access Point's, as libpq
+    /// adds `password retrieved from file "..."` (looked up again only on this error path).
+    fn password_hint(&self, hint: String) -> String {
+        if hint != PASSWORD_HINT {
+            return hint;
+        }
+        match crate::env::passfile::password_for(self.access_point, self.settings) {
+            Some((_, crate::Source::PasswordFile)) => match &self.settings.passfile {
+                Some(file) => format!(
+                    "password retrieved from file \"{}\" (the Access Point has no password): fix the file's line for this host, database and user, or set password= in the Access Point",
+                    file.value.display()
+                ),
+                None => hint,
+            },
+            Some((_, crate::Source::Env)) => {
+                "check PGPASSWORD (the Access Point has no password), or set password= in the Access Point".into()
+            }
+            _ => hint,
         }
     }
 
@@ -51,7 +77,8 @@ impl ErrorContext<'_> {
         if let Some(db) = e.as_db_error() {
             let message = db.message().to_string();
             return Error::Server(Box::new(ServerRefusal {
-                hint: server_hint(&message, settings, policy.as_ref()),
+                hint: server_hint(&message, settings, policy.as_ref())
+                    .map(|hint| self.password_hint(hint)),
                 host,
                 severity: db.severity().to_string(),
                 code: db.code().code().to_string(),
@@ -239,7 +266,7 @@ fn server_hint(
         || message.contains("SASL authentication failed")
     {
         // PgBouncer reports a wrong password under SCRAM as "SASL authentication failed".
-        Some("check password= in the Access Point".into())
+        Some(PASSWORD_HINT.into())
     } else {
         None
     }

@@ -497,6 +497,7 @@ impl Connector {
         let ctx = self.tls.current();
         let errors = ErrorContext {
             host,
+            access_point: &self.config.access_point,
             user: self.config.access_point.username(),
             settings: &self.config.settings,
             attempt,

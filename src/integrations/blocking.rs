@@ -155,6 +155,7 @@ fn one_attempt(
     pg.notice_callback(move |e| sink.deliver(Notice::from_db_error(&e)));
     let errors = ErrorContext {
         host: config.access_point().server(),
+        access_point: config.access_point(),
         user: config.access_point().username(),
         settings: config.settings(),
         attempt,
