@@ -262,7 +262,10 @@ async fn password_file_follows_libpqs_rules() {
     // libpq adds `password retrieved from file "..."`; pgdap's hint names the file too.
     let pgpass = c.home.home().join(".pgpass");
     assert!(
-        err.contains(&format!("password retrieved from file \"{}\"", pgpass.display())),
+        err.contains(&format!(
+            "password retrieved from file \"{}\"",
+            pgpass.display()
+        )),
         "{err}"
     );
     let theirs = c.libpq(Lib::Psql15, SSL).unwrap_err();

@@ -541,6 +541,39 @@ pub(crate) fn ssl_error_reason(e: &openssl::ssl::Error) -> String {
     e.to_string()
 }
 
+/// Whether a failed write means the server closed the connection: a reset or broken pipe
+/// as an I/O error (OpenSSL before 3.2), or as an error of OpenSSL's "system library"
+/// (OpenSSL 3.2 and later report `tls_retry_write_records` failures so, and OpenSSL on
+/// Windows reports WSAECONNRESET so).
+fn peer_gone(e: &io::Error) -> bool {
+    /// OpenSSL's ERR_LIB_SYS.
+    const LIB_SYS: std::ffi::c_int = 2;
+    if matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    ) {
+        return true;
+    }
+    let Some(ssl) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<openssl::ssl::Error>())
+    else {
+        return false;
+    };
+    if let Some(io) = ssl.io_error() {
+        return matches!(
+            io.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+        );
+    }
+    ssl.ssl_error().is_some_and(|stack| {
+        stack
+            .errors()
+            .iter()
+            .any(|err| err.library_code() == LIB_SYS)
+    })
+}
+
 fn is_tls_error(e: &io::Error) -> bool {
     e.get_ref()
         .and_then(|inner| inner.downcast_ref::<openssl::ssl::Error>())
@@ -617,12 +650,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match Pin::new(&mut self.0).poll_write(cx, buf) {
-            Poll::Ready(Err(e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-                ) =>
-            {
+            Poll::Ready(Err(e)) if peer_gone(&e) => {
                 let mut scratch = [0u8; 256];
                 let mut read_buf = ReadBuf::new(&mut scratch);
                 match Pin::new(&mut self.0).poll_read(cx, &mut read_buf) {
