@@ -168,6 +168,9 @@ struct Case {
     windows_error: Vec<String>,
     /// Make the default-directory key readable by everyone (the permission rule).
     open_key: bool,
+    /// A password file: `%APPDATA%\postgresql\pgpass.conf` on Windows, `~/.pgpass` on
+    /// Linux (libpq's default places).
+    pgpass: Option<&'static str>,
 }
 
 impl Case {
@@ -183,7 +186,12 @@ impl Case {
             windows_differs: None,
             windows_error: Vec::new(),
             open_key: false,
+            pgpass: None,
         }
+    }
+    fn pgpass(mut self, text: &'static str) -> Case {
+        self.pgpass = Some(text);
+        self
     }
     fn login(mut self, db: &'static str, user: &'static str, password: &'static str) -> Case {
         (self.db, self.user, self.password) = (db, user, password);
@@ -264,6 +272,11 @@ fn run_case(wine: &Wine, case: &Case, failures: &mut Vec<String>) -> String {
 
     // Windows.
     place(&wine.pg_dir(), &case.files, case.open_key);
+    if let Some(text) = case.pgpass {
+        let file = wine.pg_dir().join("pgpass.conf");
+        std::fs::write(&file, text).unwrap();
+        set_mode(&file, 0o600);
+    }
     let mut cmd = Command::new(&wine.vars["wine"]);
     cmd.env_clear()
         .current_dir("/tmp")
@@ -287,6 +300,11 @@ fn run_case(wine: &Wine, case: &Case, failures: &mut Vec<String>) -> String {
     // Linux: the same files in ~/.postgresql.
     let home = ClientHome::new();
     place(&home.dir(), &case.files, case.open_key);
+    if let Some(text) = case.pgpass {
+        let file = home.home().join(".pgpass");
+        std::fs::write(&file, text).unwrap();
+        set_mode(&file, 0o600);
+    }
     let mut cmd = Command::new(example("connect"));
     cmd.env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -638,6 +656,22 @@ fn cases(wine: &Wine) -> Vec<Case> {
                 .var(same("PGCLIENTENCODING", encoding)),
         );
     }
+
+    // The password file at its default place (%APPDATA%\postgresql\pgpass.conf), used
+    // when the Access Point has no password; without it no password is supplied.
+    cases.push(
+        Case::new("password from pgpass.conf in %APPDATA%", SSL_ADDR)
+            .login("appdb", "scram_user", "")
+            .file("ca.crt", "root.crt")
+            .mode("verify-full")
+            .pgpass("# the vendor's service\n*:5432:appdb:scram_user:scram-pw\n"),
+    );
+    cases.push(
+        Case::new("no password and no pgpass.conf", SSL_ADDR)
+            .login("appdb", "scram_user", "")
+            .mode("require")
+            .error("no password supplied"),
+    );
 
     // A server without SSL.
     for mode in ["disable", "allow", "prefer", "require"] {
