@@ -44,21 +44,7 @@ extern "C" fn stop_pg18() {
 fn pg18() -> &'static Path {
     PG18_DATA.get_or_init(|| {
         let dir = PathBuf::from(format!("/tmp/pgdap-tests/i13-pg18-{PG18_ADDR}"));
-        let data = dir.join("data");
-        if data.join("postmaster.pid").exists() {
-            let _ = as_postgres(&common::libpq18::dir().join("bin/pg_ctl"))
-                .arg("-D")
-                .arg(&data)
-                .args(["-m", "immediate", "-w", "stop"])
-                .output();
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Command::new("chown")
-            .arg("postgres")
-            .arg(&dir)
-            .status()
-            .unwrap();
+        let data = common::fresh_cluster_dir(&dir, &common::libpq18::dir().join("bin/pg_ctl"));
         let out = as_postgres(&common::libpq18::dir().join("bin/initdb"))
             .arg("-D")
             .arg(&data)

@@ -891,23 +891,7 @@ fn standby() -> &'static str {
     });
     STANDBY_DATA.get_or_init(|| {
         let dir = PathBuf::from("/tmp/pgdap-tests/i13-standby-127.0.0.107");
-        let data = dir.join("data");
-        if data.join("postmaster.pid").exists() {
-            let _ = Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(format!("{PG_BIN}/pg_ctl"))
-                .arg("-D")
-                .arg(&data)
-                .args(["-m", "immediate", "-w", "stop"])
-                .output();
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Command::new("chown")
-            .arg("postgres")
-            .arg(&dir)
-            .status()
-            .unwrap();
+        let data = common::fresh_cluster_dir(&dir, Path::new(&format!("{PG_BIN}/pg_ctl")));
         let as_pg = |bin: &str| {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"])

@@ -984,6 +984,30 @@ const HOSTS_MARK: &str = "# pgdap-tests";
 
 /// Makes `name` resolve to `addr` through /etc/hosts, in a line marked
 /// `# pgdap-tests pid=<this process>`. The process removes its lines at exit; lines of
+/// A fresh directory for a cluster a test manages itself (not through [`Server`]): a
+/// server left running in `dir/data` by an earlier run is stopped with `pg_ctl` (run as
+/// `postgres`), the directory is emptied and handed to `postgres`. Returns `dir/data`.
+pub fn fresh_cluster_dir(dir: &Path, pg_ctl: &Path) -> PathBuf {
+    let data = dir.join("data");
+    if data.join("postmaster.pid").exists() {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(pg_ctl)
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    Command::new("chown")
+        .arg("postgres")
+        .arg(dir)
+        .status()
+        .unwrap();
+    data
+}
+
 /// test processes that no longer run (killed runs) are removed first.
 pub fn ensure_hosts(name: &str, addr: &str) {
     ensure_hosts_in(Path::new(HOSTS), name, addr);
