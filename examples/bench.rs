@@ -516,36 +516,7 @@ async fn compare(
 fn self_test_server(dir: &Path, addr: &'static str) {
     use std::io::Read;
     // A server certificate for this address from the test CA (verify-full by IP SAN).
-    let pki = common::pki();
-    let read = |name: &str| {
-        std::fs::read(pki.path(name)).unwrap_or_else(|e| fail(&format!("reading {name}"), &e))
-    };
-    let ca = common::Issued {
-        cert: openssl::x509::X509::from_pem(&read("ca.crt")).unwrap_or_else(|e| fail("ca.crt", &e)),
-        key: openssl::pkey::PKey::private_key_from_pem(&read("ca.key"))
-            .unwrap_or_else(|e| fail("ca.key", &e)),
-    };
-    let key = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
-        .and_then(|g| openssl::ec::EcKey::generate(&g))
-        .and_then(openssl::pkey::PKey::from_ec_key)
-        .unwrap_or_else(|e| fail("server key", &e));
-    let cert = common::issue(
-        "pgdap-bench",
-        key,
-        Some(&ca),
-        &[common::San::Ip(addr)],
-        false,
-        false,
-    );
-    let pem =
-        |r: Result<Vec<u8>, openssl::error::ErrorStack>| r.unwrap_or_else(|e| fail("PEM", &e));
-    if let Err(e) = std::fs::write(pki.path("bench-server.crt"), pem(cert.cert.to_pem())) {
-        fail("writing the server certificate", &e)
-    }
-    common::write_key(
-        &pki.path("bench-server.key"),
-        &pem(cert.key.private_key_to_pem_pkcs8()),
-    );
+    common::issue_server("bench-server", &[addr]);
     let mut spec = common::ServerSpec::new(addr, Some("bench-server"));
     // Room for --hold 50 next to pgbench and the pool.
     spec.conf.push_str("max_connections = 120\n");

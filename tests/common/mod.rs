@@ -217,6 +217,29 @@ fn rsa_key() -> PKey<Private> {
     PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap()
 }
 
+/// Writes `<name>.crt` and `<name>.key` into the test PKI: a server certificate from the
+/// test CA whose IP SANs are `ips` (so verify-full by address holds), for the self-test
+/// servers of the `bench` and `roundtrips` examples.
+pub fn issue_server(name: &str, ips: &[&str]) {
+    let pki = pki();
+    let read = |file: &str| std::fs::read(pki.path(file)).expect(file);
+    let ca = Issued {
+        cert: X509::from_pem(&read("ca.crt")).expect("ca.crt"),
+        key: PKey::private_key_from_pem(&read("ca.key")).expect("ca.key"),
+    };
+    let sans: Vec<San> = ips.iter().map(|ip| San::Ip(ip)).collect();
+    let cert = issue(name, ec_key(), Some(&ca), &sans, false, false);
+    std::fs::write(
+        pki.path(&format!("{name}.crt")),
+        cert.cert.to_pem().expect("PEM"),
+    )
+    .expect("writing the server certificate");
+    write_key(
+        &pki.path(&format!("{name}.key")),
+        &cert.key.private_key_to_pem_pkcs8().expect("PEM"),
+    );
+}
+
 pub enum San<'a> {
     Dns(&'a str),
     Ip(&'a str),
