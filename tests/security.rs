@@ -384,6 +384,33 @@ async fn direct_servers_with_pss_and_ed25519_certificates_match_psql() {
     }
 }
 
+/// The public `MakeTls` under a bare `tokio_postgres::Config::connect` (no pgdap connect
+/// sequence, no start-up watch of the caller's) refuses the SCRAM-SHA-256-PLUS offer of a
+/// server whose Ed25519 certificate defines no binding hash, with libpq's message, before
+/// anything of the exchange is sent.
+#[tokio::test]
+async fn bare_make_tls_refuses_a_plus_offer_it_cannot_bind() {
+    let server = ed25519_server();
+    let home = ClientHome::new().var("PGMODE", "require");
+    let ap = access_point(&server.addr, "appdb", "scram_user", "scram-pw");
+    let connector = pgdap::Connector::new(pgdap::Config::new(ap, &home.env()).unwrap()).unwrap();
+    let pg = connector.tokio_postgres_config(pgdap::connect::Attempt::SslRequired);
+    let Err(err) = pg.connect(connector.make_tls().unwrap()).await else {
+        panic!("authenticated unbound through the bare MakeTls")
+    };
+    let text = pgdap::error::Chain(&err).to_string();
+    assert!(
+        text.contains("could not find digest for NID UNDEF"),
+        "{text}"
+    );
+    // Refused by pgdap before the SCRAM exchange began, not by the server inside it
+    // (whose FATAL carries the same words: it cannot hash the certificate either).
+    assert!(
+        err.as_db_error().is_none(),
+        "the server refused, not pgdap: {text}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // SNI and IP literals
 // ---------------------------------------------------------------------------------------

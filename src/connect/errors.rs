@@ -66,6 +66,11 @@ impl ErrorContext<'_> {
                 host,
                 reason: reason.clone(),
             },
+            WireError::ChannelBinding(reason) => Error::ChannelBindingUnavailable {
+                host,
+                libpq_message: reason.libpq_message.clone(),
+                signature_algorithm: reason.signature_algorithm.clone(),
+            },
         }
     }
 

@@ -283,7 +283,7 @@ impl Connector {
     /// A [`MakeTlsConnect`](tokio_postgres::tls::MakeTlsConnect) with pgdap's
     /// verification for libraries that connect through `tokio_postgres::Config::connect`
     /// (the context in service now; `None` under `PGMODE=disable`). See
-    /// [`MakeTls`](crate::tls::MakeTls) for what a bare `MakeTlsConnect` cannot do.
+    /// [`MakeTls`] for what a bare `MakeTlsConnect` cannot do.
     ///
     /// ```no_run
     /// # async fn run(connector: pgdap::Connector) -> Result<(), pgdap::Error> {

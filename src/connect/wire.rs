@@ -14,7 +14,10 @@
 //!   [`TlsStream`](crate::tls::TlsStream)) into a shared [`StartupWatch`]: the
 //!   authentication requests in order (for the error hints and for checks such as
 //!   libpq's `require_auth`, which may refuse a request before tokio-postgres answers it)
-//!   and the cancel key (BackendKeyData);
+//!   and the cancel key (BackendKeyData); on a TLS session whose certificate defines no
+//!   channel-binding hash it also refuses an offer of SCRAM-SHA-256-PLUS
+//!   ([`crate::tls::binding`]): every `TlsStream` carries a watch, its own when the
+//!   caller (a bare [`MakeTls`](crate::tls::MakeTls)) has none;
 //! - steps aside once the server is ready for queries: after start-up it only forwards.
 //!
 //! No existing crate exposes these start-up events of a tokio-postgres connection, so
@@ -119,11 +122,22 @@ pub(crate) enum WireError {
     /// An [`AuthCheck`] refused an authentication request.
     #[error("{0}")]
     AuthRefused(String),
+    /// The server offered SCRAM-SHA-256-PLUS on a TLS session whose certificate defines
+    /// no `tls-server-end-point` hash ([`crate::tls::binding`]).
+    #[error("{}", crate::tls::binding::ChannelBindingUnavailable(.0.clone()))]
+    ChannelBinding(crate::tls::binding::NoEndPointHash),
 }
 
 impl WireError {
     fn into_io(self) -> io::Error {
-        io::Error::other(self)
+        match self {
+            // The shape the error mapping looks for (`connect/errors.rs`).
+            WireError::ChannelBinding(reason) => io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                crate::tls::binding::ChannelBindingUnavailable(reason),
+            ),
+            other => io::Error::other(other),
+        }
     }
 }
 
@@ -138,6 +152,9 @@ pub(crate) struct StartupWatch {
     /// ReadyForQuery (or an error response) was seen: start-up is over.
     pub(crate) done: bool,
     check: Option<AuthCheck>,
+    /// Set by the TLS layer when the server certificate defines no channel-binding hash:
+    /// an offer of SCRAM-SHA-256-PLUS then ends the attempt (see [`crate::tls::binding`]).
+    refuse_plus: Option<crate::tls::binding::NoEndPointHash>,
 }
 
 impl std::fmt::Debug for StartupWatch {
@@ -162,6 +179,12 @@ impl StartupWatch {
         }))
     }
 
+    /// Refuses an offer of SCRAM-SHA-256-PLUS from now on, for `reason`: the TLS session's
+    /// certificate defines no `tls-server-end-point` hash.
+    pub(crate) fn refuse_plus_offer(&mut self, reason: crate::tls::binding::NoEndPointHash) {
+        self.refuse_plus = Some(reason);
+    }
+
     /// Feeds backend bytes (plaintext, or decrypted). Returns `Err` when a check refuses.
     pub(crate) fn feed(&mut self, mut data: &[u8]) -> std::result::Result<(), WireError> {
         while !self.done && !data.is_empty() {
@@ -171,6 +194,13 @@ impl StartupWatch {
             match tag {
                 b'R' => {
                     let request = AuthRequest::decode(&body);
+                    if let (Some(reason), AuthRequest::Sasl(mechanisms)) =
+                        (&self.refuse_plus, &request)
+                    {
+                        if mechanisms.iter().any(|m| m == SCRAM_PLUS) {
+                            return Err(WireError::ChannelBinding(reason.clone()));
+                        }
+                    }
                     if let Some(check) = &self.check {
                         check(&self.auth_requests, &request).map_err(WireError::AuthRefused)?;
                     }
@@ -201,8 +231,12 @@ struct Parser {
     keep: bool,
 }
 
-/// Largest body kept (an AuthenticationSASL lists a few mechanism names).
-const KEEP_LIMIT: usize = 1024;
+/// Largest body kept: libpq refuses an authentication request longer than 2000 bytes
+/// (an AuthenticationSASL lists a few mechanism names).
+const KEEP_LIMIT: usize = 2000;
+
+/// The SASL mechanism with channel binding.
+const SCRAM_PLUS: &str = "SCRAM-SHA-256-PLUS";
 
 impl Parser {
     /// Consumes up to all of `data`; returns how much it used and a completed message
@@ -461,6 +495,58 @@ mod tests {
         }
         assert_eq!(w.auth_requests, vec![AuthRequest::Md5Password]);
         assert!(w.parser.body.capacity() < KEEP_LIMIT * 2);
+    }
+
+    fn no_hash() -> crate::tls::binding::NoEndPointHash {
+        crate::tls::binding::NoEndPointHash {
+            libpq_message: "could not find digest for NID UNDEF".into(),
+            signature_algorithm: "ED25519".into(),
+        }
+    }
+
+    #[test]
+    fn an_unbindable_session_refuses_a_plus_offer_even_split_across_reads() {
+        let mut stream = message(b'v', &[0, 0, 0, 0]); // a message before it is skipped
+        stream.extend(sasl());
+        for split in 0..stream.len() {
+            let watch = StartupWatch::new(None);
+            let mut w = watch.lock().unwrap();
+            w.refuse_plus_offer(no_hash());
+            w.feed(&stream[..split]).unwrap();
+            let err = w.feed(&stream[split..]).unwrap_err();
+            assert!(matches!(err, WireError::ChannelBinding(_)));
+            assert!(w.auth_requests.is_empty());
+            // The shape the error mapping reads: PermissionDenied around the typed error.
+            let io = err.into_io();
+            assert_eq!(io.kind(), io::ErrorKind::PermissionDenied);
+            let inner = io.get_ref().unwrap();
+            let cb = inner
+                .downcast_ref::<crate::tls::binding::ChannelBindingUnavailable>()
+                .unwrap();
+            assert!(cb
+                .to_string()
+                .starts_with("could not find digest for NID UNDEF"));
+        }
+    }
+
+    #[test]
+    fn offers_without_plus_and_bindable_sessions_pass() {
+        let mut plain_offer = 10i32.to_be_bytes().to_vec();
+        plain_offer.extend_from_slice(b"SCRAM-SHA-256\0\0");
+        for (refuse, first) in [
+            (true, message(b'R', &plain_offer)),
+            (true, message(b'R', &5i32.to_be_bytes())), // MD5
+            (true, message(b'R', &0i32.to_be_bytes())), // AuthenticationOk
+            (false, sasl()),
+        ] {
+            let watch = StartupWatch::new(None);
+            let mut w = watch.lock().unwrap();
+            if refuse {
+                w.refuse_plus_offer(no_hash());
+            }
+            w.feed(&first).unwrap();
+            assert_eq!(w.auth_requests.len(), 1);
+        }
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //!
 //! `postgres::Client` can only be built by `postgres::Config::connect` (its constructor
 //! from a tokio-postgres client and connection is private), so it cannot run on pgdap's
-//! own socket. [`connect`] therefore runs [`Plan::run_blocking`]: each attempt is a
-//! `postgres::Config::connect` with the attempt's sslmode
+//! own socket. [`connect`] therefore runs `Plan::run_blocking` (`connect/sequence.rs`):
+//! each attempt is a `postgres::Config::connect` with the attempt's sslmode
 //! ([`Connector::tokio_postgres_config`]) and pgdap's [`MakeTls`], and libpq's retry
 //! rules decide the fallback, so the outcome (encrypted, plaintext or failure) of every
 //! sslmode, `PGAUTH=cert` included, is the same as [`Connector::connect`]'s. Errors are

@@ -11,14 +11,14 @@
 //! tokio-postgres picks the SASL mechanism from [`ChannelBinding`]: with no binding data
 //! it answers an offer of SCRAM-SHA-256-PLUS with plain SCRAM-SHA-256 and the gs2 header
 //! `n,,`, which a man in the middle holding such a certificate could use to relay the
-//! authentication unbound. So pgdap never hands it "no binding" for a TLS session:
-//! [`OfferGuard`] fails the connection when the server's SASL offer includes
+//! authentication unbound. So pgdap never hands it "no binding" for a TLS session: the
+//! connection's start-up watch (`connect/wire.rs`, which every [`TlsStream`](super::TlsStream)
+//! carries, also under a bare [`MakeTls`](super::MakeTls)) fails the connection when the
+//! server's SASL offer includes
 //! SCRAM-SHA-256-PLUS and no hash is defined (libpq's outcome, before anything of the
 //! SCRAM exchange is sent), and otherwise the placeholder binding makes tokio-postgres send
 //! the gs2 header `y,,` ("client supports binding, server did not offer it"), as libpq does
 //! over SSL, which a server that does offer binding refuses as a downgrade.
-
-use std::io;
 
 use openssl::asn1::Asn1Object;
 use openssl::hash::MessageDigest;
@@ -27,9 +27,6 @@ use openssl::x509::X509Ref;
 use tokio_postgres::tls::ChannelBinding;
 use x509_cert::der::{asn1::ContextSpecific, Decode, Reader, SliceReader, TagNumber};
 use x509_cert::spki::AlgorithmIdentifierOwned;
-
-/// The SASL mechanism with channel binding.
-const SCRAM_PLUS: &[u8] = b"SCRAM-SHA-256-PLUS";
 
 /// Why a certificate has no `tls-server-end-point` hash (libpq's wording).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +87,18 @@ pub fn server_end_point(cert: &X509Ref) -> Result<Vec<u8>, NoEndPointHash> {
     cert.digest(md).map(|h| h.to_vec()).map_err(|_| unknown())
 }
 
+/// [`server_end_point`] of the session's peer certificate, libpq's "could not get server
+/// certificate" when there is none.
+pub(crate) fn server_end_point_of(peer: Option<&X509Ref>) -> Result<Vec<u8>, NoEndPointHash> {
+    match peer {
+        Some(cert) => server_end_point(cert),
+        None => Err(NoEndPointHash {
+            libpq_message: "could not get server certificate".into(),
+            signature_algorithm: "(no certificate)".into(),
+        }),
+    }
+}
+
 /// The hash algorithm of an RSASSA-PSS signature (`RSASSA-PSS-params.hashAlgorithm`,
 /// SHA-1 when absent), as an OpenSSL NID.
 fn pss_hash(cert: &X509Ref) -> Option<Nid> {
@@ -132,146 +141,11 @@ pub(crate) fn channel_binding(hash: &Result<Vec<u8>, NoEndPointHash>) -> Channel
 #[error("{} (the server certificate is signed with {}, for which tls-server-end-point channel binding defines no hash; the server offers SCRAM-SHA-256-PLUS, and authenticating without channel binding would let a man in the middle relay the login, so pgdap refuses as libpq does; use a server certificate signed with ECDSA or RSA)", .0.libpq_message, .0.signature_algorithm)]
 pub struct ChannelBindingUnavailable(pub NoEndPointHash);
 
-/// Watches the server's first authentication request on a TLS session whose certificate
-/// has no `tls-server-end-point` hash, and fails the read that completes an offer of
-/// SCRAM-SHA-256-PLUS, before tokio-postgres can answer it.
-#[derive(Debug)]
-pub(crate) struct OfferGuard {
-    state: Option<Watch>,
-}
-
-#[derive(Debug)]
-struct Watch {
-    reason: NoEndPointHash,
-    /// Backend bytes seen so far (until the first authentication request is complete).
-    seen: Vec<u8>,
-}
-
-/// Bytes watched at most; past that the guard stands down (the placeholder binding still
-/// makes the exchange fail at a server that checks binding).
-const WATCH_LIMIT: usize = 64 * 1024;
-
-impl OfferGuard {
-    /// A guard that watches nothing (the certificate has a hash, or no TLS).
-    pub(crate) fn off() -> OfferGuard {
-        OfferGuard { state: None }
-    }
-
-    /// A guard for a session whose certificate defines no hash.
-    pub(crate) fn watching(reason: NoEndPointHash) -> OfferGuard {
-        OfferGuard {
-            state: Some(Watch {
-                reason,
-                seen: Vec::new(),
-            }),
-        }
-    }
-
-    /// Feeds bytes just read from the server; an error when they complete an
-    /// authentication request offering SCRAM-SHA-256-PLUS.
-    pub(crate) fn inspect(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let Some(watch) = &mut self.state else {
-            return Ok(());
-        };
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        watch.seen.extend_from_slice(bytes);
-        let mut at = 0usize;
-        loop {
-            let rest = &watch.seen[at..];
-            let Some(header) = rest.get(..5) else { break };
-            let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-            let Some(message) = rest.get(..len.saturating_add(1)) else {
-                break;
-            };
-            if message[0] == b'R' {
-                // The first authentication request decides.
-                let offers_plus = message.get(5..9) == Some(&10u32.to_be_bytes()[..])
-                    && message[9..].split(|b| *b == 0).any(|m| m == SCRAM_PLUS);
-                let reason = watch.reason.clone();
-                self.state = None;
-                if offers_plus {
-                    return Err(io::Error::new(
-                        io::ErrorKind::PermissionDenied,
-                        ChannelBindingUnavailable(reason),
-                    ));
-                }
-                return Ok(());
-            }
-            at += message.len();
-        }
-        if watch.seen.len() > WATCH_LIMIT {
-            self.state = None;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use openssl::pkey::PKey;
     use openssl::x509::X509;
-
-    fn sasl_offer(mechanisms: &[&str]) -> Vec<u8> {
-        let mut body = 10u32.to_be_bytes().to_vec();
-        for m in mechanisms {
-            body.extend_from_slice(m.as_bytes());
-            body.push(0);
-        }
-        body.push(0);
-        let mut msg = vec![b'R'];
-        msg.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-        msg.extend_from_slice(&body);
-        msg
-    }
-
-    fn reason() -> NoEndPointHash {
-        NoEndPointHash {
-            libpq_message: "could not find digest for NID UNDEF".into(),
-            signature_algorithm: "ED25519".into(),
-        }
-    }
-
-    #[test]
-    fn guard_fails_an_offer_of_scram_plus_even_split_across_reads() {
-        let offer = sasl_offer(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]);
-        for split in 0..offer.len() {
-            let mut guard = OfferGuard::watching(reason());
-            guard.inspect(&offer[..split]).unwrap();
-            let err = guard.inspect(&offer[split..]).unwrap_err();
-            assert!(err
-                .to_string()
-                .starts_with("could not find digest for NID UNDEF"));
-            // Once decided, the guard stands down.
-            guard.inspect(b"anything").unwrap();
-        }
-    }
-
-    #[test]
-    fn guard_lets_other_first_messages_through() {
-        for first in [
-            sasl_offer(&["SCRAM-SHA-256"]),
-            // AuthenticationMD5Password, AuthenticationOk.
-            [b'R', 0, 0, 0, 12, 0, 0, 0, 5, 1, 2, 3, 4].to_vec(),
-            [b'R', 0, 0, 0, 8, 0, 0, 0, 0].to_vec(),
-        ] {
-            let mut guard = OfferGuard::watching(reason());
-            guard.inspect(&first).unwrap();
-            guard.inspect(&sasl_offer(&["SCRAM-SHA-256-PLUS"])).unwrap();
-        }
-        let mut off = OfferGuard::off();
-        off.inspect(&sasl_offer(&["SCRAM-SHA-256-PLUS"])).unwrap();
-    }
-
-    #[test]
-    fn guard_skips_messages_before_the_authentication_request() {
-        let mut stream = vec![b'v', 0, 0, 0, 8, 0, 0, 0, 0];
-        stream.extend(sasl_offer(&["SCRAM-SHA-256-PLUS"]));
-        let mut guard = OfferGuard::watching(reason());
-        assert!(guard.inspect(&stream).is_err());
-    }
 
     fn self_signed(key: &PKey<openssl::pkey::Private>, md: MessageDigest) -> X509 {
         let mut b = X509::builder().unwrap();

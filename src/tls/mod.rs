@@ -430,8 +430,17 @@ where
                 }
                 Err(_) => None,
             };
-            let binding = Binding::of(peer.as_deref(), self.ctx.channel_binding);
-            Ok(TlsStream(tls, watch, binding))
+            // A bare `MakeTls` (or the blocking adapter) has no watch of its own: the
+            // stream gets one, for the channel-binding rule below.
+            let watch = watch.unwrap_or_else(|| crate::connect::wire::StartupWatch::new(None));
+            let end_point = binding::server_end_point_of(peer.as_deref());
+            if let (Err(reason), true) = (&end_point, self.ctx.channel_binding) {
+                // PGCHANNELBINDING=disable: libpq answers every offer unbound, no refusal.
+                if let Ok(mut w) = watch.lock() {
+                    w.refuse_plus_offer(reason.clone());
+                }
+            }
+            Ok(TlsStream(tls, Some(watch), end_point))
         })
     }
 }
@@ -581,40 +590,14 @@ fn is_tls_error(e: &io::Error) -> bool {
 }
 
 /// A TLS stream to the server. During start-up the decrypted bytes also go to the
-/// attempt's start-up watch (see [`Wire`](crate::connect::Wire)) and to the
-/// channel-binding guard.
+/// attempt's start-up watch (see [`Wire`](crate::connect::Wire)), which also refuses a
+/// SCRAM-SHA-256-PLUS offer the session cannot bind ([`binding`]). Holds the server
+/// certificate's `tls-server-end-point` hash, or why it has none.
 pub struct TlsStream<S>(
     tokio_openssl::SslStream<S>,
     Option<crate::connect::wire::Watch>,
-    Binding,
+    std::result::Result<Vec<u8>, binding::NoEndPointHash>,
 );
-/// The channel binding of a TLS session: the server certificate's `tls-server-end-point`
-/// hash, and the guard that stops SCRAM when the certificate defines none
-/// ([`binding`]).
-struct Binding {
-    end_point: std::result::Result<Vec<u8>, binding::NoEndPointHash>,
-    guard: binding::OfferGuard,
-}
-
-impl Binding {
-    /// The binding of a session; with `enabled` false (PGCHANNELBINDING=disable, where
-    /// libpq answers every offer unbound) the guard is off.
-    fn of(peer: Option<&openssl::x509::X509Ref>, enabled: bool) -> Binding {
-        let end_point = match peer {
-            Some(cert) => binding::server_end_point(cert),
-            None => Err(binding::NoEndPointHash {
-                libpq_message: "could not get server certificate".into(),
-                signature_algorithm: "(no certificate)".into(),
-            }),
-        };
-        let guard = match &end_point {
-            _ if !enabled => binding::OfferGuard::off(),
-            Ok(_) => binding::OfferGuard::off(),
-            Err(reason) => binding::OfferGuard::watching(reason.clone()),
-        };
-        Binding { end_point, guard }
-    }
-}
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
     fn poll_read(
@@ -626,8 +609,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
         let this = &mut *self;
         let result = Pin::new(&mut this.0).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = result {
-            // Channel binding: refuse a SCRAM-SHA-256-PLUS offer we cannot honour.
-            this.2.guard.inspect(&buf.filled()[before..])?;
             if let Some(watch) = &this.1 {
                 if crate::connect::wire::watch_decrypted(watch, &buf.filled()[before..])? {
                     this.1 = None;
@@ -676,7 +657,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for TlsSt
     /// ([`binding::server_end_point`]); never "no binding" for a TLS session (see
     /// [`binding`]).
     fn channel_binding(&self) -> ChannelBinding {
-        binding::channel_binding(&self.2.end_point)
+        binding::channel_binding(&self.2)
     }
 }
 
