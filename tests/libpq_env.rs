@@ -979,3 +979,150 @@ async fn target_session_attrs_on_a_hot_standby_as_libpq() {
         .unwrap_err()
         .contains("server is in hot standby mode"));
 }
+
+// ----- servers before PostgreSQL 14 (no start-up reports: libpq asks) -----------------------
+
+/// The npm package's PostgreSQL 13.
+const PG13: &str = "13.23.0-beta.16";
+
+static PG13_DATA: OnceLock<(PathBuf, PathBuf, PathBuf)> = OnceLock::new();
+
+extern "C" fn stop_pg13() {
+    if let Some((bin, primary, standby)) = PG13_DATA.get() {
+        common::libpq18::stop_server_of(bin, standby);
+        common::libpq18::stop_server_of(bin, primary);
+    }
+}
+
+/// 127.0.0.108: a PostgreSQL 13 primary with `ro_user`, whose sessions default to
+/// read-only; 127.0.0.109: its streaming hot standby, made from a copy of the stopped
+/// primary (the package has no pg_basebackup).
+fn pg13_servers() -> (&'static str, &'static str) {
+    PG13_DATA.get_or_init(|| {
+        let bin = common::libpq18::install(PG13);
+        let pg_ctl = bin.join("bin/pg_ctl");
+        let primary = common::libpq18::start_server_of(
+            &bin,
+            "127.0.0.108",
+            "server",
+            &[
+                "create role ro_user login password 'ro-pw'",
+                "alter role ro_user set default_transaction_read_only = on",
+            ],
+        );
+        let run = |args: &[&str], data: &Path, log: Option<&Path>| {
+            let mut c = common::libpq18::as_postgres(&pg_ctl);
+            c.arg("-D").arg(data).args(args);
+            if let Some(log) = log {
+                c.arg("-l").arg(log);
+            }
+            let out = c.output().unwrap();
+            assert!(
+                out.status.success(),
+                "pg_ctl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&["-m", "fast", "-w", "stop"], &primary, None);
+        let dir = PathBuf::from("/tmp/pgdap-tests/pg-npm-127.0.0.109");
+        let standby = common::fresh_cluster_dir(&dir, &pg_ctl);
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg(&primary)
+            .arg(&standby)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(standby.join("standby.signal"), "").unwrap();
+        let mut conf = std::fs::read_to_string(standby.join("postgresql.auto.conf")).unwrap();
+        conf.push_str(&format!(
+            "listen_addresses = '127.0.0.109'\nunix_socket_directories = '{}'\n\
+             primary_conninfo = 'host=127.0.0.108 port=5432 user=postgres'\n",
+            dir.display()
+        ));
+        std::fs::write(standby.join("postgresql.auto.conf"), conf).unwrap();
+        Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        let primary_log = primary.with_file_name("log");
+        run(&["-w", "-t", "60", "start"], &primary, Some(&primary_log));
+        unsafe {
+            libc::atexit(stop_pg13);
+        }
+        run(
+            &["-w", "-t", "60", "start"],
+            &standby,
+            Some(&dir.join("log")),
+        );
+        (bin, primary, standby)
+    });
+    ("127.0.0.108", "127.0.0.109")
+}
+
+/// PGTARGETSESSIONATTRS against PostgreSQL 13, which reports neither
+/// `default_transaction_read_only` nor `in_hot_standby` at start-up: pgdap asks as libpq
+/// does (`SHOW transaction_read_only`, `pg_is_in_recovery()`), and every value gives
+/// psql 15's outcome on a primary and a hot standby, for a read-write and a read-only
+/// role.
+#[tokio::test]
+async fn target_session_attrs_on_postgresql_13_as_libpq() {
+    let (primary, standby) = pg13_servers();
+    let version = case(primary, "appdb", "scram_user", "scram-pw")
+        .pgdap("show server_version_num")
+        .await
+        .unwrap();
+    assert!(version.starts_with("13"), "not PostgreSQL 13: {version}");
+    let mut refusals = std::collections::BTreeSet::new();
+    for (addr, user, password) in [
+        (primary, "scram_user", "scram-pw"),
+        (primary, "ro_user", "ro-pw"),
+        (standby, "scram_user", "scram-pw"),
+        (standby, "ro_user", "ro-pw"),
+    ] {
+        for attrs in [
+            "any",
+            "read-write",
+            "read-only",
+            "primary",
+            "standby",
+            "prefer-standby",
+        ] {
+            let c = case(addr, "appdb", user, password).var("PGTARGETSESSIONATTRS", attrs);
+            let ours = c.pgdap(SSL).await;
+            let theirs = c.libpq(Lib::Psql15, SSL);
+            let name = format!("{addr} {user} {attrs}");
+            assert_eq!(
+                ours.is_ok(),
+                theirs.is_ok(),
+                "{name}: {ours:?} vs {theirs:?}"
+            );
+            if let (Err(a), Err(b)) = (&ours, &theirs) {
+                let core = b
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .rsplit("failed: ")
+                    .next()
+                    .unwrap();
+                assert!(a.contains(core), "{name}: pgdap {a} vs psql {b}");
+                refusals.insert(core.to_string());
+            }
+        }
+    }
+    // Each of libpq's four refusals happened (the cases are not all "any").
+    assert_eq!(
+        refusals.into_iter().collect::<Vec<_>>(),
+        [
+            "server is in hot standby mode",
+            "server is not in hot standby mode",
+            "session is not read-only",
+            "session is read-only",
+        ],
+    );
+}

