@@ -416,19 +416,25 @@ async fn bare_make_tls_refuses_a_plus_offer_it_cannot_bind() {
 // ---------------------------------------------------------------------------------------
 
 /// libpq sends SNI unless the host is digits and dots or has a colon: `2130706503` and
-/// `0177.0.0.71` (both 127.0.0.71 to getaddrinfo) get none, from psql and from pgdap.
+/// `0177.0.0.71` (both 127.0.0.71 to getaddrinfo) get none, from psql and from pgdap;
+/// and none under `PGSSLSNI=0` (libpq's `sslsni=0`) for a host name either.
 #[tokio::test]
 async fn sni_is_sent_exactly_when_psql_sends_it() {
     common::ensure_hosts("mitm-ec.pgdap.test", "127.0.0.71");
     let _proxies = PROXIES.lock().await;
     let mitm = proxy("ec");
-    for (host, sni) in [
-        ("127.0.0.71", None),
-        ("2130706503", None),
-        ("0177.0.0.71", None),
-        ("mitm-ec.pgdap.test", Some("mitm-ec.pgdap.test")),
+    for (host, sslsni, sni) in [
+        ("127.0.0.71", None, None),
+        ("2130706503", None, None),
+        ("0177.0.0.71", None, None),
+        ("mitm-ec.pgdap.test", None, Some("mitm-ec.pgdap.test")),
+        ("mitm-ec.pgdap.test", Some("1"), Some("mitm-ec.pgdap.test")),
+        ("mitm-ec.pgdap.test", Some("0"), None),
     ] {
-        let home = ClientHome::new().var("PGMODE", "require");
+        let mut home = ClientHome::new().var("PGMODE", "require");
+        if let Some(v) = sslsni {
+            home = home.var("PGSSLSNI", v);
+        }
         let ap = access_point(host, "appdb", "scram_user", "scram-pw");
         mitm.take();
         let connector =
@@ -447,8 +453,8 @@ async fn sni_is_sent_exactly_when_psql_sends_it() {
             .filter(|s| s.tls)
             .map(|s| s.sni)
             .collect();
-        assert_eq!(ours, vec![sni.map(str::to_string)], "{host}");
-        assert_eq!(ours, theirs, "{host}: pgdap vs psql");
+        assert_eq!(ours, vec![sni.map(str::to_string)], "{host} {sslsni:?}");
+        assert_eq!(ours, theirs, "{host} {sslsni:?}: pgdap vs psql");
     }
 }
 

@@ -1268,8 +1268,8 @@ pub async fn pgdap_outcome(ap: &pgdap::AccessPoint, env: &pgdap::Environment) ->
 
 /// Runs the same case through psql (the libpq of [`PG_BIN`]): the Access Point and our variables mapped
 /// onto libpq's (PGSSLMODE, PGSSLROOTCERT, ... with the paths pgdap resolved, so both read
-/// the same files). `PGAUTH=cert` maps to no password and, as SPEC §4 requires,
-/// allow/prefer to require.
+/// the same files; PGSSLSNI passes through). `PGAUTH=cert` maps to no password and, as
+/// SPEC §4 requires, allow/prefer to require.
 pub fn psql_outcome(ap: &pgdap::AccessPoint, env: &pgdap::Environment, home: &Path) -> Outcome {
     let settings = match pgdap::Settings::resolve(env, env.default_dir()) {
         Ok(s) => s,
@@ -1295,6 +1295,12 @@ pub fn psql_outcome(ap: &pgdap::AccessPoint, env: &pgdap::Environment, home: &Pa
         .env("PGSSLCRL", &settings.crl.value)
         .env("PGCONNECT_TIMEOUT", "10")
         .args(["-X", "-A", "-t", "-w", "-c", SSL_QUERY]);
+    // libpq's own variables without a vendor twin, which pgdap honours by the same name.
+    for var in ["PGSSLSNI"] {
+        if let Some(value) = env.get(var) {
+            cmd.env(var, value);
+        }
+    }
     if !cert_auth && !ap.password().is_empty() {
         cmd.env("PGPASSWORD", ap.password().expose());
     }
