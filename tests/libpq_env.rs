@@ -567,24 +567,7 @@ async fn target_session_attrs_as_libpq() {
     ] {
         for db in ["appdb", "rodb"] {
             let c = case(&s.addr, db, "scram_user", "scram-pw").var("PGTARGETSESSIONATTRS", attrs);
-            let ours = c.pgdap(SSL).await;
-            let theirs = c.libpq(Lib::Psql15, SSL);
-            assert_eq!(
-                ours.is_ok(),
-                theirs.is_ok(),
-                "{attrs} {db}: {ours:?} vs {theirs:?}"
-            );
-            if let (Err(a), Err(b)) = (&ours, &theirs) {
-                let core = b
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .rsplit("failed: ")
-                    .next()
-                    .unwrap();
-                let core = core.trim_start_matches("psql: error: ");
-                assert!(a.contains(core), "{attrs} {db}: pgdap {a} vs psql {b}");
-            }
+            same_target_outcome(&c, &format!("{attrs} {db}")).await;
         }
     }
     // A primary with default_transaction_read_only=on: primary and read-only, not
@@ -864,6 +847,31 @@ fn connect_example_honours_libpq_variables() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no password supplied"));
 }
 
+/// A PGTARGETSESSIONATTRS case through pgdap and psql 15: the same outcome, and pgdap's
+/// error carries psql's reason (libpq's message). Returns that reason when refused.
+async fn same_target_outcome(c: &Case<'_>, name: &str) -> Option<String> {
+    let ours = c.pgdap(SSL).await;
+    let theirs = c.libpq(Lib::Psql15, SSL);
+    assert_eq!(
+        ours.is_ok(),
+        theirs.is_ok(),
+        "{name}: {ours:?} vs {theirs:?}"
+    );
+    let (Err(a), Err(b)) = (&ours, &theirs) else {
+        return None;
+    };
+    let core = b
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .rsplit("failed: ")
+        .next()
+        .unwrap()
+        .trim_start_matches("psql: error: ");
+    assert!(a.contains(core), "{name}: pgdap {a} vs psql {b}");
+    Some(core.to_string())
+}
+
 // ----- a real hot standby -----------------------------------------------------------------
 
 static STANDBY_DATA: OnceLock<PathBuf> = OnceLock::new();
@@ -916,26 +924,15 @@ fn standby() -> &'static str {
             dir.display()
         ));
         std::fs::write(data.join("postgresql.auto.conf"), conf).unwrap();
-        Command::new("chown")
-            .args(["-R", "postgres"])
-            .arg(&dir)
-            .status()
-            .unwrap();
+        common::chown_postgres(&dir);
         unsafe {
             libc::atexit(stop_standby);
         }
-        let out = as_pg("pg_ctl")
-            .arg("-D")
-            .arg(&data)
-            .args(["-w", "-t", "60", "-l"])
-            .arg(dir.join("log"))
-            .arg("start")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "standby: {}",
-            String::from_utf8_lossy(&out.stderr)
+        common::pg_ctl(
+            Path::new(&format!("{PG_BIN}/pg_ctl")),
+            &data,
+            &["-w", "-t", "60", "start"],
+            Some(&dir.join("log")),
         );
         data
     });
@@ -954,23 +951,7 @@ async fn target_session_attrs_on_a_hot_standby_as_libpq() {
         "prefer-standby",
     ] {
         let c = case(addr, "appdb", "scram_user", "scram-pw").var("PGTARGETSESSIONATTRS", attrs);
-        let ours = c.pgdap(SSL).await;
-        let theirs = c.libpq(Lib::Psql15, SSL);
-        assert_eq!(
-            ours.is_ok(),
-            theirs.is_ok(),
-            "{attrs}: {ours:?} vs {theirs:?}"
-        );
-        if let (Err(a), Err(b)) = (&ours, &theirs) {
-            let core = b
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .rsplit("failed: ")
-                .next()
-                .unwrap();
-            assert!(a.contains(core), "{attrs}: pgdap {a} vs psql {b}");
-        }
+        same_target_outcome(&c, attrs).await;
     }
     let c = case(addr, "appdb", "scram_user", "scram-pw").var("PGTARGETSESSIONATTRS", "primary");
     assert!(c
@@ -1011,17 +992,7 @@ fn pg13_servers() -> (&'static str, &'static str) {
             ],
         );
         let run = |args: &[&str], data: &Path, log: Option<&Path>| {
-            let mut c = common::libpq18::as_postgres(&pg_ctl);
-            c.arg("-D").arg(data).args(args);
-            if let Some(log) = log {
-                c.arg("-l").arg(log);
-            }
-            let out = c.output().unwrap();
-            assert!(
-                out.status.success(),
-                "pg_ctl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            common::pg_ctl(&pg_ctl, data, args, log)
         };
         run(&["-m", "fast", "-w", "stop"], &primary, None);
         let dir = PathBuf::from("/tmp/pgdap-tests/pg-npm-127.0.0.109");
@@ -1045,11 +1016,7 @@ fn pg13_servers() -> (&'static str, &'static str) {
             dir.display()
         ));
         std::fs::write(standby.join("postgresql.auto.conf"), conf).unwrap();
-        Command::new("chown")
-            .args(["-R", "postgres"])
-            .arg(&dir)
-            .status()
-            .unwrap();
+        common::chown_postgres(&dir);
         let primary_log = primary.with_file_name("log");
         run(&["-w", "-t", "60", "start"], &primary, Some(&primary_log));
         unsafe {
@@ -1094,25 +1061,7 @@ async fn target_session_attrs_on_postgresql_13_as_libpq() {
             "prefer-standby",
         ] {
             let c = case(addr, "appdb", user, password).var("PGTARGETSESSIONATTRS", attrs);
-            let ours = c.pgdap(SSL).await;
-            let theirs = c.libpq(Lib::Psql15, SSL);
-            let name = format!("{addr} {user} {attrs}");
-            assert_eq!(
-                ours.is_ok(),
-                theirs.is_ok(),
-                "{name}: {ours:?} vs {theirs:?}"
-            );
-            if let (Err(a), Err(b)) = (&ours, &theirs) {
-                let core = b
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .rsplit("failed: ")
-                    .next()
-                    .unwrap();
-                assert!(a.contains(core), "{name}: pgdap {a} vs psql {b}");
-                refusals.insert(core.to_string());
-            }
+            refusals.extend(same_target_outcome(&c, &format!("{addr} {user} {attrs}")).await);
         }
     }
     // Each of libpq's four refusals happened (the cases are not all "any").

@@ -93,24 +93,12 @@ pub fn start_server_of(bin_dir: &Path, addr: &str, cert: &str, sql: &[&str]) -> 
          host all all 127.0.0.0/8 scram-sha-256\n",
     )
     .unwrap();
-    Command::new("chown")
-        .args(["-R", "postgres"])
-        .arg(&dir)
-        .status()
-        .unwrap();
-    let out = as_postgres(&bin("pg_ctl"))
-        .arg("-D")
-        .arg(&data)
-        .args(["-w", "-t", "60", "-l"])
-        .arg(dir.join("log"))
-        .arg("start")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pg_ctl ({}): {}",
-        bin_dir.display(),
-        String::from_utf8_lossy(&out.stderr)
+    super::chown_postgres(&dir);
+    super::pg_ctl(
+        &bin("pg_ctl"),
+        &data,
+        &["-w", "-t", "60", "start"],
+        Some(&dir.join("log")),
     );
     let standard = [
         "create role scram_user login password 'scram-pw'",

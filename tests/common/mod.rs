@@ -652,7 +652,8 @@ fn run(mut cmd: Command, what: &str) -> Output {
     out
 }
 
-fn chown_postgres(path: &Path) {
+/// Gives `path` and everything in it to `postgres` (servers run as postgres when root).
+pub fn chown_postgres(path: &Path) {
     if is_root() {
         run(
             {
@@ -1029,6 +1030,27 @@ pub fn fresh_cluster_dir(dir: &Path, pg_ctl: &Path) -> PathBuf {
         .status()
         .unwrap();
     data
+}
+
+/// Runs `pg_ctl -D data ARGS [-l log]` as `postgres` and asserts that it succeeded.
+pub fn pg_ctl(pg_ctl: &Path, data: &Path, args: &[&str], log: Option<&Path>) {
+    let mut cmd = Command::new("runuser");
+    cmd.args(["-u", "postgres", "--"])
+        .arg(pg_ctl)
+        .arg("-D")
+        .arg(data)
+        .args(args);
+    if let Some(log) = log {
+        cmd.arg("-l").arg(log);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{} {args:?} on {}: {}",
+        pg_ctl.display(),
+        data.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// test processes that no longer run (killed runs) are removed first.
