@@ -534,7 +534,9 @@ fn copy_ascii(
 /// the high-bit mask without a branch: in each run of high bytes the leads are every other
 /// byte from the run's first. Text that mixes words and spaces (Korean) would otherwise
 /// mispredict a branch at every word boundary. The characters are then converted in order,
-/// found by `trailing_zeros`. Stops before anything the exact path must see: a NUL, a lead
+/// found by `trailing_zeros`, and the ASCII between two of them is copied with one 16-byte
+/// store (docs/benchmarks.md has the measurements of each step). Stops before anything the
+/// exact path must see: a NUL, a lead
 /// whose second byte is ASCII (UHC's extension rows, the invalid pair), a character of one
 /// or two UTF-8 bytes or without equivalent (table value below 0x800), or fewer than 64
 /// bytes before `end`. Returns the new input and output positions.
