@@ -276,6 +276,19 @@ fn clean_prefix(chunk: [u8; 16]) -> usize {
     (flagged.trailing_zeros() / 8) as usize
 }
 
+/// The decoders' 16-byte ASCII step: copies the 16 bytes at `at` to `buf` at `len` (the
+/// bytes past the ASCII prefix are overwritten next) and returns the length of that
+/// prefix, ASCII other than NUL ([`clean_prefix`]); `None` when fewer than 16 bytes are
+/// left.
+#[inline(always)]
+fn ascii16(bytes: &[u8], at: usize, buf: &mut [u8; OUT_BLOCK], len: usize) -> Option<usize> {
+    let chunk = load16(bytes, at)?;
+    if let Some(dst) = buf.get_mut(len..len + 16) {
+        dst.copy_from_slice(&chunk);
+    }
+    Some(clean_prefix(chunk))
+}
+
 /// Whether the whole block is ASCII without NUL (64 bytes per step, stopping at the first
 /// step that is not).
 #[inline(always)]
@@ -358,11 +371,7 @@ fn decode_single(
         }
         let mut len = 0;
         while at < end {
-            if let Some(chunk) = load16(bytes, at) {
-                let k = clean_prefix(chunk);
-                if let Some(dst) = buf.get_mut(len..len + 16) {
-                    dst.copy_from_slice(&chunk);
-                }
+            if let Some(k) = ascii16(bytes, at, &mut buf, len) {
                 len += k;
                 at += k;
                 if k == 16 {
@@ -656,11 +665,7 @@ fn decode_multi<const M: u8>(
         }
         let mut len = 0;
         while at < end {
-            if let Some(chunk) = load16(bytes, at) {
-                let k = clean_prefix(chunk);
-                if let Some(dst) = buf.get_mut(len..len + 16) {
-                    dst.copy_from_slice(&chunk);
-                }
+            if let Some(k) = ascii16(bytes, at, &mut buf, len) {
                 len += k;
                 at += k;
                 if k == 16 {
