@@ -878,14 +878,7 @@ static STANDBY_DATA: OnceLock<PathBuf> = OnceLock::new();
 
 extern "C" fn stop_standby() {
     if let Some(data) = STANDBY_DATA.get() {
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(format!("{PG_BIN}/pg_ctl"))
-            .arg("-D")
-            .arg(data)
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
-        let _ = std::fs::remove_dir_all(data.parent().unwrap());
+        common::stop_cluster(Path::new(&format!("{PG_BIN}/pg_ctl")), data);
     }
 }
 
@@ -900,24 +893,13 @@ fn standby() -> &'static str {
     STANDBY_DATA.get_or_init(|| {
         let dir = PathBuf::from("/tmp/pgdap-tests/i13-standby-127.0.0.107");
         let data = common::fresh_cluster_dir(&dir, Path::new(&format!("{PG_BIN}/pg_ctl")));
-        let as_pg = |bin: &str| {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"])
-                .arg(format!("{PG_BIN}/{bin}"));
-            c
-        };
-        let out = as_pg("pg_basebackup")
+        let mut basebackup = common::as_postgres(Path::new(&format!("{PG_BIN}/pg_basebackup")));
+        basebackup
             .arg("-h")
             .arg(&primary.socket_dir)
             .args(["-U", "postgres", "-R", "-X", "stream", "-D"])
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pg_basebackup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .arg(&data);
+        common::run(basebackup, "pg_basebackup");
         let mut conf = std::fs::read_to_string(data.join("postgresql.auto.conf")).unwrap();
         conf.push_str(&format!(
             "listen_addresses = '127.0.0.107'\nunix_socket_directories = '{}'\n",
@@ -997,17 +979,9 @@ fn pg13_servers() -> (&'static str, &'static str) {
         run(&["-m", "fast", "-w", "stop"], &primary, None);
         let dir = PathBuf::from("/tmp/pgdap-tests/pg-npm-127.0.0.109");
         let standby = common::fresh_cluster_dir(&dir, &pg_ctl);
-        let out = Command::new("cp")
-            .arg("-a")
-            .arg(&primary)
-            .arg(&standby)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut cp = Command::new("cp");
+        cp.arg("-a").arg(&primary).arg(&standby);
+        common::run(cp, "copying the primary");
         std::fs::write(standby.join("standby.signal"), "").unwrap();
         let mut conf = std::fs::read_to_string(standby.join("postgresql.auto.conf")).unwrap();
         conf.push_str(&format!(

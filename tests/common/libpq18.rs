@@ -31,12 +31,6 @@ pub fn install(version: &str) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-pub fn as_postgres(bin: &Path) -> Command {
-    let mut c = Command::new("runuser");
-    c.args(["-u", "postgres", "--"]).arg(bin);
-    c
-}
-
 /// A PostgreSQL 18 server of the npm package on `addr`:5432, SSL with the harness PKI's
 /// `<cert>.crt`/`<cert>.key`, `host all all 127.0.0.0/8 scram-sha-256`, the role
 /// `scram_user` (password `scram-pw`) and the database `appdb`. Returns its data
@@ -52,27 +46,18 @@ pub fn start_server_of(bin_dir: &Path, addr: &str, cert: &str, sql: &[&str]) -> 
     let bin = |name: &str| bin_dir.join("bin").join(name);
     let dir = PathBuf::from(format!("/tmp/pgdap-tests/pg-npm-{addr}"));
     let data = super::fresh_cluster_dir(&dir, &bin("pg_ctl"));
-    let out = as_postgres(&bin("initdb"))
-        .arg("-D")
-        .arg(&data)
-        .args([
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "initdb ({}): {}",
-        bin_dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut initdb = super::as_postgres(&bin("initdb"));
+    initdb.arg("-D").arg(&data).args([
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "--no-sync",
+        "-E",
+        "UTF8",
+        "--locale=C",
+    ]);
+    super::run(initdb, &format!("initdb ({})", bin_dir.display()));
     let pki = super::pki();
     std::fs::copy(pki.path(&format!("{cert}.crt")), data.join("server.crt")).unwrap();
     std::fs::copy(pki.path(&format!("{cert}.key")), data.join("server.key")).unwrap();
@@ -105,17 +90,11 @@ pub fn start_server_of(bin_dir: &Path, addr: &str, cert: &str, sql: &[&str]) -> 
         "create database appdb",
     ];
     for sql in standard.iter().chain(sql) {
-        let out = Command::new(format!("{}/psql", super::PG_BIN))
-            .arg("-h")
+        let mut psql = Command::new(format!("{}/psql", super::PG_BIN));
+        psql.arg("-h")
             .arg(&dir)
-            .args(["-U", "postgres", "-d", "postgres", "-c", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .args(["-U", "postgres", "-d", "postgres", "-c", sql]);
+        super::run(psql, sql);
     }
     data
 }
@@ -127,12 +106,5 @@ pub fn stop_server(data: &Path) {
 
 /// Stops a server of the package installed in `bin_dir` and removes its directory.
 pub fn stop_server_of(bin_dir: &Path, data: &Path) {
-    let _ = as_postgres(&bin_dir.join("bin/pg_ctl"))
-        .arg("-D")
-        .arg(data)
-        .args(["-m", "immediate", "-w", "stop"])
-        .output();
-    if let Some(dir) = data.parent() {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    super::stop_cluster(&bin_dir.join("bin/pg_ctl"), data)
 }

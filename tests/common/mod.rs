@@ -628,20 +628,25 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Runs a server binary, as the `postgres` user when we are root (PostgreSQL refuses
-/// to run as root).
+/// Runs a server binary of [`PG_BIN`] as [`as_postgres`] does.
 fn pg_cmd(bin: &str) -> Command {
-    let path = format!("{PG_BIN}/{bin}");
+    as_postgres(Path::new(&format!("{PG_BIN}/{bin}")))
+}
+
+/// Runs the program at `path` as the `postgres` user when we are root (PostgreSQL refuses
+/// to run as root).
+pub fn as_postgres(path: &Path) -> Command {
     if is_root() {
         let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", &path]);
+        c.args(["-u", "postgres", "--"]).arg(path);
         c
     } else {
         Command::new(path)
     }
 }
 
-fn run(mut cmd: Command, what: &str) -> Output {
+/// Runs `cmd` and asserts that it succeeded (`what` names it in the failure).
+pub fn run(mut cmd: Command, what: &str) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
         out.status.success(),
@@ -1014,13 +1019,7 @@ const HOSTS_MARK: &str = "# pgdap-tests";
 pub fn fresh_cluster_dir(dir: &Path, pg_ctl: &Path) -> PathBuf {
     let data = dir.join("data");
     if data.join("postmaster.pid").exists() {
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(pg_ctl)
-            .arg("-D")
-            .arg(&data)
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
+        stop_cluster(pg_ctl, &data);
     }
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
@@ -1032,25 +1031,27 @@ pub fn fresh_cluster_dir(dir: &Path, pg_ctl: &Path) -> PathBuf {
     data
 }
 
-/// Runs `pg_ctl -D data ARGS [-l log]` as `postgres` and asserts that it succeeded.
-pub fn pg_ctl(pg_ctl: &Path, data: &Path, args: &[&str], log: Option<&Path>) {
-    let mut cmd = Command::new("runuser");
-    cmd.args(["-u", "postgres", "--"])
-        .arg(pg_ctl)
+/// Stops the cluster in `data` at once (for exit handlers: errors are ignored) and removes
+/// its directory, the parent of `data` ([`fresh_cluster_dir`]).
+pub fn stop_cluster(pg_ctl: &Path, data: &Path) {
+    let _ = as_postgres(pg_ctl)
         .arg("-D")
         .arg(data)
-        .args(args);
+        .args(["-m", "immediate", "-w", "stop"])
+        .output();
+    if let Some(dir) = data.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Runs `pg_ctl -D data ARGS [-l log]` as `postgres` and asserts that it succeeded.
+pub fn pg_ctl(pg_ctl: &Path, data: &Path, args: &[&str], log: Option<&Path>) {
+    let mut cmd = as_postgres(pg_ctl);
+    cmd.arg("-D").arg(data).args(args);
     if let Some(log) = log {
         cmd.arg("-l").arg(log);
     }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{} {args:?} on {}: {}",
-        pg_ctl.display(),
-        data.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run(cmd, &format!("pg_ctl {args:?} on {}", data.display()));
 }
 
 /// test processes that no longer run (killed runs) are removed first.
