@@ -43,23 +43,9 @@ mkdir -p "$(dirname "$OUT")"
 
 WORK=$(mktemp -d /tmp/pgdap-bench.XXXXXX)
 chmod 755 "$WORK"
-mkfifo "$WORK/ctl"
-"$BIN" --self-test-server "$WORK/srv" --addr "$ADDR" < "$WORK/ctl" > "$WORK/server.out" 2>&1 &
-SERVER_PID=$!
-# The server process keeps PostgreSQL until its stdin (this fd) closes, then stops it.
-exec 3> "$WORK/ctl"
-cleanup() {
-  exec 3>&- || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-for _ in $(seq 240); do
-  grep -q '^ready$' "$WORK/server.out" && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.out" >&2; exit 1; }
-  sleep 0.5
-done
-grep -q '^ready$' "$WORK/server.out" || { echo "server did not start" >&2; cat "$WORK/server.out" >&2; exit 1; }
+# shellcheck source=scripts/selftest-server.sh
+. scripts/selftest-server.sh
+start_selftest_server "$WORK" "$BIN" --self-test-server "$WORK/srv" --addr "$ADDR"
 
 # libpq through ctypes: the same loop as the bench example (connect, select 1, close),
 # same JSON. Settings come from libpq.env (PGSSLMODE, PGSSLROOTCERT, ...); keepalives as

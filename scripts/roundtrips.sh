@@ -37,23 +37,10 @@ RTT=$PWD/target/release/examples/roundtrips
 
 WORK=$(mktemp -d /tmp/pgdap-rtt.XXXXXX)
 chmod 755 "$WORK"
-mkfifo "$WORK/ctl"
-"$RTT" "$WORK/srv" --server "$SERVER_ADDR" --proxy "$PROXY_ADDR" --delay-ms "$DELAY_MS" \
-  "${PG18_ARG[@]}" < "$WORK/ctl" > "$WORK/server.out" 2>&1 &
-SERVER_PID=$!
-exec 3> "$WORK/ctl"
-cleanup() {
-  exec 3>&- || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-for _ in $(seq 240); do
-  grep -q '^ready$' "$WORK/server.out" && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.out" >&2; exit 1; }
-  sleep 0.5
-done
-grep -q '^ready$' "$WORK/server.out" || { echo "server did not start" >&2; cat "$WORK/server.out" >&2; exit 1; }
+# shellcheck source=scripts/selftest-server.sh
+. scripts/selftest-server.sh
+start_selftest_server "$WORK" "$RTT" "$WORK/srv" --server "$SERVER_ADDR" --proxy "$PROXY_ADDR" \
+  --delay-ms "$DELAY_MS" "${PG18_ARG[@]}"
 LOG=$WORK/srv/proxy.jsonl
 touch "$LOG"
 
