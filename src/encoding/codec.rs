@@ -481,15 +481,21 @@ fn two_byte_run<const M: u8>(
         if cp < 0x800 {
             break;
         }
-        // One 4-byte store; the fourth byte is overwritten next.
-        let utf8 = 0xe0 | cp >> 12 | (0x80 | (cp >> 6 & 0x3f)) << 8 | (0x80 | (cp & 0x3f)) << 16;
-        if let Some(dst) = buf.get_mut(len..len + 4) {
-            dst.copy_from_slice(&utf8.to_le_bytes());
-        }
-        len += 3;
+        len = put_utf8_3(buf, len, cp);
         at += 2;
     }
     (at, len)
+}
+
+/// Writes code point `cp` (U+0800..=U+FFFF: three UTF-8 bytes) to `buf` at `len` with one
+/// 4-byte store (the fourth byte is overwritten next) and returns the new output length.
+#[inline(always)]
+fn put_utf8_3(buf: &mut [u8; OUT_BLOCK], len: usize, cp: u32) -> usize {
+    let utf8 = 0xe0 | cp >> 12 | (0x80 | (cp >> 6 & 0x3f)) << 8 | (0x80 | (cp & 0x3f)) << 16;
+    if let Some(dst) = buf.get_mut(len..len + 4) {
+        dst.copy_from_slice(&utf8.to_le_bytes());
+    }
+    len + 3
 }
 
 /// One bit per byte of `chunk`, set where `flag` marks the byte (`flag` maps each byte of
@@ -545,10 +551,10 @@ fn copy_ascii(
 /// mispredict a branch at every word boundary. The characters are then converted in order,
 /// found by `trailing_zeros`, and the ASCII between two of them is copied with one 16-byte
 /// store (docs/benchmarks.md has the measurements of each step). Stops before anything the
-/// exact path must see: a NUL, a lead
-/// whose second byte is ASCII (UHC's extension rows, the invalid pair), a character of one
-/// or two UTF-8 bytes or without equivalent (table value below 0x800), or fewer than 64
-/// bytes before `end`. Returns the new input and output positions.
+/// exact path must see: a NUL, a lead whose second byte is ASCII (UHC's extension rows,
+/// the invalid pair), a character of one or two UTF-8 bytes or without equivalent (table
+/// value below 0x800), or fewer than 64 bytes before `end`. Returns the new input and
+/// output positions.
 #[inline(never)]
 fn pair_run(
     decode2: &[u16; 0x8000],
@@ -577,12 +583,7 @@ fn pair_run(
                 if cp < 0x800 {
                     return (at + 2 * i, len);
                 }
-                let utf8 =
-                    0xe0 | cp >> 12 | (0x80 | (cp >> 6 & 0x3f)) << 8 | (0x80 | (cp & 0x3f)) << 16;
-                if let Some(dst) = buf.get_mut(len..len + 4) {
-                    dst.copy_from_slice(&utf8.to_le_bytes());
-                }
-                len += 3;
+                len = put_utf8_3(buf, len, cp);
             }
             at += 64;
             continue;
@@ -594,17 +595,16 @@ fn pair_run(
         let starts = high & !(high << 1);
         let even_runs = high & !high.wrapping_add(starts & EVEN);
         let leads = (even_runs & EVEN) | (high & !even_runs & !EVEN);
-        // A lead in the last byte continues in the next chunk: stop before it.
-        let mut stop = if leads >> 63 != 0 { 63 } else { 64 };
+        // A lead in the last byte continues in the next chunk: the chunk ends before it.
+        let limit = if leads >> 63 != 0 { 63 } else { 64 };
         // A lead whose second byte is ASCII, or a NUL: the exact path decides from there.
         let odd_lead = (leads << 1) & !high;
         let odd_lead_at = match odd_lead {
             0 => 64,
             _ => odd_lead.trailing_zeros() - 1,
         };
-        let cut = (odd_lead_at.min(nul.trailing_zeros()) as usize).min(stop);
-        let stopped = cut < stop;
-        stop = cut;
+        let stop = (odd_lead_at.min(nul.trailing_zeros()) as usize).min(limit);
+        let stopped = stop < limit;
         let below = if stop == 64 {
             u64::MAX
         } else {
@@ -625,13 +625,7 @@ fn pair_run(
             if cp < 0x800 {
                 return (at + p, len);
             }
-            let utf8 =
-                0xe0 | cp >> 12 | (0x80 | (cp >> 6 & 0x3f)) << 8 | (0x80 | (cp & 0x3f)) << 16;
-            // One 4-byte store; the fourth byte is overwritten next.
-            if let Some(dst) = buf.get_mut(len..len + 4) {
-                dst.copy_from_slice(&utf8.to_le_bytes());
-            }
-            len += 3;
+            len = put_utf8_3(buf, len, cp);
             next = p + 2;
         }
         len = copy_ascii(&padded, next, stop, buf, len);
@@ -652,6 +646,8 @@ fn decode_multi<const M: u8>(
     bytes: &[u8],
 ) -> Result<String, EncodingError> {
     let multi = Multi::of(M);
+    // GBK and UHC: every high byte starts a two-byte character, so `pair_run` applies.
+    let pairs = M == GBK || M == UHC;
     let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
     let mut buf = [0u8; OUT_BLOCK];
     let mut at = 0;
@@ -674,12 +670,9 @@ fn decode_multi<const M: u8>(
             }
             // A run of non-ASCII characters (or a NUL), then ASCII again.
             while at < end {
-                if M == GBK || M == UHC {
+                let run_end = if pairs {
                     (at, len) = pair_run(table.decode2, bytes, at, end, &mut buf, len);
-                }
-                // What `pair_run` left (at most 64 bytes, then back to it).
-                let run_end = if M == GBK || M == UHC {
-                    end.min(at + 64)
+                    end.min(at + 64) // what `pair_run` left: at most 64 bytes, then back to it
                 } else {
                     end
                 };
