@@ -16,7 +16,7 @@
 //!   libpq's `require_auth`, which may refuse a request before tokio-postgres answers it)
 //!   and the cancel key (BackendKeyData); on a TLS session whose certificate defines no
 //!   channel-binding hash it also refuses an offer of SCRAM-SHA-256-PLUS
-//!   ([`crate::tls::binding`]): every `TlsStream` carries a watch, its own when the
+//!   ([`crate::tls::binding`]); such a `TlsStream` gets a watch of its own when the
 //!   caller (a bare [`MakeTls`](crate::tls::MakeTls)) has none;
 //! - steps aside once the server is ready for queries: after start-up it only forwards.
 //!

@@ -12,12 +12,12 @@
 //! it answers an offer of SCRAM-SHA-256-PLUS with plain SCRAM-SHA-256 and the gs2 header
 //! `n,,`, which a man in the middle holding such a certificate could use to relay the
 //! authentication unbound. So pgdap never hands it "no binding" for a TLS session: the
-//! connection's start-up watch (`connect/wire.rs`, which every
-//! [`TlsStream`](super::TlsStream) carries, also under a bare [`MakeTls`](super::MakeTls))
-//! fails the connection when the server's SASL offer includes SCRAM-SHA-256-PLUS and no
-//! hash is defined (libpq's outcome, before anything of the SCRAM exchange is sent), and
-//! otherwise the placeholder binding makes tokio-postgres send
-//! the gs2 header `y,,` ("client supports binding, server did not offer it"), as libpq does
+//! connection's start-up watch (`connect/wire.rs`; a [`TlsStream`](super::TlsStream)
+//! under a bare [`MakeTls`](super::MakeTls) gets one of its own for this) fails the
+//! connection when the server's SASL offer includes SCRAM-SHA-256-PLUS and no hash is
+//! defined (libpq's outcome, before anything of the SCRAM exchange is sent), and otherwise
+//! the placeholder binding makes tokio-postgres send the gs2 header `y,,` ("client
+//! supports binding, server did not offer it"), as libpq does
 //! over SSL, which a server that does offer binding refuses as a downgrade.
 
 use openssl::asn1::Asn1Object;

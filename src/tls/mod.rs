@@ -430,17 +430,23 @@ where
                 }
                 Err(_) => None,
             };
-            // A bare `MakeTls` (or the blocking adapter) has no watch of its own: the
-            // stream gets one, for the channel-binding rule below.
-            let watch = watch.unwrap_or_else(|| crate::connect::wire::StartupWatch::new(None));
             let end_point = binding::server_end_point_of(peer.as_deref());
-            if let (Err(reason), true) = (&end_point, self.ctx.channel_binding) {
-                // PGCHANNELBINDING=disable: libpq answers every offer unbound, no refusal.
-                if let Ok(mut w) = watch.lock() {
-                    w.refuse_plus_offer(reason.clone());
+            // Without a hash, a SCRAM-SHA-256-PLUS offer is refused (not under
+            // PGCHANNELBINDING=disable, where libpq answers every offer unbound). A bare
+            // `MakeTls` (or the blocking adapter) has no watch of its own: the stream then
+            // gets one for this rule alone.
+            let watch = match (&end_point, self.ctx.channel_binding) {
+                (Err(reason), true) => {
+                    let watch =
+                        watch.unwrap_or_else(|| crate::connect::wire::StartupWatch::new(None));
+                    if let Ok(mut w) = watch.lock() {
+                        w.refuse_plus_offer(reason.clone());
+                    }
+                    Some(watch)
                 }
-            }
-            Ok(TlsStream(tls, Some(watch), end_point))
+                _ => watch,
+            };
+            Ok(TlsStream(tls, watch, end_point))
         })
     }
 }
