@@ -233,6 +233,36 @@ pub enum Error {
         /// The byte received.
         byte: u8,
     },
+    /// The server answered the SSLRequest with an error response. libpq (15.9+, 16.5+,
+    /// 17.1+; CVE-2024-10977) fails at once in every sslmode and neither shows nor trusts
+    /// the message of a server it has not verified; so does pgdap, and nothing more is
+    /// sent on that connection. Usually a server that could not start a backend (out of
+    /// processes or memory); its log says why.
+    #[error("connection to server at \"{host}\", port 5432 failed: server sent an error response during SSL exchange (the message of an unverified server is not shown; see the server's log)")]
+    SslErrorResponse {
+        /// The server.
+        host: String,
+    },
+    /// An authentication request whose length is outside libpq's bounds (8 to 2000
+    /// bytes): refused before any of it is read or answered (libpq's message).
+    #[error("connection to server at \"{host}\", port 5432 failed: received invalid authentication request (length {length}; libpq accepts 8 to 2000 bytes; is dbserver a PostgreSQL server?)")]
+    InvalidAuthRequest {
+        /// The server.
+        host: String,
+        /// The length field of the request.
+        length: i32,
+    },
+    /// A setting that checks the server's authentication requests (PGREQUIREAUTH,
+    /// PGCHANNELBINDING=require) on a plaintext attempt of the blocking adapter, which
+    /// cannot watch tokio-postgres' own socket: refused before connecting rather than
+    /// connecting unchecked.
+    #[error("connection to server at \"{host}\", port 5432 failed: {var} cannot be enforced by the blocking adapter on a connection without SSL (it cannot see the server's authentication requests there); connect with pgdap::Connector::connect (async), or use PGMODE=require or stricter")]
+    BlockingUnenforceable {
+        /// The server.
+        host: String,
+        /// The variable that cannot be enforced.
+        var: &'static str,
+    },
     /// A check on the server's authentication request refused it before anything was
     /// sent (e.g. libpq's `require_auth`); the reason is in libpq's words.
     #[error("connection to server at \"{host}\", port 5432 failed: {reason}")]

@@ -62,6 +62,11 @@ impl ErrorContext<'_> {
                 host,
                 mode: self.settings.mode.value.as_str(),
             },
+            WireError::ErrorDuringSsl => Error::SslErrorResponse { host },
+            WireError::InvalidAuthRequest(length) => Error::InvalidAuthRequest {
+                host,
+                length: *length,
+            },
             WireError::AuthRefused(reason) => Error::AuthNotAllowed {
                 host,
                 reason: reason.clone(),

@@ -9,7 +9,7 @@ pub(crate) mod errors;
 pub(crate) mod notices;
 mod sequence;
 mod socket;
-mod target;
+pub(crate) mod target;
 pub(crate) mod wire;
 
 pub use cancel::CancelToken;
@@ -460,7 +460,7 @@ impl Connector {
 
     /// The check run on each authentication request of an attempt: libpq's
     /// `require_auth` (PGREQUIREAUTH) and `channel_binding=require` (PGCHANNELBINDING).
-    fn auth_check(&self) -> Option<AuthCheck> {
+    pub(crate) fn auth_check(&self) -> Option<AuthCheck> {
         let settings = &self.config.settings;
         let require_auth = settings.require_auth.as_ref().map(|s| s.value.clone());
         let channel_binding = settings.channel_binding.value;

@@ -61,7 +61,11 @@ pub(crate) struct CertFacts {
 
 /// libpq 16's `sslcertmode=require` (checked at AuthenticationOk in libpq; the outcome is
 /// the same here, after start-up, and never retried).
-fn cert_mode_check(settings: &Settings, facts: CertFacts, host: &str) -> Result<(), Error> {
+pub(crate) fn cert_mode_check(
+    settings: &Settings,
+    facts: CertFacts,
+    host: &str,
+) -> Result<(), Error> {
     if settings.ssl_cert_mode.value != SslCertMode::Require {
         return Ok(());
     }
@@ -110,14 +114,8 @@ where
         },
         // Servers before 14: ask, as libpq does.
         _ => {
-            let read_only = matches!(
-                attrs,
-                TargetSessionAttrs::ReadWrite | TargetSessionAttrs::ReadOnly
-            );
-            let sql = if read_only {
-                "SHOW transaction_read_only"
-            } else {
-                "SELECT pg_catalog.pg_is_in_recovery()"
+            let Some(sql) = state_query(attrs) else {
+                return Ok(());
             };
             let value = query_value(client, connection, sql)
                 .await
@@ -130,13 +128,41 @@ where
                         ),
                     },
                 })?;
-            let yes = value == "on" || value == "t";
-            SessionState {
-                read_only: yes,
-                hot_standby: yes,
-            }
+            state_from_answer(&value)
         }
     };
+    refuse(attrs, state, host)
+}
+
+/// The query libpq asks a server that did not report its state (before PostgreSQL 14),
+/// `None` when `attrs` needs no state (any, prefer-standby for one server).
+pub(crate) fn state_query(attrs: TargetSessionAttrs) -> Option<&'static str> {
+    match attrs {
+        TargetSessionAttrs::ReadWrite | TargetSessionAttrs::ReadOnly => {
+            Some("SHOW transaction_read_only")
+        }
+        TargetSessionAttrs::Primary | TargetSessionAttrs::Standby => {
+            Some("SELECT pg_catalog.pg_is_in_recovery()")
+        }
+        _ => None,
+    }
+}
+
+/// The state from the answer to [`state_query`] (`on`/`off`, `t`/`f`).
+pub(crate) fn state_from_answer(value: &str) -> SessionState {
+    let yes = value == "on" || value == "t";
+    SessionState {
+        read_only: yes,
+        hot_standby: yes,
+    }
+}
+
+/// [`decide`] as pgdap's error.
+pub(crate) fn refuse(
+    attrs: TargetSessionAttrs,
+    state: SessionState,
+    host: &str,
+) -> Result<(), Error> {
     decide(attrs, state).map_err(|reason| Error::TargetSessionAttrs {
         host: host.to_string(),
         attrs: attrs.as_str(),

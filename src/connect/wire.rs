@@ -8,13 +8,20 @@
 //! `tokio_postgres::Config::connect_raw`. The wrapper
 //!
 //! - checks the one-byte reply to an SSLRequest: `S` and `N` pass (an `N` fails when the
-//!   caller demands TLS), an error response passes on to be read as one, anything else
-//!   is libpq's "received invalid response to SSL negotiation";
+//!   caller demands TLS); an error response (`E`) ends the attempt with libpq's "server
+//!   sent an error response during SSL exchange" in every mode, as libpq 15.9+/16.5+/17.1+
+//!   do (CVE-2024-10977): the server is not verified yet, so neither its message nor a
+//!   plaintext retry on that socket is trusted; anything else is libpq's "received
+//!   invalid response to SSL negotiation". Nothing of the reply reaches tokio-postgres,
+//!   which would take every byte but `S` for `N` and go on in plaintext;
 //! - parses the backend's start-up messages (in plaintext here, decrypted in
 //!   [`TlsStream`](crate::tls::TlsStream)) into a shared [`StartupWatch`]: the
 //!   authentication requests in order (for the error hints and for checks such as
 //!   libpq's `require_auth`, which may refuse a request before tokio-postgres answers it)
-//!   and the cancel key (BackendKeyData); on a TLS session whose certificate defines no
+//!   and the cancel key (BackendKeyData); an authentication request whose length is
+//!   outside libpq's bounds (8 to 2000 bytes) is libpq's "received invalid
+//!   authentication request" before tokio-postgres reads any of it; on a TLS session
+//!   whose certificate defines no
 //!   channel-binding hash it also refuses an offer of SCRAM-SHA-256-PLUS
 //!   ([`crate::tls::binding`]); such a `TlsStream` gets a watch of its own when the
 //!   caller (a bare [`MakeTls`](crate::tls::MakeTls)) has none;
@@ -119,6 +126,13 @@ pub(crate) enum WireError {
     /// TLS was demanded and the server answered `N`.
     #[error("server does not support SSL")]
     SslRefused,
+    /// The server answered the SSLRequest with an error response (libpq's message).
+    #[error("server sent an error response during SSL exchange")]
+    ErrorDuringSsl,
+    /// An authentication request shorter than 8 or longer than 2000 bytes (its length
+    /// field), which libpq refuses before reading it.
+    #[error("received invalid authentication request")]
+    InvalidAuthRequest(i32),
     /// An [`AuthCheck`] refused an authentication request.
     #[error("{0}")]
     AuthRefused(String),
@@ -188,7 +202,7 @@ impl StartupWatch {
     /// Feeds backend bytes (plaintext, or decrypted). Returns `Err` when a check refuses.
     pub(crate) fn feed(&mut self, mut data: &[u8]) -> std::result::Result<(), WireError> {
         while !self.done && !data.is_empty() {
-            let (used, message) = self.parser.push(data);
+            let (used, message) = self.parser.push(data)?;
             data = &data[used..];
             let Some((tag, body)) = message else { continue };
             match tag {
@@ -235,20 +249,30 @@ struct Parser {
 /// (an AuthenticationSASL lists a few mechanism names).
 const KEEP_LIMIT: usize = 2000;
 
+/// libpq's bound on an authentication request's length field (body and the length
+/// itself): longer ones are "received invalid authentication request".
+const AUTH_REQUEST_MAX: i32 = 2000;
+
 /// The SASL mechanism with channel binding.
 const SCRAM_PLUS: &str = "SCRAM-SHA-256-PLUS";
 
 impl Parser {
     /// Consumes up to all of `data`; returns how much it used and a completed message
-    /// the watch cares about (tag, body).
-    fn push(&mut self, data: &[u8]) -> (usize, Option<(u8, Vec<u8>)>) {
+    /// the watch cares about (tag, body). An authentication request whose length field
+    /// is outside libpq's bounds is refused as soon as its header is complete, so no
+    /// byte of it has to reach tokio-postgres.
+    #[allow(clippy::type_complexity)]
+    fn push(
+        &mut self,
+        data: &[u8],
+    ) -> std::result::Result<(usize, Option<(u8, Vec<u8>)>), WireError> {
         let mut used = 0;
         if self.header.len() < 5 {
             let take = (5 - self.header.len()).min(data.len());
             self.header.extend_from_slice(&data[..take]);
             used += take;
             if self.header.len() < 5 {
-                return (used, None);
+                return Ok((used, None));
             }
             let len = i32::from_be_bytes([
                 self.header[1],
@@ -256,6 +280,10 @@ impl Parser {
                 self.header[3],
                 self.header[4],
             ]);
+            // libpq (`PQconnectPoll`): "Authentication requests can't be very large".
+            if self.header[0] == b'R' && !(8..=AUTH_REQUEST_MAX).contains(&len) {
+                return Err(WireError::InvalidAuthRequest(len));
+            }
             self.remaining = usize::try_from(len).unwrap_or(4).saturating_sub(4);
             self.keep = matches!(self.header[0], b'R' | b'K') && self.remaining <= KEEP_LIMIT;
             self.body.clear();
@@ -267,12 +295,12 @@ impl Parser {
         used += take;
         self.remaining -= take;
         if self.remaining > 0 {
-            return (used, None);
+            return Ok((used, None));
         }
         let tag = self.header[0];
         self.header.clear();
         let body = std::mem::take(&mut self.body);
-        (used, Some((tag, body)))
+        Ok((used, Some((tag, body))))
     }
 }
 
@@ -362,13 +390,11 @@ impl AsyncRead for Wire {
                         return Poll::Ready(Err(WireError::SslRefused.into_io()))
                     }
                     b'N' => this.phase = Phase::Plain,
-                    // An error response (e.g. too many connections, from a server that
-                    // fails before reading the SSLRequest): read on as one, as libpq does.
-                    b'E' => {
-                        this.phase = Phase::Plain;
-                        let rest = new.to_vec();
-                        return Poll::Ready(this.watch_plain(&rest));
-                    }
+                    // An error response (e.g. a server that failed to fork): libpq since
+                    // CVE-2024-10977 neither reads the unauthenticated message nor goes on
+                    // on this socket, in any mode. tokio-postgres would read the byte as
+                    // 'N' and send its start-up message in plaintext.
+                    b'E' => return Poll::Ready(Err(WireError::ErrorDuringSsl.into_io())),
                     other => {
                         return Poll::Ready(Err(WireError::InvalidSslResponse(other).into_io()))
                     }
@@ -546,6 +572,64 @@ mod tests {
             }
             w.feed(&first).unwrap();
             assert_eq!(w.auth_requests.len(), 1);
+        }
+    }
+
+    #[test]
+    fn authentication_requests_outside_libpqs_bounds_are_refused_at_their_header() {
+        // Length field (body + 4): 8..=2000 passes, as in libpq.
+        let at_limit = message(b'R', &[&10i32.to_be_bytes()[..], &[b'A'; 1992]].concat());
+        assert_eq!(at_limit.len(), 2001);
+        let watch = StartupWatch::new(None);
+        watch.lock().unwrap().feed(&at_limit).unwrap();
+        for len in [2001i32, 100_000, 7, 4, 0, -1] {
+            let mut header = vec![b'R'];
+            header.extend_from_slice(&len.to_be_bytes());
+            // Refused with the header alone, split at every byte: no body is needed.
+            for split in 1..header.len() {
+                let watch = StartupWatch::new(None);
+                let mut w = watch.lock().unwrap();
+                w.feed(&header[..split]).unwrap();
+                let err = w.feed(&header[split..]).unwrap_err();
+                assert!(matches!(err, WireError::InvalidAuthRequest(l) if l == len));
+                assert_eq!(err.to_string(), "received invalid authentication request");
+                assert!(w.auth_requests.is_empty());
+            }
+        }
+        // Other messages may be long (a NoticeResponse of 100 kB above).
+        let watch = StartupWatch::new(None);
+        let long_notice = message(b'N', &vec![b'x'; 5000]);
+        watch.lock().unwrap().feed(&long_notice).unwrap();
+    }
+
+    /// A loopback pair: pgdap's `Wire` on one end, the raw server socket on the other.
+    async fn wire_pair() -> (Wire, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let wire = Wire::new(client.unwrap(), StartupWatch::new(None), false);
+        (wire, server.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn an_error_reply_to_the_ssl_request_ends_the_attempt_whatever_follows() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let full_error = b"E\x00\x00\x00\x2aSFATAL\x00C53300\x00Msorry, too many clients\x00\x00";
+        for reply in [&b"E"[..], &b"E\x00\x00\x00\x08R\x00\x00\x00"[..], &full_error[..]] {
+            let (mut wire, mut server) = wire_pair().await;
+            wire.write_all(&SSL_REQUEST).await.unwrap();
+            let mut request = [0u8; 8];
+            server.read_exact(&mut request).await.unwrap();
+            server.write_all(reply).await.unwrap();
+            // tokio-postgres reads the reply with a one-byte buffer.
+            let mut byte = [0u8; 1];
+            let err = wire.read_exact(&mut byte).await.unwrap_err();
+            let inner = err.get_ref().and_then(|e| e.downcast_ref::<WireError>());
+            assert!(matches!(inner, Some(WireError::ErrorDuringSsl)), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                "server sent an error response during SSL exchange"
+            );
         }
     }
 

@@ -11,16 +11,30 @@
 //! pgdap's typed errors, the notices reach the log, the connector's callback and
 //! [`BlockingSession::notices`], and `PGCLIENTENCODING` is set up as for async sessions.
 //!
+//! The security settings are enforced as on the async route:
+//!
+//! - the checks on the server's authentication requests (`PGREQUIREAUTH`,
+//!   `PGCHANNELBINDING=require`, libpq's 2000-byte bound) run on the decrypted start-up
+//!   of every encrypted attempt, before tokio-postgres answers a request. On a plaintext
+//!   attempt tokio-postgres' socket cannot be watched, so with either variable set such
+//!   an attempt is refused before connecting ([`Error::BlockingUnenforceable`], naming
+//!   the variable and the async route);
+//! - `PGSSLCERTMODE=require` and `PGTARGETSESSIONATTRS` are checked after start-up, the
+//!   latter with libpq's query (`SHOW transaction_read_only` or `pg_is_in_recovery()`:
+//!   the `postgres` crate does not expose the ParameterStatus of PostgreSQL 14+, which
+//!   says the same);
+//! - tokio-postgres takes any reply to the SSLRequest but 'S' as 'N'. When it reports
+//!   "server does not support TLS", the reply is asked once more on pgdap's own socket
+//!   (an SSLRequest, one byte read, closed): an error response is libpq's "server sent
+//!   an error response during SSL exchange", any other byte but 'N' libpq's "received
+//!   invalid response to SSL negotiation", and only an 'N' lets `prefer` go on in
+//!   plaintext.
+//!
 //! What is lost against [`Connector::connect`], because the socket is tokio-postgres':
 //!
-//! - libpq's "received invalid response to SSL negotiation" check (tokio-postgres takes
-//!   any reply but 'S' as 'N': under `require` and stricter it fails with "server does
-//!   not support SSL", under `prefer` it goes on in plaintext and fails later);
-//! - the start-up watch on authentication requests (checks refusing a request before
-//!   it is answered) and `TCP_USER_TIMEOUT` on pgdap's own socket (tokio-postgres sets
-//!   its own from the same option);
-//! - the connect timeout bounds the TCP connection of each attempt only, not TLS and
-//!   authentication;
+//! - `TCP_USER_TIMEOUT` on pgdap's own socket (tokio-postgres sets its own from the same
+//!   option); the connect timeout bounds the TCP connection of each attempt only, not TLS
+//!   and authentication;
 //! - a `prefer` attempt is made as tokio-postgres' `require` and, when the server answers
 //!   'N', repeated at once in plaintext on a new connection (libpq goes on on the same
 //!   socket): the outcome is libpq's, and the session's cancel token then holds
@@ -44,9 +58,12 @@ use std::sync::{Arc, Mutex};
 
 use crate::connect::errors::ErrorContext;
 use crate::connect::notices::NoticeSink;
+use crate::connect::target::{self, CertFacts};
+use crate::connect::wire::{StartupWatch, SSL_REQUEST};
 use crate::connect::{Attempt, CancelToken, Connector, Failure, Notice, Notices};
 use crate::encoding::{SessionEncoding, SessionEncodingError};
-use crate::error::Result;
+use crate::env::ChannelBinding;
+use crate::error::{Error, Result};
 use crate::tls::{MakeTls, Probe, TlsContext, TlsSession};
 
 /// A synchronous client with what pgdap knows of its session.
@@ -149,12 +166,13 @@ fn one_attempt(
     sink: &NoticeSink,
 ) -> std::result::Result<(postgres::Client, Option<TlsSession>), Failure> {
     let config = connector.config();
+    let host = config.access_point().server();
     tracing::info!(attempt = attempt.describe(), "connecting");
     let mut pg = postgres::Config::from(connector.tokio_postgres_config(attempt));
     let sink = sink.clone();
     pg.notice_callback(move |e| sink.deliver(Notice::from_db_error(&e)));
     let errors = ErrorContext {
-        host: config.access_point().server(),
+        host,
         access_point: config.access_point(),
         user: config.access_point().username(),
         settings: config.settings(),
@@ -162,35 +180,79 @@ fn one_attempt(
         tls: ctx.map(|c| &**c),
         timeout: config.options().connect_timeout,
     };
+    let check = connector.auth_check();
+    let unwatched = || match unenforceable_var(connector) {
+        Some(var) => Err(Failure::fatal(Error::BlockingUnenforceable {
+            host: host.to_string(),
+            var,
+        })),
+        None => Ok(()),
+    };
     let probe = Arc::new(Mutex::new(Probe::default()));
     let result = match ctx {
         Some(ctx) if attempt != Attempt::Plain => {
+            // The TLS stream feeds its decrypted start-up to this watch, which runs the
+            // checks on authentication requests before tokio-postgres answers them.
+            if let Ok(mut p) = probe.lock() {
+                p.watch = Some(StartupWatch::new(check));
+            }
             // SslPreferred as `require`, so the session's cancel token never falls back
             // to plaintext; an 'N' reply continues in plaintext below, as libpq does.
             pg.ssl_mode(tokio_postgres::config::SslMode::Require);
             let result = pg.connect(MakeTls::new(ctx.clone(), probe.clone()));
             match result {
                 Err(e)
-                    if attempt == Attempt::SslPreferred
-                        && crate::error::Chain(&e)
-                            .to_string()
-                            .contains("server does not support TLS") =>
+                    if crate::error::Chain(&e)
+                        .to_string()
+                        .contains("server does not support TLS") =>
                 {
-                    tracing::info!("the server does not support SSL; continuing without SSL");
-                    pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                    pg.connect(postgres::NoTls)
+                    // tokio-postgres read some byte but 'S': ask which.
+                    match ssl_reply(host, config.options().connect_timeout) {
+                        Some(b'N') | None => {}
+                        Some(b'E') => {
+                            return Err(Failure::fatal(Error::SslErrorResponse {
+                                host: host.to_string(),
+                            }))
+                        }
+                        Some(b'S') => {} // changed its mind: keep tokio-postgres' error
+                        Some(byte) => {
+                            return Err(Failure::fatal(Error::InvalidSslResponse {
+                                host: host.to_string(),
+                                byte,
+                            }))
+                        }
+                    }
+                    if attempt == Attempt::SslPreferred {
+                        unwatched()?;
+                        tracing::info!("the server does not support SSL; continuing without SSL");
+                        pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                        pg.connect(postgres::NoTls)
+                    } else {
+                        Err(e)
+                    }
                 }
                 other => other,
             }
         }
-        _ => pg.connect(postgres::NoTls),
+        _ => {
+            unwatched()?;
+            pg.connect(postgres::NoTls)
+        }
     };
-    let (attempted, session) = match probe.lock() {
-        Ok(mut p) => (p.attempted, p.session.take()),
-        Err(_) => (false, None),
+    let (attempted, session, certs) = match probe.lock() {
+        Ok(mut p) => (
+            p.attempted,
+            p.session.take(),
+            CertFacts {
+                requested: p.cert_requested,
+                loaded: p.cert_loaded,
+            },
+        ),
+        Err(_) => (false, None, CertFacts::default()),
     };
     match result {
-        Ok(client) => {
+        Ok(mut client) => {
+            check_session(connector, certs, &mut client).map_err(Failure::fatal)?;
             tracing::info!(ssl = session.is_some(), "connected");
             Ok((client, session))
         }
@@ -204,6 +266,61 @@ fn one_attempt(
             })
         }
     }
+}
+
+/// The variable whose checks on authentication requests need a watched start-up, if
+/// one is set (the blocking adapter cannot watch a plaintext start-up).
+fn unenforceable_var(connector: &Connector) -> Option<&'static str> {
+    let settings = connector.config().settings();
+    if settings.require_auth.is_some() {
+        Some("PGREQUIREAUTH")
+    } else if settings.channel_binding.value == ChannelBinding::Require {
+        Some("PGCHANNELBINDING")
+    } else {
+        None
+    }
+}
+
+/// Asks the server's reply to an SSLRequest on a socket of pgdap's own (one byte, then
+/// closed), for when tokio-postgres reported "server does not support TLS" and libpq's
+/// outcome depends on which byte it was. `None` when the server cannot be asked.
+fn ssl_reply(host: &str, timeout: std::time::Duration) -> Option<u8> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let addrs = (host, crate::access_point::PORT).to_socket_addrs().ok()?;
+    let mut socket = addrs
+        .into_iter()
+        .find_map(|addr| std::net::TcpStream::connect_timeout(&addr, timeout).ok())?;
+    socket.set_read_timeout(Some(timeout)).ok()?;
+    socket.write_all(&SSL_REQUEST).ok()?;
+    let mut reply = [0u8; 1];
+    socket.read_exact(&mut reply).ok()?;
+    Some(reply[0])
+}
+
+/// `PGSSLCERTMODE=require` and `PGTARGETSESSIONATTRS` on a started session (libpq's
+/// query for the session's state: the `postgres` crate does not expose ParameterStatus).
+fn check_session(
+    connector: &Connector,
+    certs: CertFacts,
+    client: &mut postgres::Client,
+) -> Result<()> {
+    let settings = connector.config().settings();
+    let host = connector.config().access_point().server();
+    target::cert_mode_check(settings, certs, host)?;
+    let attrs = settings.target_session_attrs.value;
+    let Some(sql) = target::state_query(attrs) else {
+        return Ok(());
+    };
+    let value = client
+        .simple_query(sql)?
+        .iter()
+        .find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap_or_default();
+    target::refuse(attrs, target::state_from_answer(&value), host)
 }
 
 /// `prepare_session` for the synchronous client.
