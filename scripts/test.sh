@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against real PostgreSQL servers (the distribution's, any of
 # 12-18) started by the tests.
-# On a fresh Debian/Ubuntu machine it first installs what the tests need (as root).
+# On a fresh Debian/Ubuntu machine it first installs every program the tests run (as root;
+# otherwise it prints the `sudo apt-get install` line and stops): the list is
+# docs/requirements.md, the checks scripts/packages.sh's need_test_packages.
+# Every cargo test run goes on after a failure (--no-fail-fast) and all three run; the
+# script exits non-zero when anything failed, and its last two lines count the test
+# binaries and the tests that passed and failed ("tests: N passed, M failed").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,15 +20,16 @@ if [ "${1:-}" = --print-features ]; then
   exit 0
 fi
 
+if ! command -v cargo >/dev/null; then
+  echo "cargo is missing: install Rust first (https://rustup.rs)" >&2
+  exit 1
+fi
 . scripts/packages.sh
-need_build_packages all   # the suite links the system OpenSSL; CI also builds `vendored`
-need_postgresql
-# Other tools the tests drive go here: need_package NAME ...
-# tests/pgbouncer.rs and tests/failover.rs start their own PgBouncer and HAProxy.
-need_package pgbouncer haproxy
+need_test_packages
 install_needed
 PG_BIN_DIR=$(pg_bin_dir)
 echo "PostgreSQL server and psql: $PG_BIN_DIR" >&2
+echo "programs: $("$PG_BIN_DIR/psql" --version), $(openssl version), node $(node --version), npm $(npm --version), $(python3 --version), $(/usr/sbin/pgbouncer --version 2>&1 | head -1), $(/usr/sbin/haproxy -v 2>&1 | head -1)" >&2
 
 # A 'main' cluster listening on localhost:5432 would not collide with the test servers
 # (they use 127.0.0.2 and up), but stop it anyway so nothing answers where tests expect
@@ -41,8 +47,52 @@ if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
 fi
 
 echo "features: ${features:-none}" >&2
-cargo test --features "$features" --all-targets "$@"
-cargo test --features "$features" --doc
+target_dir=${CARGO_TARGET_DIR:-target}
+mkdir -p "$target_dir"
+log=$target_dir/test.sh.log
+: > "$log"
+echo "cargo's output is also in $log" >&2
+failed_runs=()
+# cargo test ARGS...: its output shown and appended to the log; a failure is remembered.
+cargo_test() {
+  echo "== cargo test $*" | tee -a "$log"
+  local rc=0
+  cargo test "$@" 2>&1 | tee -a "$log" || rc=${PIPESTATUS[0]}
+  # The end of this run, for the count below.
+  echo "== exit $rc" >> "$log"
+  [ "$rc" -eq 0 ] || failed_runs+=("cargo test $* (exit $rc)")
+}
+cargo_test --no-fail-fast --features "$features" --all-targets "$@"
+cargo_test --no-fail-fast --features "$features" --doc
 # The exhaustive encoding check (every code point of every encoding against the server,
 # a few minutes) is kept out of the default run and run here.
-cargo test --features "$features" --test encoding -- --ignored
+cargo_test --no-fail-fast --features "$features" --test encoding -- --ignored
+
+# Count libtest's "test result:" lines, one per test binary (doc tests included), the
+# last one of each binary (a failing test's captured output may hold a child's). A binary
+# that ended without one (it crashed), or a cargo run that failed without a failing
+# binary (a build error), counts as one failed binary and one failed test.
+read -r bin_ok bin_failed tests_ok tests_failed < <(awk '
+  function close_binary() {
+    if (!open) return
+    if (result == "") { bf++; tf++ } else if (result == "ok") { bo++ } else { bf++ }
+    tp += p; tf += f; run_failures += (result != "ok"); open = 0
+  }
+  /^== cargo test / { close_binary(); run_failures = 0; next }
+  /^== exit / { close_binary(); if ($3 != 0 && run_failures == 0) { bf++; tf++ }; next }
+  /^ +Running [^`]/ || /^ +Doc-tests / { close_binary(); open = 1; result = ""; p = 0; f = 0; next }
+  open && /^test result: / {
+    result = ($3 == "ok.") ? "ok" : "failed"
+    for (i = 4; i < NF; i++) {
+      if ($(i + 1) ~ /^passed;?$/) p = $i
+      if ($(i + 1) ~ /^failed;?$/) f = $i
+    }
+  }
+  END { close_binary(); printf "%d %d %d %d\n", bo, bf, tp, tf }
+' "$log")
+if [ ${#failed_runs[@]} -gt 0 ]; then
+  printf 'test.sh: FAILED: %s\n' "${failed_runs[@]}"
+fi
+echo "binaries: $bin_ok passed, $bin_failed failed"
+echo "tests: $tests_ok passed, $tests_failed failed"
+[ ${#failed_runs[@]} -eq 0 ]
