@@ -108,3 +108,29 @@ pub fn stop_server(data: &Path) {
 pub fn stop_server_of(bin_dir: &Path, data: &Path) {
     super::stop_cluster(&bin_dir.join("bin/pg_ctl"), data)
 }
+
+/// libpq 18 (ctypes, `tools/libpq_oracle.py`) connecting with exactly `vars` as its
+/// environment's `PG*` variables (nothing inherited, `HOME` as given): the oracle's JSON
+/// line (`ok`, `ssl`, or `error` with libpq's message).
+pub fn oracle(home: &Path, vars: &[(&str, &str)]) -> serde_json::Value {
+    let mut cmd = Command::new("python3");
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/libpq_oracle.py"))
+        .env("LIBPQ", dir().join("lib/libpq.so.5"))
+        .env("HOME", home);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PG") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|_| {
+        panic!(
+            "libpq 18 oracle: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
