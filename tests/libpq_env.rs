@@ -119,6 +119,45 @@ impl<'a> Case<'a> {
             .unwrap_or_default())
     }
 
+    /// pgdap's blocking adapter (`integrations::blocking`), as [`Case::pgdap`].
+    #[cfg(feature = "postgres")]
+    async fn pgdap_blocking(&self, sql: &str) -> Result<String, String> {
+        let ap = access_point(self.server, self.db, self.user, self.password);
+        let config = pgdap::Config::new(ap, &self.env()).map_err(|e| e.to_string())?;
+        let connector = pgdap::Connector::new(config).map_err(|e| e.to_string())?;
+        let sql = sql.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut session =
+                pgdap::integrations::blocking::connect(&connector).map_err(|e| e.to_string())?;
+            let rows = session
+                .client
+                .simple_query(&sql)
+                .map_err(|e| e.to_string())?;
+            Ok(rows
+                .iter()
+                .find_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                    _ => None,
+                })
+                .unwrap_or_default())
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The blocking adapter agrees with the async path: the same value, or an error with
+    /// the same text.
+    /// (Without the `postgres` feature there is no blocking adapter to compare.)
+    async fn blocking_agrees(&self, sql: &str, ours: &Result<String, String>) {
+        #[cfg(feature = "postgres")]
+        {
+            let blocking = self.pgdap_blocking(sql).await;
+            assert_eq!(&blocking, ours, "{:?}: blocking vs async", self.vars);
+        }
+        #[cfg(not(feature = "postgres"))]
+        let _ = (sql, ours);
+    }
+
     /// libpq with the same Access Point (as PGHOST, PGUSER, ... and PGPASSWORD when the
     /// Access Point has a password, which wins as in pgdap) and the same variables.
     fn libpq(&self, lib: Lib, sql: &str) -> Result<String, String> {
@@ -786,6 +825,7 @@ async fn sslcertmode_require_as_libpq_16() {
     for (c, phrase) in &cases {
         let r = c.compare(Lib::Libpq18, SSL, *phrase).await;
         assert_eq!(r.is_err(), phrase.is_some(), "{:?} {r:?}", c.vars);
+        c.blocking_agrees(SSL, &r).await;
     }
 }
 
@@ -851,6 +891,7 @@ fn connect_example_honours_libpq_variables() {
 /// error carries psql's reason (libpq's message). Returns that reason when refused.
 async fn same_target_outcome(c: &Case<'_>, name: &str) -> Option<String> {
     let ours = c.pgdap(SSL).await;
+    c.blocking_agrees(SSL, &ours).await;
     let theirs = c.libpq(Lib::Psql15, SSL);
     assert_eq!(
         ours.is_ok(),

@@ -21,6 +21,7 @@
 //! EC stripping it.
 
 mod common;
+#[cfg(feature = "postgres")]
 #[path = "common/hostile.rs"]
 mod hostile;
 #[path = "common/mitm.rs"]
@@ -755,244 +756,254 @@ fn access_point_errors_never_echo_secret_looking_lines() {
 // Hostile servers during negotiation
 // ---------------------------------------------------------------------------------------
 
-use hostile::{Hostile, Misbehaviour};
+/// Needs the blocking adapter (feature `postgres`, on in scripts/test.sh).
+#[cfg(feature = "postgres")]
+mod hostile_negotiation {
+    use super::*;
+    use hostile::{Hostile, Misbehaviour};
 
-const HOSTILE_PASSWORD: &str = "hostile-never-gets-this";
+    const HOSTILE_PASSWORD: &str = "hostile-never-gets-this";
 
-/// The two fakes (plaintext, TLS), shared by the hostile tests, one test at a time.
-fn hostile_fakes() -> &'static (Hostile, Hostile) {
-    static F: OnceLock<(Hostile, Hostile)> = OnceLock::new();
-    F.get_or_init(|| {
-        (
-            Hostile::start("127.0.0.200", false),
-            Hostile::start("127.0.0.201", true),
-        )
-    })
-}
-static HOSTILE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Client {
-    Libpq18,
-    Connect,
-    Blocking,
-    /// tokio-postgres' own `connect` (sslmode require) with `Connector::make_tls`.
-    BareMakeTls,
-}
-
-/// One client's connection to `addr` with PGMODE/PGSSLMODE `mode` and PGREQUIREAUTH;
-/// `Ok(())` when it connected, else its error (pgdap's whole cause chain, or libpq's
-/// message).
-async fn hostile_client(
-    client: Client,
-    addr: &'static str,
-    mode: &str,
-    require_auth: Option<&str>,
-) -> Result<(), String> {
-    let mut home = ClientHome::new().var("PGMODE", mode);
-    if let Some(r) = require_auth {
-        home.set("PGREQUIREAUTH", r);
+    /// The two fakes (plaintext, TLS), shared by the hostile tests, one test at a time.
+    fn hostile_fakes() -> &'static (Hostile, Hostile) {
+        static F: OnceLock<(Hostile, Hostile)> = OnceLock::new();
+        F.get_or_init(|| {
+            (
+                Hostile::start("127.0.0.200", false),
+                Hostile::start("127.0.0.201", true),
+            )
+        })
     }
-    let ap = access_point(addr, "appdb", "alice", HOSTILE_PASSWORD);
-    let connector =
-        || pgdap::Connector::new(pgdap::Config::new(ap.clone(), &home.env()).unwrap()).unwrap();
-    match client {
-        Client::Libpq18 => {
-            let mut vars = vec![
-                ("PGHOST", addr),
-                ("PGUSER", "alice"),
-                ("PGDATABASE", "appdb"),
-                ("PGPASSWORD", HOSTILE_PASSWORD),
-                ("PGSSLMODE", mode),
-                ("PGGSSENCMODE", "disable"),
-                ("PGCONNECT_TIMEOUT", "10"),
-            ];
-            if let Some(r) = require_auth {
-                vars.push(("PGREQUIREAUTH", r));
-            }
-            let out = tokio::task::block_in_place(|| common::libpq18::oracle(home.home(), &vars));
-            match out["ok"].as_bool() {
-                Some(true) => Ok(()),
-                _ => Err(out["error"].as_str().unwrap_or_default().to_string()),
-            }
+    static HOSTILE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Client {
+        Libpq18,
+        Connect,
+        Blocking,
+        /// tokio-postgres' own `connect` (sslmode require) with `Connector::make_tls`.
+        BareMakeTls,
+    }
+
+    /// One client's connection to `addr` with PGMODE/PGSSLMODE `mode` and PGREQUIREAUTH;
+    /// `Ok(())` when it connected, else its error (pgdap's whole cause chain, or libpq's
+    /// message).
+    async fn hostile_client(
+        client: Client,
+        addr: &'static str,
+        mode: &str,
+        require_auth: Option<&str>,
+    ) -> Result<(), String> {
+        let mut home = ClientHome::new().var("PGMODE", mode);
+        if let Some(r) = require_auth {
+            home.set("PGREQUIREAUTH", r);
         }
-        Client::Connect => connector().connect().await.map(drop).map_err(|e| chain(&e)),
-        Client::Blocking => {
-            let connector = connector();
-            tokio::task::spawn_blocking(move || {
-                pgdap::integrations::blocking::connect(&connector)
+        let ap = access_point(addr, "appdb", "alice", HOSTILE_PASSWORD);
+        let connector =
+            || pgdap::Connector::new(pgdap::Config::new(ap.clone(), &home.env()).unwrap()).unwrap();
+        match client {
+            Client::Libpq18 => {
+                let mut vars = vec![
+                    ("PGHOST", addr),
+                    ("PGUSER", "alice"),
+                    ("PGDATABASE", "appdb"),
+                    ("PGPASSWORD", HOSTILE_PASSWORD),
+                    ("PGSSLMODE", mode),
+                    ("PGGSSENCMODE", "disable"),
+                    ("PGCONNECT_TIMEOUT", "10"),
+                ];
+                if let Some(r) = require_auth {
+                    vars.push(("PGREQUIREAUTH", r));
+                }
+                let out =
+                    tokio::task::block_in_place(|| common::libpq18::oracle(home.home(), &vars));
+                match out["ok"].as_bool() {
+                    Some(true) => Ok(()),
+                    _ => Err(out["error"].as_str().unwrap_or_default().to_string()),
+                }
+            }
+            Client::Connect => connector().connect().await.map(drop).map_err(|e| chain(&e)),
+            Client::Blocking => {
+                let connector = connector();
+                tokio::task::spawn_blocking(move || {
+                    pgdap::integrations::blocking::connect(&connector)
+                        .map(drop)
+                        .map_err(|e| chain(&e))
+                })
+                .await
+                .unwrap()
+            }
+            Client::BareMakeTls => {
+                let connector = connector();
+                let mut pg = pgdap::tokio_postgres::Config::new();
+                pg.host(addr)
+                    .port(5432)
+                    .user("alice")
+                    .dbname("appdb")
+                    .password(HOSTILE_PASSWORD)
+                    .connect_timeout(Duration::from_secs(10))
+                    .ssl_mode(pgdap::tokio_postgres::config::SslMode::Require);
+                pg.connect(connector.make_tls().unwrap())
+                    .await
                     .map(drop)
                     .map_err(|e| chain(&e))
-            })
-            .await
-            .unwrap()
-        }
-        Client::BareMakeTls => {
-            let connector = connector();
-            let mut pg = pgdap::tokio_postgres::Config::new();
-            pg.host(addr)
-                .port(5432)
-                .user("alice")
-                .dbname("appdb")
-                .password(HOSTILE_PASSWORD)
-                .connect_timeout(Duration::from_secs(10))
-                .ssl_mode(pgdap::tokio_postgres::config::SslMode::Require);
-            pg.connect(connector.make_tls().unwrap())
-                .await
-                .map(drop)
-                .map_err(|e| chain(&e))
+            }
         }
     }
-}
 
-/// libpq's reason: its message after the last "failed: ".
-fn libpq_reason(message: &str) -> &str {
-    let line = message.lines().last().unwrap_or(message);
-    line.rsplit_once("failed: ").map_or(line, |(_, r)| r).trim()
-}
+    /// libpq's reason: its message after the last "failed: ".
+    fn libpq_reason(message: &str) -> &str {
+        let line = message.lines().last().unwrap_or(message);
+        line.rsplit_once("failed: ").map_or(line, |(_, r)| r).trim()
+    }
 
-/// Every misbehaviour, every path of pgdap and libpq 18 on the same fake: each fails
-/// with libpq's message and sends nothing after the misbehaviour; the password never
-/// reaches the fake. Known divergences (asserted as such): the blocking adapter refuses
-/// a plaintext attempt under PGREQUIREAUTH before connecting (it cannot watch it), and
-/// on a plaintext attempt without such a check it cannot see an oversized request
-/// either (tokio-postgres answers the SASL offer; no password is in it); a bare
-/// `MakeTls` cannot see the reply to the SSLRequest (tokio-postgres reads it: under
-/// `require` it fails with its own message and sends nothing more).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_servers_get_nothing_after_misbehaving_on_any_path_like_libpq_18() {
-    use Client::*;
-    use Misbehaviour::*;
-    let _one = HOSTILE.lock().await;
-    let (plain, tls) = hostile_fakes();
-    // (misbehaviour, fake, mode, PGREQUIREAUTH, clients)
-    let all = &[Libpq18, Connect, Blocking][..];
-    let with_bare = &[Libpq18, Connect, Blocking, BareMakeTls][..];
-    let cases: &[(Misbehaviour, &Hostile, &str, Option<&str>, &[Client])] = &[
-        (ErrorReplyThenCleartext, plain, "prefer", None, all),
-        (
-            ErrorReplyThenCleartext,
-            plain,
-            "prefer",
-            Some("scram-sha-256"),
-            all,
-        ),
-        (
-            ErrorReplyThenCleartext,
-            plain,
-            "require",
-            Some("scram-sha-256"),
-            with_bare,
-        ),
-        (ErrorReplyThenOk, plain, "prefer", None, all),
-        (ErrorReplyThenOk, plain, "require", None, with_bare),
-        (
-            CleartextRequest,
-            plain,
-            "disable",
-            Some("scram-sha-256"),
-            all,
-        ),
-        (CleartextRequest, tls, "require", Some("scram-sha-256"), all),
-        (
-            CleartextRequest,
-            tls,
-            "prefer",
-            Some("scram-sha-256,md5"),
-            all,
-        ),
-        (OversizedSasl, plain, "disable", None, all),
-        (OversizedSasl, tls, "require", None, all),
-        (OversizedSasl, tls, "prefer", None, all),
-    ];
-    let mut table = Vec::new();
-    let mut failures = Vec::new();
-    for &(what, fake, mode, require_auth, clients) in cases {
-        let mut libpq_message = String::new();
-        for &client in clients {
-            fake.set(what);
-            let result = hostile_client(client, fake.addr, mode, require_auth).await;
-            let seen = fake.seen();
-            let after: usize = seen.iter().map(|s| s.after.len()).sum();
-            let leaked = seen
-                .iter()
-                .any(|s| contains(&s.all, HOSTILE_PASSWORD.as_bytes()));
-            let row = format!(
+    /// Every misbehaviour, every path of pgdap and libpq 18 on the same fake: each fails
+    /// with libpq's message and sends nothing after the misbehaviour; the password never
+    /// reaches the fake. Known divergences (asserted as such): the blocking adapter refuses
+    /// a plaintext attempt under PGREQUIREAUTH before connecting (it cannot watch it), and
+    /// on a plaintext attempt without such a check it cannot see an oversized request
+    /// either (tokio-postgres answers the SASL offer; no password is in it); a bare
+    /// `MakeTls` cannot see the reply to the SSLRequest (tokio-postgres reads it: under
+    /// `require` it fails with its own message and sends nothing more).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hostile_servers_get_nothing_after_misbehaving_on_any_path_like_libpq_18() {
+        use Client::*;
+        use Misbehaviour::*;
+        let _one = HOSTILE.lock().await;
+        let (plain, tls) = hostile_fakes();
+        // (misbehaviour, fake, mode, PGREQUIREAUTH, clients)
+        let all = &[Libpq18, Connect, Blocking][..];
+        let with_bare = &[Libpq18, Connect, Blocking, BareMakeTls][..];
+        let cases: &[(Misbehaviour, &Hostile, &str, Option<&str>, &[Client])] = &[
+            (ErrorReplyThenCleartext, plain, "prefer", None, all),
+            (
+                ErrorReplyThenCleartext,
+                plain,
+                "prefer",
+                Some("scram-sha-256"),
+                all,
+            ),
+            (
+                ErrorReplyThenCleartext,
+                plain,
+                "require",
+                Some("scram-sha-256"),
+                with_bare,
+            ),
+            (ErrorReplyThenOk, plain, "prefer", None, all),
+            (ErrorReplyThenOk, plain, "require", None, with_bare),
+            (
+                CleartextRequest,
+                plain,
+                "disable",
+                Some("scram-sha-256"),
+                all,
+            ),
+            (CleartextRequest, tls, "require", Some("scram-sha-256"), all),
+            (
+                CleartextRequest,
+                tls,
+                "prefer",
+                Some("scram-sha-256,md5"),
+                all,
+            ),
+            (OversizedSasl, plain, "disable", None, all),
+            (OversizedSasl, tls, "require", None, all),
+            (OversizedSasl, tls, "prefer", None, all),
+        ];
+        let mut table = Vec::new();
+        let mut failures = Vec::new();
+        for &(what, fake, mode, require_auth, clients) in cases {
+            let mut libpq_message = String::new();
+            for &client in clients {
+                fake.set(what);
+                let result = hostile_client(client, fake.addr, mode, require_auth).await;
+                let seen = fake.seen();
+                let after: usize = seen.iter().map(|s| s.after.len()).sum();
+                let leaked = seen
+                    .iter()
+                    .any(|s| contains(&s.all, HOSTILE_PASSWORD.as_bytes()));
+                let row = format!(
                 "{what:?} {} PGMODE={mode} PGREQUIREAUTH={require_auth:?} {client:?}: {} connection(s), {after} byte(s) after, password {}, {result:?}",
                 fake.addr,
                 seen.len(),
                 if leaked { "SENT" } else { "not sent" },
             );
-            table.push(row.clone());
-            let Err(message) = &result else {
-                failures.push(format!("connected: {row}"));
-                continue;
-            };
-            if leaked {
-                failures.push(format!("password leaked: {row}"));
-            }
-            let plaintext_unwatched = client == Blocking && fake.addr == plain.addr;
-            match client {
-                Libpq18 => {
-                    libpq_message = libpq_reason(message).to_string();
-                    if after != 0 {
-                        failures.push(format!("libpq sent bytes: {row}"));
-                    }
+                table.push(row.clone());
+                let Err(message) = &result else {
+                    failures.push(format!("connected: {row}"));
+                    continue;
+                };
+                if leaked {
+                    failures.push(format!("password leaked: {row}"));
                 }
-                Blocking if plaintext_unwatched && require_auth.is_some() && mode == "disable" => {
-                    // Refused before connecting: not a byte to the server.
-                    if !message.contains("PGREQUIREAUTH cannot be enforced") || !seen.is_empty() {
-                        failures.push(format!("blocking plaintext not refused: {row}"));
+                let plaintext_unwatched = client == Blocking && fake.addr == plain.addr;
+                match client {
+                    Libpq18 => {
+                        libpq_message = libpq_reason(message).to_string();
+                        if after != 0 {
+                            failures.push(format!("libpq sent bytes: {row}"));
+                        }
                     }
-                }
-                Blocking if plaintext_unwatched && what == OversizedSasl => {
-                    // Documented divergence: tokio-postgres answers the offer unwatched.
-                    if !message.contains("hostile fake") {
-                        failures.push(format!("unexpected blocking outcome: {row}"));
+                    Blocking
+                        if plaintext_unwatched && require_auth.is_some() && mode == "disable" =>
+                    {
+                        // Refused before connecting: not a byte to the server.
+                        if !message.contains("PGREQUIREAUTH cannot be enforced") || !seen.is_empty()
+                        {
+                            failures.push(format!("blocking plaintext not refused: {row}"));
+                        }
                     }
-                }
-                BareMakeTls => {
-                    if !message.contains("server does not support TLS") || after != 0 {
-                        failures.push(format!("bare MakeTls: {row}"));
+                    Blocking if plaintext_unwatched && what == OversizedSasl => {
+                        // Documented divergence: tokio-postgres answers the offer unwatched.
+                        if !message.contains("hostile fake") {
+                            failures.push(format!("unexpected blocking outcome: {row}"));
+                        }
                     }
-                }
-                _ => {
-                    if libpq_message.is_empty() || !message.contains(&libpq_message) {
-                        failures.push(format!("message is not libpq's {libpq_message:?}: {row}"));
+                    BareMakeTls => {
+                        if !message.contains("server does not support TLS") || after != 0 {
+                            failures.push(format!("bare MakeTls: {row}"));
+                        }
                     }
-                    if after != 0 {
-                        failures.push(format!("bytes sent after the misbehaviour: {row}"));
+                    _ => {
+                        if libpq_message.is_empty() || !message.contains(&libpq_message) {
+                            failures
+                                .push(format!("message is not libpq's {libpq_message:?}: {row}"));
+                        }
+                        if after != 0 {
+                            failures.push(format!("bytes sent after the misbehaviour: {row}"));
+                        }
                     }
                 }
             }
         }
+        println!("{}", table.join("\n"));
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
-    println!("{}", table.join("\n"));
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
 
-/// The detector can fail: a fake that asks for a cleartext password with no check set
-/// gets the password from libpq 18 and from both of pgdap's paths.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_fake_sees_a_password_when_nothing_forbids_sending_it() {
-    let _one = HOSTILE.lock().await;
-    let (plain, _) = hostile_fakes();
-    for client in [Client::Libpq18, Client::Connect, Client::Blocking] {
-        plain.set(Misbehaviour::CleartextRequest);
-        let result = hostile_client(client, plain.addr, "disable", None).await;
-        let seen = plain.seen();
-        assert!(
-            matches!(&result, Err(m) if m.contains("hostile fake")),
-            "{client:?}: {result:?}"
-        );
-        assert_eq!(seen.len(), 1, "{client:?}");
-        assert!(
-            contains(&seen[0].after, HOSTILE_PASSWORD.as_bytes()),
-            "{client:?}: the fake did not see the password: {seen:?}"
-        );
+    /// The detector can fail: a fake that asks for a cleartext password with no check set
+    /// gets the password from libpq 18 and from both of pgdap's paths.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hostile_fake_sees_a_password_when_nothing_forbids_sending_it() {
+        let _one = HOSTILE.lock().await;
+        let (plain, _) = hostile_fakes();
+        for client in [Client::Libpq18, Client::Connect, Client::Blocking] {
+            plain.set(Misbehaviour::CleartextRequest);
+            let result = hostile_client(client, plain.addr, "disable", None).await;
+            let seen = plain.seen();
+            assert!(
+                matches!(&result, Err(m) if m.contains("hostile fake")),
+                "{client:?}: {result:?}"
+            );
+            assert_eq!(seen.len(), 1, "{client:?}");
+            assert!(
+                contains(&seen[0].after, HOSTILE_PASSWORD.as_bytes()),
+                "{client:?}: the fake did not see the password: {seen:?}"
+            );
+        }
     }
-}
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
 }

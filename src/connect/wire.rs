@@ -615,7 +615,11 @@ mod tests {
     async fn an_error_reply_to_the_ssl_request_ends_the_attempt_whatever_follows() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let full_error = b"E\x00\x00\x00\x2aSFATAL\x00C53300\x00Msorry, too many clients\x00\x00";
-        for reply in [&b"E"[..], &b"E\x00\x00\x00\x08R\x00\x00\x00"[..], &full_error[..]] {
+        for reply in [
+            &b"E"[..],
+            &b"E\x00\x00\x00\x08R\x00\x00\x00"[..],
+            &full_error[..],
+        ] {
             let (mut wire, mut server) = wire_pair().await;
             wire.write_all(&SSL_REQUEST).await.unwrap();
             let mut request = [0u8; 8];
