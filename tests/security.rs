@@ -776,6 +776,15 @@ mod hostile_negotiation {
     }
     static HOSTILE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+    /// A hostile case: misbehaviour, fake, mode, PGREQUIREAUTH, the clients to run.
+    type Row<'a> = (
+        Misbehaviour,
+        &'a Hostile,
+        &'a str,
+        Option<&'a str>,
+        &'a [Client],
+    );
+
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     enum Client {
         Libpq18,
@@ -874,7 +883,7 @@ mod hostile_negotiation {
         // (misbehaviour, fake, mode, PGREQUIREAUTH, clients)
         let all = &[Libpq18, Connect, Blocking][..];
         let with_bare = &[Libpq18, Connect, Blocking, BareMakeTls][..];
-        let cases: &[(Misbehaviour, &Hostile, &str, Option<&str>, &[Client])] = &[
+        let cases: &[Row] = &[
             (ErrorReplyThenCleartext, plain, "prefer", None, all),
             (
                 ErrorReplyThenCleartext,
