@@ -16,6 +16,9 @@ pub use cancel::CancelToken;
 pub use notices::{spawn_connection, Notice, NoticeCallback, Notices, NOTICE_QUEUE_LIMIT};
 pub use sequence::{Attempt, Failure, Plan};
 pub use wire::{AuthRequest, Wire};
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use wire::fuzz_startup;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -451,6 +451,84 @@ pub(crate) fn watch_decrypted(watch: &Watch, data: &[u8]) -> io::Result<bool> {
     Ok(watch.done)
 }
 
+/// Drives a [`StartupWatch`] from outside the crate, for the fuzz target
+/// `fuzz/fuzz_targets/startup.rs` (compiled only with `--cfg fuzzing`, which cargo-fuzz
+/// sets). Panics when an invariant breaks:
+///
+/// - the watch reaches the same result (requests, cancel key, end of start-up, error)
+///   whether the bytes arrive at once or split into reads of any size;
+/// - a refused request is never recorded (a cleartext request under the check below, a
+///   SCRAM-SHA-256-PLUS offer under the channel-binding rule);
+/// - no more than libpq's 2000 bytes of a message are ever kept.
+///
+/// Input: byte 0 selects the rules (bit 0: refuse PLUS offers; bit 1: refuse cleartext
+/// requests), bytes 1-2 seed the read sizes, the rest is the server's byte stream.
+#[cfg(fuzzing)]
+pub fn fuzz_startup(input: &[u8]) {
+    if input.len() < 3 {
+        return;
+    }
+    let (flags, seed, stream) = (input[0], u16::from_be_bytes([input[1], input[2]]), &input[3..]);
+    let new_watch = || {
+        let check: Option<AuthCheck> = (flags & 2 != 0).then(|| {
+            Arc::new(|_: &[AuthRequest], r: &AuthRequest| match r {
+                AuthRequest::CleartextPassword => Err("no cleartext".to_string()),
+                _ => Ok(()),
+            }) as AuthCheck
+        });
+        let watch = StartupWatch::new(check);
+        if flags & 1 != 0 {
+            if let Ok(mut w) = watch.lock() {
+                w.refuse_plus_offer(crate::tls::binding::NoEndPointHash {
+                    libpq_message: "fuzz".into(),
+                    signature_algorithm: "fuzz".into(),
+                });
+            }
+        }
+        watch
+    };
+    let summary = |w: &StartupWatch, err: Option<WireError>| {
+        assert!(w.parser.body.len() <= KEEP_LIMIT, "kept {} bytes", w.parser.body.len());
+        if flags & 2 != 0 {
+            assert!(!w.auth_requests.contains(&AuthRequest::CleartextPassword));
+        }
+        if flags & 1 != 0 {
+            assert!(!w.auth_requests.iter().any(
+                |r| matches!(r, AuthRequest::Sasl(m) if m.iter().any(|m| m == SCRAM_PLUS))
+            ));
+        }
+        (
+            w.auth_requests.clone(),
+            w.backend_key,
+            w.done,
+            err.map(|e| e.to_string()),
+        )
+    };
+    let whole = new_watch();
+    let mut w = whole.lock().unwrap_or_else(|e| e.into_inner());
+    let err = w.feed(stream).err();
+    let at_once = summary(&w, err);
+    let split = new_watch();
+    let mut w = split.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rest = stream;
+    let mut state = u32::from(seed) | 1;
+    let mut err = None;
+    while !rest.is_empty() {
+        // xorshift: read sizes of 1 to 32 bytes.
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let n = (state as usize % 32 + 1).min(rest.len());
+        let (now, later) = rest.split_at(n);
+        rest = later;
+        if let Err(e) = w.feed(now) {
+            err = Some(e);
+            break;
+        }
+    }
+    assert_eq!(at_once, summary(&w, err), "split reads changed the result");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
