@@ -263,8 +263,10 @@ pub struct TlsSession {
 ///   continues in plaintext when the server answers 'N', never after a failed handshake
 ///   or verification; it has no `allow`, `verify-ca` or `verify-full` (the library's
 ///   sslmode must be `require` for those, the verification is done here);
-/// - libpq's "received invalid response to SSL negotiation" check (tokio-postgres takes
-///   any reply but 'S' as 'N');
+/// - libpq's checks of the reply to the SSLRequest (tokio-postgres takes any reply but
+///   'S' as 'N': an error response or garbage under its `prefer` goes on in plaintext,
+///   where libpq fails with "server sent an error response during SSL exchange" or
+///   "received invalid response to SSL negotiation");
 /// - `PGAUTH=cert`'s rule that no password is ever handed to the protocol layer and that
 ///   allow/prefer never settle for plaintext;
 /// - the `PGCLIENTENCODING` set-up of the session, pgdap's socket options
