@@ -209,10 +209,14 @@ if [ "${1:-}" = __inside ]; then
     echo "  perl: $(perl -e "print \$^V") (git depends on it)"
     echo "  /etc/hosts: the root'"'"'s own file ($(wc -l < /etc/hosts) lines)"
     if [ ${#present[@]} -gt 0 ]; then echo "  NOT PRISTINE: ${present[*]}"; exit 1; fi
-  ' >&2
+  ' >&2 &
+  # Each command in the background, waited for: a TERM to this script is then handled at
+  # once (bash runs traps only between foreground commands).
+  wait $!
   for cmd in "$@"; do
     say "README: $cmd"
-    in_root "$cmd" < /dev/null
+    in_root "$cmd" < /dev/null &
+    wait $!
     say "README: done: $cmd"
   done
   exit 0
