@@ -276,6 +276,37 @@ fn doctor_reports() {
         "{text}"
     );
     assert!(text.contains("chmod 0600"), "{text}");
+
+    // An Access Point file with a password that others can read: WARN, not refused. A
+    // minimum protocol below TLS 1.2: raised to TLS 1.2, and said so.
+    let home = ClientHome::new()
+        .var("PGMODE", "verify-full")
+        .var("PGSSLMINPROTOCOLVERSION", "TLSv1");
+    home.put("ca.crt", "root.crt");
+    let cfg = write_config(&home, &server.addr, "appdb", "scram_user", "scram-pw");
+    common::set_mode(&cfg, 0o644);
+    let (ok, text) = doctor(&cfg, &home, false);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "[WARN] Access Point file: Access Point file \"{}\" holds a password and is readable by group or others (mode 0644)",
+            cfg.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("chmod 0600"), "{text}");
+    assert!(
+        text.contains(
+            "[WARN] PGSSLMINPROTOCOLVERSION: PGSSLMINPROTOCOLVERSION=TLSv1 is raised to TLSv1.2"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("TLSv1 (raised to TLSv1.2)"), "{text}");
+    assert!(text.contains("[OK  ] encryption: SSL TLSv1."), "{text}");
+    assert!(!text.contains("scram-pw"), "password leaked: {text}");
+    common::set_mode(&cfg, 0o600);
+    let (_, text) = doctor(&cfg, &home, false);
+    assert!(!text.contains("Access Point file:"), "{text}");
 }
 
 /// Captures everything pgdap logs (all levels) while `f` runs.

@@ -703,6 +703,25 @@ impl Settings {
         }
     }
 
+    /// PGSSLMINPROTOCOLVERSION when it asks for less than TLS 1.2 (`TLSv1`, `TLSv1.1`):
+    /// pgdap never negotiates below TLS 1.2, so such a minimum is raised to TLS 1.2 (where
+    /// libpq would allow the older versions). The TLS context logs it at debug level when
+    /// it is built, and `doctor` reports it.
+    ///
+    /// ```
+    /// let env = pgdap::Environment::from_pairs([("PGSSLMINPROTOCOLVERSION", "TLSv1")]).with_default_dir("/h/.postgresql");
+    /// let s = pgdap::Settings::resolve(&env, env.default_dir())?;
+    /// assert_eq!(s.raised_min_protocol(), Some(pgdap::env::TlsVersion::Tls1));
+    /// let env = pgdap::Environment::from_pairs([("PGSSLMINPROTOCOLVERSION", "TLSv1.3")]).with_default_dir("/h/.postgresql");
+    /// assert_eq!(pgdap::Settings::resolve(&env, env.default_dir())?.raised_min_protocol(), None);
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    pub fn raised_min_protocol(&self) -> Option<TlsVersion> {
+        self.ssl_min_protocol
+            .value
+            .filter(|asked| *asked < TlsVersion::Tls1_2)
+    }
+
     /// The `options` start-up parameter: PGOPTIONS, PGTZ and PGDATESTYLE
     /// ([`options::startup_options`]).
     pub fn startup_options(&self) -> Option<String> {
