@@ -250,18 +250,24 @@ impl Inner {
         let retry = fingerprint == checked.fingerprint;
         checked.fingerprint = fingerprint;
         let in_service = self.current.lock().ok().and_then(|c| c.ctx.clone());
-        let built = TlsContext::build(&self.settings).and_then(|ctx| {
+        let built = match TlsContext::build(&self.settings) {
             // A file the context in service uses and the new one does not has
             // disappeared (the new policy is what the build found, so no race with
             // the file system): a broken file, not a new configuration.
-            match (&in_service, &ctx) {
+            Ok(ctx) => match (&in_service, &ctx) {
                 (Some(old), Some(new)) => match vanished(old.policy(), new.policy()) {
                     Some(e) => Err(e),
                     None => Ok(ctx),
                 },
                 _ => Ok(ctx),
-            }
-        });
+            },
+            // The build failed (under verify-ca/verify-full a missing root CA is an
+            // error of its own): a vanished file is still what to report.
+            Err(e) => Err(in_service
+                .as_deref()
+                .and_then(|old| vanished(old.policy(), &still_present(old.policy())))
+                .unwrap_or(e)),
+        };
         checked.failed = built.is_err();
         let Ok(mut current) = self.current.lock() else {
             return;
@@ -288,6 +294,19 @@ impl Inner {
                 current.last_error = Some(Arc::new(e));
             }
         }
+    }
+}
+
+/// `policy` without the files that no longer exist (libpq's test: `stat` fails).
+fn still_present(policy: &TlsPolicy) -> TlsPolicy {
+    let present =
+        |path: &Option<std::path::PathBuf>| path.clone().filter(|p| super::files::exists(p));
+    TlsPolicy {
+        root_ca: present(&policy.root_ca),
+        crl: present(&policy.crl),
+        client_cert: present(&policy.client_cert),
+        client_key: present(&policy.client_key),
+        verify_host: policy.verify_host,
     }
 }
 
@@ -424,6 +443,35 @@ mod tests {
         std::fs::remove_file(&root).unwrap();
         let fresh = TlsReloader::new(&settings(dir.path(), "require"), Duration::ZERO).unwrap();
         assert!(fresh.current().unwrap().policy().root_ca.is_none());
+    }
+
+    #[test]
+    fn under_verify_full_a_vanished_root_ca_is_reported_as_vanished_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root.crt");
+        std::fs::write(&root, ca_pem()).unwrap();
+        let reloader =
+            TlsReloader::new(&settings(dir.path(), "verify-full"), Duration::ZERO).unwrap();
+        let verifying = reloader.current().unwrap();
+        std::fs::remove_file(&root).unwrap();
+        reloader.reload_now();
+        let error = reloader.last_error().expect("reported");
+        assert!(
+            matches!(
+                &*error,
+                Error::FileVanished {
+                    var: "PGROOTCA",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(Arc::ptr_eq(&verifying, &reloader.current().unwrap()));
+        // A broken (not vanished) file is still reported as what is wrong with it.
+        std::fs::write(&root, "garbage").unwrap();
+        reloader.reload_now();
+        let error = reloader.last_error().expect("reported");
+        assert!(matches!(&*error, Error::BadFile { .. }), "{error}");
     }
 
     #[test]
