@@ -402,6 +402,25 @@ mod tests {
         assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_key_or_root_ca_that_is_a_fifo_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("postgresql.key");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let err = check_key(&fifo).unwrap_err();
+        assert!(
+            matches!(&err, Error::BadFile { var: "PGKEY", reason, .. } if reason == "not a regular file"),
+            "{err}"
+        );
+        let err = trust_store(&fifo, None).err().unwrap();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
     #[test]
     fn pem_blocks_are_split() {
         let text = b"junk\n-----BEGIN X-----\nAA\n-----END X-----\n-----BEGIN X-----\nBB\n-----END X-----\n";
