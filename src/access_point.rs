@@ -12,9 +12,9 @@
 //! and keys are case-insensitive. The port is always 5432.
 
 use std::fmt;
-use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use tracing::warn;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -38,12 +38,61 @@ pub const MAX_FILE_SIZE: u64 = 64 * 1024;
 /// assert!(!format!("{ap:?}").contains("s3cret"));
 /// # Ok::<(), pgdap::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct AccessPoint {
     server: String,
     dbname: String,
     username: String,
     password: Password,
+    /// Set by [`AccessPoint::from_file`]: the file holds a password others can read.
+    readable_by_others: Option<ReadableByOthers>,
+}
+
+/// Two Access Points are equal when they name the same server, database, user and
+/// password, wherever they were read from.
+impl PartialEq for AccessPoint {
+    fn eq(&self, other: &AccessPoint) -> bool {
+        self.server == other.server
+            && self.dbname == other.dbname
+            && self.username == other.username
+            && self.password == other.password
+    }
+}
+
+impl Eq for AccessPoint {}
+
+/// An Access Point file that holds a password and is readable by its group or by others
+/// (Unix permission bits `0o044`). [`AccessPoint::from_file`] logs it as a `tracing`
+/// warning and keeps it for `doctor` ([`AccessPoint::readable_by_others`]); the file is
+/// not refused, since the vendor's files live on many systems with many conventions.
+///
+/// ```
+/// let exposed = pgdap::access_point::ReadableByOthers {
+///     path: "/etc/app/dap.cfg".into(),
+///     mode: 0o644,
+/// };
+/// assert_eq!(
+///     exposed.to_string(),
+///     "Access Point file \"/etc/app/dap.cfg\" holds a password and is readable by group or others (mode 0644); permissions should be u=rw (0600) or less"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadableByOthers {
+    /// The file.
+    pub path: PathBuf,
+    /// Its permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+}
+
+impl fmt::Display for ReadableByOthers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Access Point file \"{}\" holds a password and is readable by group or others (mode {:04o}); permissions should be u=rw (0600) or less",
+            self.path.display(),
+            self.mode
+        )
+    }
 }
 
 const KEYS: [&str; 5] = ["dbengine", "dbserver", "dbname", "username", "password"];
@@ -66,6 +115,7 @@ impl AccessPoint {
             dbname: dbname.into(),
             username: username.into(),
             password,
+            readable_by_others: None,
         }
     }
 
@@ -123,6 +173,7 @@ impl AccessPoint {
                     .map(|(mut p, _)| std::mem::take(&mut *p))
                     .unwrap_or_default(),
             ),
+            readable_by_others: None,
         })
     }
 
@@ -145,10 +196,18 @@ impl AccessPoint {
         }
     }
 
-    /// Reads and parses an Access Point file (at most [`MAX_FILE_SIZE`] bytes).
+    /// Reads and parses an Access Point file (at most [`MAX_FILE_SIZE`] bytes). Its bytes
+    /// are wiped once parsed.
+    ///
+    /// On Unix, a file that holds a non-empty password and is readable by its group or by
+    /// others is used all the same, with a `tracing` warning naming the file and its mode;
+    /// [`readable_by_others`](AccessPoint::readable_by_others) keeps it for `doctor`.
     ///
     /// ```no_run
     /// let ap = pgdap::AccessPoint::from_file("/etc/app/dap.cfg")?;
+    /// if let Some(exposed) = ap.readable_by_others() {
+    ///     eprintln!("{exposed}");
+    /// }
     /// # Ok::<(), pgdap::Error>(())
     /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<AccessPoint> {
@@ -158,25 +217,36 @@ impl AccessPoint {
             source,
         };
         let file = std::fs::File::open(path).map_err(read_err)?;
-        // The file holds the password: its bytes are wiped once parsed (sized up front so
-        // that no reallocation leaves an unwiped copy behind).
-        let size = file
-            .metadata()
-            .map(|m| m.len())
-            .unwrap_or(0)
-            .min(MAX_FILE_SIZE)
-            + 1;
-        let mut bytes = Zeroizing::new(Vec::with_capacity(size as usize));
-        file.take(MAX_FILE_SIZE + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_err)?;
+        // The permission bits of the file read (fstat), not of the path.
+        let meta = file.metadata().ok();
+        let size = meta.as_ref().map_or(0, |m| m.len());
+        let bytes = crate::file::read_wiped(&file, size, MAX_FILE_SIZE).map_err(read_err)?;
         if bytes.len() as u64 > MAX_FILE_SIZE {
             return Err(Error::AccessPointTooLarge {
                 path: path.to_path_buf(),
                 limit: MAX_FILE_SIZE,
             });
         }
-        AccessPoint::parse_bytes(&bytes)
+        let mut ap = AccessPoint::parse_bytes(&bytes)?;
+        if !ap.password.is_empty() {
+            ap.readable_by_others = meta.as_ref().and_then(|m| readable_by_others(path, m));
+            if let Some(exposed) = &ap.readable_by_others {
+                warn!(path = %path.display(), mode = format_args!("{:04o}", exposed.mode), "{exposed}");
+            }
+        }
+        Ok(ap)
+    }
+
+    /// Set when [`from_file`](AccessPoint::from_file) read a password from a file that
+    /// its group or others can read (Unix); `doctor` reports it.
+    ///
+    /// ```
+    /// let ap = pgdap::AccessPoint::parse("dbengine=postgre\ndbserver=h\ndbname=d\nusername=u\npassword=p\n")?;
+    /// assert!(ap.readable_by_others().is_none()); // not read from a file
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    pub fn readable_by_others(&self) -> Option<&ReadableByOthers> {
+        self.readable_by_others.as_ref()
     }
 
     /// `dbserver`: host name or IP address.
@@ -273,6 +343,23 @@ fn unknown_key(key: &str, line: usize) -> Error {
     } else {
         Error::AccessPointUnrecognisedLine { line }
     }
+}
+
+/// The group- or world-readable permission bits of an opened file, on Unix.
+#[cfg(unix)]
+fn readable_by_others(path: &Path, meta: &std::fs::Metadata) -> Option<ReadableByOthers> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o7777;
+    (meta.is_file() && mode & 0o044 != 0).then(|| ReadableByOthers {
+        path: path.to_path_buf(),
+        mode,
+    })
+}
+
+/// Windows has no Unix permission bits (libpq checks none there either).
+#[cfg(not(unix))]
+fn readable_by_others(_path: &Path, _meta: &std::fs::Metadata) -> Option<ReadableByOthers> {
+    None
 }
 
 fn missing(key: &'static str, slot: Option<(Zeroizing<String>, usize)>) -> Error {
@@ -501,5 +588,74 @@ mod tests {
         assert_eq!(AccessPoint::from_file(&good).unwrap().dbname(), "sales");
         let err = AccessPoint::from_file(dir.path()).unwrap_err();
         assert!(matches!(err, Error::AccessPointRead { .. }), "{err:?}");
+    }
+
+    /// Collects what is logged while a test runs.
+    #[derive(Clone, Default)]
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_password_file_readable_by_others_is_reported_not_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dap.cfg");
+        let no_password = "dbengine=postgre\ndbserver=db1\ndbname=sales\nusername=app\n";
+        for (text, mode, reported) in [
+            (GOOD, 0o644, true),
+            (GOOD, 0o640, true),
+            (GOOD, 0o604, true),
+            (GOOD, 0o600, false),
+            (GOOD, 0o620, false),
+            (GOOD, 0o400, false),
+            (no_password, 0o644, false),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+            let ap = AccessPoint::from_file(&file).expect("never refused");
+            assert_eq!(ap.dbname(), "sales");
+            match ap.readable_by_others() {
+                Some(exposed) => {
+                    assert!(reported, "{mode:o}");
+                    assert_eq!(
+                        (exposed.path.as_path(), exposed.mode),
+                        (file.as_path(), mode)
+                    );
+                }
+                None => assert!(!reported, "{mode:o} not reported"),
+            }
+        }
+        let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
+        assert_eq!(warnings.len(), 3, "{logs}");
+        assert!(
+            warnings[0].contains("dap.cfg") && warnings[0].contains("mode 0644"),
+            "{logs}"
+        );
+        assert!(!logs.contains("Pa55=word"), "{logs}");
+        // Equality ignores where an Access Point was read from.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(&file, GOOD).unwrap();
+        assert_eq!(
+            AccessPoint::from_file(&file).unwrap(),
+            AccessPoint::parse(GOOD).unwrap()
+        );
     }
 }

@@ -195,6 +195,14 @@ pub async fn diagnose(ap: &AccessPoint, env: &Environment, opts: &DoctorOptions)
             Source::AccessPoint,
         ),
     ];
+    if let Some(exposed) = ap.readable_by_others() {
+        checks.push(check(
+            Status::Warn,
+            "Access Point file",
+            exposed.to_string(),
+            Some(format!("chmod 0600 \"{}\"", exposed.path.display())),
+        ));
+    }
     let settings = match Settings::resolve(env, env.default_dir()) {
         Ok(s) => s,
         Err(e) => {
@@ -407,7 +415,34 @@ fn libpq_lines(
     let s = &settings.ssl_negotiation;
     lines.push(line("PGSSLNEGOTIATION", s.value.as_str(), s.source));
     let s = &settings.ssl_min_protocol;
-    lines.push(line("PGSSLMINPROTOCOLVERSION", &version(s.value), s.source));
+    match settings.raised_min_protocol() {
+        Some(asked) => {
+            lines.push(line(
+                "PGSSLMINPROTOCOLVERSION",
+                &format!("{asked} (raised to TLSv1.2)"),
+                s.source,
+            ));
+            let mut found = format!(
+                "PGSSLMINPROTOCOLVERSION={asked} is raised to TLSv1.2: pgdap never negotiates below TLS 1.2"
+            );
+            if let Some(max) = settings
+                .ssl_max_protocol
+                .value
+                .filter(|max| *max < crate::env::TlsVersion::Tls1_2)
+            {
+                found.push_str(&format!(
+                    "; with PGSSLMAXPROTOCOLVERSION={max} no version is left and every handshake fails"
+                ));
+            }
+            checks.push(check(
+                Status::Warn,
+                "PGSSLMINPROTOCOLVERSION",
+                found,
+                Some("set PGSSLMINPROTOCOLVERSION=TLSv1.2 or unset it (a server that speaks only TLSv1 or TLSv1.1 must be upgraded)".into()),
+            ));
+        }
+        None => lines.push(line("PGSSLMINPROTOCOLVERSION", &version(s.value), s.source)),
+    }
     let s = &settings.ssl_max_protocol;
     lines.push(line("PGSSLMAXPROTOCOLVERSION", &version(s.value), s.source));
     let s = &settings.ssl_cert_mode;
@@ -645,7 +680,7 @@ fn file_reports(settings: &Settings, warn_days: i64, checks: &mut Vec<Check>) ->
         checks.push(check(
             status,
             "root CA",
-            format!("no file at \"{}\": the server certificate is not verified", settings.root_ca.value.display()),
+            format!("no file at \"{}\": the server certificate is not verified (a running service whose connector was verifying with a file there keeps verifying with it: a root CA in use that disappears is a broken file; a restart would not verify)", settings.root_ca.value.display()),
             Some("provide the CA that signed the server certificate (PGROOTCA) and use PGMODE=verify-full".into()),
         ));
     }
@@ -754,8 +789,49 @@ fn file_reports(settings: &Settings, warn_days: i64, checks: &mut Vec<Check>) ->
             }
         }
     }
+    if root_found && !crl_report.found {
+        checks.push(check(
+            Status::Ok,
+            "CRL",
+            format!("no file at \"{}\": certificates are not checked for revocation (a running service whose connector was using a CRL there keeps it: a CRL in use that disappears is a broken file; a restart would not check)", crl.display()),
+            None,
+        ));
+    }
     out.push(crl_report);
     out
+}
+
+/// The certificate-rotation state of a running connector, as a check for a service's own
+/// health report: OK while the last reload succeeded; WARN while the files no longer load
+/// or a file in use has disappeared ([`Error::FileVanished`]), since the previous TLS
+/// context is then still in service.
+///
+/// ```no_run
+/// # fn report(connector: &pgdap::Connector) {
+/// let check = pgdap::doctor::rotation_check(connector);
+/// if check.status != pgdap::doctor::Status::Ok {
+///     eprintln!("{}: {} (fix: {})", check.item, check.found, check.fix.unwrap_or_default());
+/// }
+/// # }
+/// ```
+pub fn rotation_check(connector: &Connector) -> Check {
+    const ITEM: &str = "certificate rotation";
+    match connector.tls_reloader().last_error() {
+        None => check(
+            Status::Ok,
+            ITEM,
+            "no reload error: the last check found the certificate files unchanged or loaded them",
+            None,
+        ),
+        Some(e) => {
+            let fix = if matches!(*e, Error::FileVanished { .. }) {
+                "put the file back (the TLS context built from it stays in service meanwhile), or restart the service to stop using it"
+            } else {
+                "fix the file named above; the previous TLS context stays in service until it loads"
+            };
+            check(Status::Warn, ITEM, e.to_string(), Some(fix.to_string()))
+        }
+    }
 }
 
 async fn server_checks(
@@ -895,5 +971,113 @@ impl std::fmt::Display for Report {
             }
         }
         f.write_str(&out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_and_checks(pairs: &[(&str, &str)]) -> (Vec<SettingLine>, Vec<Check>) {
+        let env = Environment::from_pairs(pairs.iter().copied())
+            .with_default_dir("/nonexistent/.postgresql");
+        let settings = Settings::resolve(&env, env.default_dir()).unwrap();
+        let ap = AccessPoint::new("db1", "d", "u", crate::Password::new("p"));
+        let mut checks = Vec::new();
+        let lines = libpq_lines(&ap, &env, &settings, &mut checks);
+        (lines, checks)
+    }
+
+    #[test]
+    fn a_minimum_below_tls_1_2_is_reported_as_raised() {
+        let (lines, checks) = lines_and_checks(&[("PGSSLMINPROTOCOLVERSION", "TLSv1")]);
+        let min = lines
+            .iter()
+            .find(|l| l.name == "PGSSLMINPROTOCOLVERSION")
+            .unwrap();
+        assert_eq!(min.value, "TLSv1 (raised to TLSv1.2)");
+        let c = checks
+            .iter()
+            .find(|c| c.item == "PGSSLMINPROTOCOLVERSION")
+            .unwrap();
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.found.contains("raised to TLSv1.2"), "{}", c.found);
+        assert!(!c.found.contains("no version is left"), "{}", c.found);
+
+        let (_, checks) = lines_and_checks(&[
+            ("PGSSLMINPROTOCOLVERSION", "tlsv1.1"),
+            ("PGSSLMAXPROTOCOLVERSION", "TLSv1.1"),
+        ]);
+        let c = checks
+            .iter()
+            .find(|c| c.item == "PGSSLMINPROTOCOLVERSION")
+            .unwrap();
+        assert!(
+            c.found
+                .starts_with("PGSSLMINPROTOCOLVERSION=TLSv1.1 is raised")
+                && c.found.contains("every handshake fails"),
+            "{}",
+            c.found
+        );
+
+        for quiet in [
+            &[][..],
+            &[("PGSSLMINPROTOCOLVERSION", "TLSv1.2")][..],
+            &[("PGSSLMINPROTOCOLVERSION", "")][..],
+        ] {
+            let (lines, checks) = lines_and_checks(quiet);
+            assert!(
+                checks.iter().all(|c| c.item != "PGSSLMINPROTOCOLVERSION"),
+                "{quiet:?}"
+            );
+            assert!(
+                lines.iter().all(|l| !l.value.contains("raised")),
+                "{quiet:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_rotation_check_shows_a_vanished_root_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = openssl::pkey::PKey::from_ec_key(
+            openssl::ec::EcKey::generate(
+                &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
+                    .unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut b = openssl::x509::X509Builder::new().unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        let root = dir.path().join("root.crt");
+        std::fs::write(&root, b.build().to_pem().unwrap()).unwrap();
+        let env = Environment::from_pairs([("PGMODE", "require")]).with_default_dir(dir.path());
+        let config = Config::new(
+            AccessPoint::new("db1", "d", "u", crate::Password::new("p")),
+            &env,
+        )
+        .unwrap();
+        let connector = Connector::new(config).unwrap();
+        assert_eq!(rotation_check(&connector).status, Status::Ok);
+
+        std::fs::remove_file(&root).unwrap();
+        connector.tls_reloader().reload_now();
+        let c = rotation_check(&connector);
+        assert_eq!(c.status, Status::Warn);
+        assert!(
+            c.found.contains("root.crt")
+                && c.found.contains("PGROOTCA")
+                && c.found.contains("now missing"),
+            "{}",
+            c.found
+        );
+        assert!(c.fix.unwrap().contains("put the file back"));
     }
 }

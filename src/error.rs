@@ -164,6 +164,20 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Certificate rotation: a file the TLS context in service was built from (root CA,
+    /// CRL, client certificate or key) has disappeared. Taken as a broken file, not as a
+    /// new configuration: the context in service, which still uses the file's last
+    /// contents, stays until the file is back (see
+    /// [`TlsReloader`](crate::tls::TlsReloader)).
+    #[error("{what} file \"{}\" ({var}) was in use and is now missing; the TLS context built from it stays in service until the file is back (to stop using it, restart the service or build a new Connector)", path.display())]
+    FileVanished {
+        /// What the file held: "root certificate", "certificate revocation list", ...
+        what: &'static str,
+        /// The variable that names it.
+        var: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
     /// Client certificate present, key missing (libpq's message).
     #[error("certificate present, but not private key file \"{}\" (set PGKEY, or place the key there)", path.display())]
     ClientKeyMissing {

@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod encoding;
 pub mod env;
 pub mod error;
+mod file;
 pub mod integrations;
 pub mod pool;
 pub mod report;

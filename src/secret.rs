@@ -1,14 +1,21 @@
 //! Secrets (the Access Point password) that never print, and are wiped from memory when
 //! dropped.
 //!
-//! What is wiped: every copy pgdap makes: the [`Password`] itself (its clones too), the
+//! What is wiped: the copies pgdap makes: the [`Password`] itself (its clones too); the
 //! Access Point file's bytes read by [`AccessPoint::from_file`](crate::AccessPoint::from_file)
-//! and the values parsed from them. What is not, because it lives in tokio-postgres
-//! (0.7): the copy handed to `tokio_postgres::Config::password` for each connection
-//! attempt (a `Vec<u8>` dropped when the attempt ends), the SCRAM state during the
-//! exchange (the SASLprep-normalised password and the salted password) and the protocol
-//! write buffer of a cleartext/md5 password message; their memory is freed, not
-//! overwritten. Strings the application itself held before [`Password::new`] are its own.
+//! and the values parsed from them; the password file's bytes and the unescaped password
+//! ([`env::passfile`](crate::env::passfile)); the values of an
+//! [`Environment`](crate::Environment), PGPASSWORD's among them; the bytes of the client
+//! key file. What is not, because it lives in tokio-postgres (0.7): the copy handed to
+//! `tokio_postgres::Config::password` for each connection attempt (a `Vec<u8>` dropped
+//! when the attempt ends), the SCRAM state during the exchange (the SASLprep-normalised
+//! password and the salted password) and the protocol write buffer of a cleartext/md5
+//! password message; their memory is freed, not overwritten. Nor, outside pgdap: the
+//! process environment itself (the C library's copy of PGPASSWORD, which
+//! [`Environment::from_process_env`](crate::Environment::from_process_env) reads), the
+//! page cache of the files, OpenSSL's own copies of the client key (decoded and held by
+//! OpenSSL, which manages their memory),
+//! and strings the application itself held before [`Password::new`].
 
 use std::fmt;
 
@@ -41,6 +48,36 @@ impl Password {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The password in `bytes`, moved (not copied) when it is UTF-8; otherwise its invalid
+    /// sequences are replaced by U+FFFD (as `String::from_utf8_lossy`) in an exactly sized
+    /// new string, and `bytes` is wiped.
+    pub(crate) fn from_wiped_bytes(mut bytes: Zeroizing<Vec<u8>>) -> Password {
+        match String::from_utf8(std::mem::take(&mut *bytes)) {
+            Ok(text) => Password::new(text),
+            Err(e) => {
+                let bytes = Zeroizing::new(e.into_bytes());
+                Password::new(utf8_lossy(&bytes))
+            }
+        }
+    }
+}
+
+/// `String::from_utf8_lossy(bytes).into_owned()` in a string allocated once at its final
+/// size, so that no reallocation leaves a copy of a secret behind.
+pub(crate) fn utf8_lossy(bytes: &[u8]) -> String {
+    let size: usize = bytes
+        .utf8_chunks()
+        .map(|c| c.valid().len() + if c.invalid().is_empty() { 0 } else { 3 })
+        .sum();
+    let mut text = String::with_capacity(size);
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            text.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    text
 }
 
 impl fmt::Debug for Password {
@@ -66,6 +103,29 @@ mod tests {
         assert!(!format!("{p:?}").contains("hunter2"));
         assert!(!format!("{p:#?}").contains("hunter2"));
         assert_eq!(p.expose(), "hunter2");
+    }
+
+    #[test]
+    fn bytes_are_taken_over_or_decoded_as_from_utf8_lossy() {
+        let utf8 = Zeroizing::new("pässword".as_bytes().to_vec());
+        let at = utf8.as_ptr();
+        let p = Password::from_wiped_bytes(utf8);
+        assert_eq!(p.expose(), "pässword");
+        assert_eq!(p.expose().as_ptr(), at, "moved, not copied");
+        for bytes in [
+            &b"a\xffb\xe2\x82c\xed\xa0\x80d\xf0\x9f\x98"[..],
+            b"\xc3",
+            b"",
+        ] {
+            let expected = String::from_utf8_lossy(bytes);
+            let got = utf8_lossy(bytes);
+            assert_eq!(got, expected);
+            assert_eq!(got.capacity(), got.len(), "sized once");
+            assert_eq!(
+                Password::from_wiped_bytes(Zeroizing::new(bytes.to_vec())).expose(),
+                expected
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Operations: keepalives reach the socket, the connect timeout fires on a silent peer,
-//! the doctor report flags what it should, and logs never hold a secret.
+//! the doctor report flags what it should, logs never hold a secret, and unread notices
+//! are capped in bytes.
 
 mod common;
 
@@ -275,6 +276,37 @@ fn doctor_reports() {
         "{text}"
     );
     assert!(text.contains("chmod 0600"), "{text}");
+
+    // An Access Point file with a password that others can read: WARN, not refused. A
+    // minimum protocol below TLS 1.2: raised to TLS 1.2, and said so.
+    let home = ClientHome::new()
+        .var("PGMODE", "verify-full")
+        .var("PGSSLMINPROTOCOLVERSION", "TLSv1");
+    home.put("ca.crt", "root.crt");
+    let cfg = write_config(&home, &server.addr, "appdb", "scram_user", "scram-pw");
+    common::set_mode(&cfg, 0o644);
+    let (ok, text) = doctor(&cfg, &home, false);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "[WARN] Access Point file: Access Point file \"{}\" holds a password and is readable by group or others (mode 0644)",
+            cfg.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("chmod 0600"), "{text}");
+    assert!(
+        text.contains(
+            "[WARN] PGSSLMINPROTOCOLVERSION: PGSSLMINPROTOCOLVERSION=TLSv1 is raised to TLSv1.2"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("TLSv1 (raised to TLSv1.2)"), "{text}");
+    assert!(text.contains("[OK  ] encryption: SSL TLSv1."), "{text}");
+    assert!(!text.contains("scram-pw"), "password leaked: {text}");
+    common::set_mode(&cfg, 0o600);
+    let (_, text) = doctor(&cfg, &home, false);
+    assert!(!text.contains("Access Point file:"), "{text}");
 }
 
 /// Captures everything pgdap logs (all levels) while `f` runs.
@@ -334,4 +366,68 @@ async fn logs_never_hold_a_secret() {
     assert!(!logs.contains("scram-pw"), "password in logs: {logs}");
     assert!(!logs.contains(&key_body), "key material in logs");
     assert!(!logs.contains("PRIVATE KEY"), "key material in logs");
+}
+
+/// A server that sends many large notices cannot make a session hold more than
+/// `NOTICE_QUEUE_BYTES` of unread notice text: the oldest are dropped, counted in notices
+/// and bytes, and the first drop is logged once with the host.
+#[tokio::test]
+async fn unread_notices_are_capped_in_bytes() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = plain_server();
+    let home = ClientHome::new().var("PGMODE", "disable");
+    let ap = access_point(&server.addr, "appdb", "scram_user", "scram-pw");
+    let connector = pgdap::Connector::new(pgdap::Config::new(ap, &home.env()).unwrap()).unwrap();
+    let session = connector.connect_spawned().await.unwrap();
+    // Twelve notices of 300 000 characters (3.6 MB) and three small ones: well under the
+    // count cap, far over the byte cap.
+    session
+        .client
+        .batch_execute(
+            "do $$ begin \
+               for i in 1..12 loop raise notice '%', repeat('x', 300000) || i; end loop; \
+               for i in 1..3 loop raise notice 'small %', i; end loop; \
+             end $$",
+        )
+        .await
+        .unwrap();
+    let unread = session.notices.unread_bytes();
+    let (dropped, dropped_bytes) = (session.notices.dropped(), session.notices.dropped_bytes());
+    let notices = session.notices.drain();
+    assert!(unread <= pgdap::connect::NOTICE_QUEUE_BYTES, "{unread}");
+    assert_eq!(
+        unread,
+        notices.iter().map(|n| n.text_len()).sum::<usize>(),
+        "unread_bytes counts what is queued"
+    );
+    // 1 MiB holds three of the large notices (300 000 + 2 or 3 digits + 11), and the
+    // small ones after them.
+    let messages: Vec<&str> = notices
+        .iter()
+        .map(|n| &n.message[n.message.len() - 7..])
+        .collect();
+    assert_eq!(
+        messages,
+        ["xxxxx10", "xxxxx11", "xxxxx12", "small 1", "small 2", "small 3"]
+    );
+    assert_eq!(dropped, 9);
+    let sent: u64 = (1..=12u64)
+        .map(|i| 300_000 + i.to_string().len() as u64 + "NOTICE".len() as u64 + 5)
+        .sum();
+    let kept: u64 = notices.iter().take(3).map(|n| n.text_len() as u64).sum();
+    assert_eq!(dropped_bytes, sent - kept);
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("unread notices dropped"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "logged once: {logs}");
+    assert!(warnings[0].contains(&server.addr), "{logs}");
 }

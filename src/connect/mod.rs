@@ -13,7 +13,9 @@ pub(crate) mod target;
 pub(crate) mod wire;
 
 pub use cancel::CancelToken;
-pub use notices::{spawn_connection, Notice, NoticeCallback, Notices, NOTICE_QUEUE_LIMIT};
+pub use notices::{
+    spawn_connection, Notice, NoticeCallback, Notices, NOTICE_QUEUE_BYTES, NOTICE_QUEUE_LIMIT,
+};
 pub use sequence::{Attempt, Failure, Plan};
 pub use wire::{AuthRequest, Wire};
 #[cfg(fuzzing)]

@@ -140,6 +140,23 @@ impl Notice {
     }
 }
 
+impl Notice {
+    /// The bytes of text the notice holds: severity, code, message, detail and hint
+    /// (what [`NOTICE_QUEUE_BYTES`] counts).
+    ///
+    /// ```
+    /// let n = pgdap::connect::Notice::new("NOTICE", "00000", "hello");
+    /// assert_eq!(n.text_len(), 6 + 5 + 5);
+    /// ```
+    pub fn text_len(&self) -> usize {
+        self.severity.len()
+            + self.code.len()
+            + self.message.len()
+            + self.detail.as_ref().map_or(0, String::len)
+            + self.hint.as_ref().map_or(0, String::len)
+    }
+}
+
 impl std::fmt::Display for Notice {
     /// `SEVERITY:  message` as psql prints it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -152,20 +169,36 @@ impl std::fmt::Display for Notice {
 pub type NoticeCallback = Arc<dyn Fn(&Notice) + Send + Sync>;
 
 /// How many unread notices a session keeps; older ones are dropped first (they were
-/// logged and passed to the callback all the same).
+/// logged and passed to the callback all the same). See also [`NOTICE_QUEUE_BYTES`].
 pub const NOTICE_QUEUE_LIMIT: usize = 256;
+
+/// How many bytes of unread notice text ([`Notice::text_len`]) a session keeps: 1 MiB.
+/// Older notices are dropped first to make room; a notice larger than this on its own is
+/// not queued (it was logged and passed to the callback all the same). Without it a
+/// server could make a session hold [`NOTICE_QUEUE_LIMIT`] notices of a megabyte each.
+pub const NOTICE_QUEUE_BYTES: usize = 1024 * 1024;
+
+#[derive(Default)]
+struct Queue {
+    notices: VecDeque<Notice>,
+    /// The text bytes of `notices`.
+    bytes: usize,
+}
 
 #[derive(Default)]
 struct Shared {
-    queue: Mutex<VecDeque<Notice>>,
+    queue: Mutex<Queue>,
     notify: Notify,
     closed: AtomicBool,
     dropped: AtomicU64,
+    dropped_bytes: AtomicU64,
 }
 
 /// The notices of one session, in arrival order, from the start-up on: drain them, or
 /// await them one by one. Cheap to clone (clones share the queue). At most
-/// [`NOTICE_QUEUE_LIMIT`] unread notices are kept.
+/// [`NOTICE_QUEUE_LIMIT`] unread notices, of at most [`NOTICE_QUEUE_BYTES`] of text in
+/// all, are kept; [`dropped`](Notices::dropped) and
+/// [`dropped_bytes`](Notices::dropped_bytes) count the others.
 ///
 /// ```no_run
 /// # async fn run(session: pgdap::Session) -> Result<(), pgdap::Error> {
@@ -185,6 +218,7 @@ impl std::fmt::Debug for Notices {
         f.debug_struct("Notices")
             .field("unread", &self.len())
             .field("dropped", &self.dropped())
+            .field("dropped_bytes", &self.dropped_bytes())
             .field("closed", &self.shared.closed.load(Ordering::Acquire))
             .finish()
     }
@@ -201,8 +235,9 @@ impl Notices {
         Notices::default()
     }
 
-    /// Appends a notice (what the connection task does), dropping the oldest unread one
-    /// beyond [`NOTICE_QUEUE_LIMIT`].
+    /// Appends a notice (what the connection task does), dropping the oldest unread ones
+    /// beyond [`NOTICE_QUEUE_LIMIT`] notices or [`NOTICE_QUEUE_BYTES`] bytes of text (or
+    /// this one, when it is larger than that on its own).
     ///
     /// ```
     /// let notices = pgdap::connect::Notices::new();
@@ -210,14 +245,39 @@ impl Notices {
     /// assert_eq!(notices.len(), 1);
     /// ```
     pub fn push(&self, notice: Notice) {
+        self.push_counting(notice);
+    }
+
+    /// [`push`](Notices::push); returns whether this was the first time the queue dropped
+    /// a notice.
+    fn push_counting(&self, notice: Notice) -> bool {
+        let size = notice.text_len();
+        let (mut count, mut bytes) = (0u64, 0u64);
         if let Ok(mut queue) = self.shared.queue.lock() {
-            if queue.len() >= NOTICE_QUEUE_LIMIT {
-                queue.pop_front();
-                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            if size > NOTICE_QUEUE_BYTES {
+                (count, bytes) = (1, size as u64);
+            } else {
+                while queue.notices.len() >= NOTICE_QUEUE_LIMIT
+                    || queue.bytes + size > NOTICE_QUEUE_BYTES
+                {
+                    let Some(old) = queue.notices.pop_front() else {
+                        break;
+                    };
+                    let len = old.text_len();
+                    queue.bytes -= len;
+                    count += 1;
+                    bytes += len as u64;
+                }
+                queue.bytes += size;
+                queue.notices.push_back(notice);
             }
-            queue.push_back(notice);
         }
+        let first = count > 0 && self.shared.dropped.fetch_add(count, Ordering::Relaxed) == 0;
+        self.shared
+            .dropped_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
         self.shared.notify.notify_one();
+        first
     }
 
     /// Takes every unread notice.
@@ -230,7 +290,10 @@ impl Notices {
     /// ```
     pub fn drain(&self) -> Vec<Notice> {
         match self.shared.queue.lock() {
-            Ok(mut queue) => queue.drain(..).collect(),
+            Ok(mut queue) => {
+                queue.bytes = 0;
+                queue.notices.drain(..).collect()
+            }
             Err(_) => Vec::new(),
         }
     }
@@ -242,11 +305,10 @@ impl Notices {
     /// assert!(notices.try_recv().is_none());
     /// ```
     pub fn try_recv(&self) -> Option<Notice> {
-        self.shared
-            .queue
-            .lock()
-            .ok()
-            .and_then(|mut q| q.pop_front())
+        let mut queue = self.shared.queue.lock().ok()?;
+        let notice = queue.notices.pop_front()?;
+        queue.bytes -= notice.text_len();
+        Some(notice)
     }
 
     /// Waits for the next notice; `None` once the connection has closed and every notice
@@ -281,7 +343,11 @@ impl Notices {
     /// assert_eq!(pgdap::connect::Notices::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.shared.queue.lock().map(|q| q.len()).unwrap_or(0)
+        self.shared
+            .queue
+            .lock()
+            .map(|q| q.notices.len())
+            .unwrap_or(0)
     }
 
     /// No unread notice.
@@ -293,13 +359,39 @@ impl Notices {
         self.len() == 0
     }
 
-    /// Notices dropped because more than [`NOTICE_QUEUE_LIMIT`] were unread.
+    /// Notices dropped unread: more than [`NOTICE_QUEUE_LIMIT`] notices or
+    /// [`NOTICE_QUEUE_BYTES`] bytes of text were waiting.
     ///
     /// ```
     /// assert_eq!(pgdap::connect::Notices::new().dropped(), 0);
     /// ```
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The text bytes ([`Notice::text_len`]) of the notices dropped unread.
+    ///
+    /// ```
+    /// use pgdap::connect::{Notice, Notices, NOTICE_QUEUE_BYTES};
+    /// let notices = Notices::new();
+    /// let big = Notice::new("NOTICE", "00000", &"x".repeat(NOTICE_QUEUE_BYTES));
+    /// let size = big.text_len() as u64;
+    /// notices.push(big); // larger than the whole queue: not kept
+    /// assert_eq!((notices.len(), notices.dropped(), notices.dropped_bytes()), (0, 1, size));
+    /// ```
+    pub fn dropped_bytes(&self) -> u64 {
+        self.shared.dropped_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The text bytes ([`Notice::text_len`]) of the unread notices.
+    ///
+    /// ```
+    /// let notices = pgdap::connect::Notices::new();
+    /// notices.push(pgdap::connect::Notice::new("NOTICE", "00000", "a"));
+    /// assert_eq!(notices.unread_bytes(), 6 + 5 + 1);
+    /// ```
+    pub fn unread_bytes(&self) -> usize {
+        self.shared.queue.lock().map(|q| q.bytes).unwrap_or(0)
     }
 
     /// Marks the queue closed (the connection ended): [`recv`](Notices::recv) returns
@@ -325,13 +417,22 @@ pub(crate) struct NoticeSink {
 }
 
 impl NoticeSink {
-    /// Delivers one notice everywhere.
+    /// Delivers one notice everywhere. The first time the session's queue drops unread
+    /// notices, a warning says so (once: [`Notices::dropped`] counts them all).
     pub(crate) fn deliver(&self, notice: Notice) {
         notice.log(&self.host);
         if let Some(callback) = &self.callback {
             callback(&notice);
         }
-        self.queue.push(notice);
+        if self.queue.push_counting(notice) {
+            warn!(
+                target: "pgdap::notice",
+                host = self.host.as_str(),
+                limit = NOTICE_QUEUE_LIMIT,
+                limit_bytes = NOTICE_QUEUE_BYTES,
+                "unread notices dropped: a session keeps at most {NOTICE_QUEUE_LIMIT} notices and {NOTICE_QUEUE_BYTES} bytes of notice text (Notices::dropped and Notices::dropped_bytes count what is dropped)"
+            );
+        }
     }
 }
 
@@ -407,6 +508,56 @@ mod tests {
         assert_eq!(q.len(), NOTICE_QUEUE_LIMIT);
         assert_eq!(q.dropped(), 3);
         assert_eq!(q.try_recv().map(|n| n.message), Some("3".to_string()));
+    }
+
+    #[test]
+    fn queue_keeps_at_most_the_byte_cap_newest_first() {
+        let q = Notices::new();
+        // 100 KiB notices: ten fit under 1 MiB (with their 12 bytes of severity and code).
+        let text = "x".repeat(100 * 1024);
+        let size = Notice::new("NOTICE", "00000", &text).text_len();
+        for i in 0..25 {
+            q.push(Notice::new("NOTICE", "00000", &format!("{text}{i:02}")));
+        }
+        let kept = NOTICE_QUEUE_BYTES / (size + 2);
+        assert_eq!(q.len(), kept);
+        assert_eq!(q.unread_bytes(), kept * (size + 2));
+        assert!(q.unread_bytes() <= NOTICE_QUEUE_BYTES);
+        assert_eq!(q.dropped(), (25 - kept) as u64);
+        assert_eq!(q.dropped_bytes(), ((25 - kept) * (size + 2)) as u64);
+        let first = q.try_recv().unwrap();
+        assert!(first.message.ends_with(&format!("{:02}", 25 - kept)));
+        assert_eq!(q.unread_bytes(), (kept - 1) * (size + 2));
+        q.drain();
+        assert_eq!(q.unread_bytes(), 0);
+
+        // One notice larger than the cap is dropped whole; the queue keeps the others.
+        q.push(Notice::new("NOTICE", "00000", "small"));
+        let dropped = q.dropped();
+        let mut huge = Notice::new("WARNING", "01000", "m");
+        huge.detail = Some("d".repeat(NOTICE_QUEUE_BYTES));
+        q.push(huge);
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.dropped(), dropped + 1);
+    }
+
+    #[test]
+    fn the_sink_warns_once_when_it_starts_dropping() {
+        let q = Notices::new();
+        let sink = NoticeSink {
+            host: "db1".into(),
+            callback: None,
+            queue: q.clone(),
+        };
+        let mut firsts = 0;
+        for i in 0..NOTICE_QUEUE_LIMIT + 5 {
+            if q.push_counting(Notice::new("NOTICE", "00000", &i.to_string())) {
+                firsts += 1;
+            }
+        }
+        assert_eq!(firsts, 1);
+        sink.deliver(Notice::new("NOTICE", "00000", "more"));
+        assert_eq!(q.dropped(), 6);
     }
 
     #[tokio::test]

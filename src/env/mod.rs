@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tracing::warn;
+use zeroize::Zeroizing;
 
 use crate::encoding::ClientEncoding;
 use crate::error::{Error, Result};
@@ -275,6 +276,9 @@ pub struct Setting<T> {
 
 /// An explicit environment: the PG* variables as a map.
 ///
+/// The values (PGPASSWORD's among them) are wiped from memory when the environment, or
+/// a replaced value, is dropped.
+///
 /// ```
 /// let env = pgdap::Environment::from_pairs([("PGMODE", "require")]);
 /// assert_eq!(env.get("PGMODE"), Some("require"));
@@ -282,7 +286,7 @@ pub struct Setting<T> {
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Environment {
-    vars: BTreeMap<String, String>,
+    vars: BTreeMap<String, Zeroizing<String>>,
     default_dir: Option<PathBuf>,
 }
 
@@ -312,7 +316,7 @@ impl Environment {
         Environment {
             vars: pairs
                 .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
+                .map(|(k, v)| (k.into(), Zeroizing::new(v.into())))
                 .collect(),
             default_dir: None,
         }
@@ -322,10 +326,23 @@ impl Environment {
     /// A variable whose value is not Unicode is kept lossily and then refused by the
     /// rule for that variable.
     /// It also captures the per-user default directory ([`default_directory`]).
+    ///
+    /// The copies read from the process environment are moved into the map (or, when not
+    /// Unicode, wiped once decoded); the process environment itself is the C library's
+    /// and is not wiped.
     pub fn from_process_env() -> Environment {
         let env =
             Environment::from_pairs(VARIABLES.iter().chain(&LIBPQ_VARIABLES).filter_map(|name| {
-                std::env::var_os(name).map(|v| (*name, v.to_string_lossy().into_owned()))
+                std::env::var_os(name).map(|v| {
+                    let value = match v.into_string() {
+                        Ok(text) => text,
+                        Err(v) => {
+                            let bytes = Zeroizing::new(v.into_encoded_bytes());
+                            crate::secret::utf8_lossy(&bytes)
+                        }
+                    };
+                    (*name, value)
+                })
             }));
         match default_directory() {
             Some(dir) => env.with_default_dir(dir),
@@ -354,7 +371,7 @@ impl Environment {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars
             .get(name)
-            .map(String::as_str)
+            .map(|v| v.as_str())
             .filter(|v| !v.is_empty())
     }
 
@@ -367,12 +384,12 @@ impl Environment {
     /// assert_eq!(env.get("PGSSLSNI"), None);
     /// ```
     pub fn get_raw(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str)
+        self.vars.get(name).map(|v| v.as_str())
     }
 
     /// Sets a variable (builder style).
     pub fn with(mut self, name: impl Into<String>, value: impl Into<String>) -> Environment {
-        self.vars.insert(name.into(), value.into());
+        self.vars.insert(name.into(), Zeroizing::new(value.into()));
         self
     }
 }
@@ -684,6 +701,25 @@ impl Settings {
             Some(setting) => setting.value,
             None => Some(default),
         }
+    }
+
+    /// PGSSLMINPROTOCOLVERSION when it asks for less than TLS 1.2 (`TLSv1`, `TLSv1.1`):
+    /// pgdap never negotiates below TLS 1.2, so such a minimum is raised to TLS 1.2 (where
+    /// libpq would allow the older versions). The TLS context logs it at debug level when
+    /// it is built, and `doctor` reports it.
+    ///
+    /// ```
+    /// let env = pgdap::Environment::from_pairs([("PGSSLMINPROTOCOLVERSION", "TLSv1")]).with_default_dir("/h/.postgresql");
+    /// let s = pgdap::Settings::resolve(&env, env.default_dir())?;
+    /// assert_eq!(s.raised_min_protocol(), Some(pgdap::env::TlsVersion::Tls1));
+    /// let env = pgdap::Environment::from_pairs([("PGSSLMINPROTOCOLVERSION", "TLSv1.3")]).with_default_dir("/h/.postgresql");
+    /// assert_eq!(pgdap::Settings::resolve(&env, env.default_dir())?.raised_min_protocol(), None);
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    pub fn raised_min_protocol(&self) -> Option<TlsVersion> {
+        self.ssl_min_protocol
+            .value
+            .filter(|asked| *asked < TlsVersion::Tls1_2)
     }
 
     /// The `options` start-up parameter: PGOPTIONS, PGTZ and PGDATESTYLE

@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
+use zeroize::Zeroizing;
 
 use crate::access_point::{AccessPoint, PORT};
 use crate::env::{AuthMethod, Settings, Source};
@@ -67,6 +68,11 @@ pub enum Lookup {
 
 /// Looks the password up for one connection (libpq reads the file on every connection).
 ///
+/// As libpq does, the file is opened first and the checks (a plain file; on Unix, no
+/// group or world access) are made on the open file, which is then read: a file that
+/// cannot be opened is ignored silently. Its bytes, and the copies made while looking
+/// the password up, are wiped when dropped.
+///
 /// ```
 /// let dir = std::env::temp_dir().join(format!("pgdap-doc-pgpass-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
@@ -78,7 +84,7 @@ pub enum Lookup {
 /// assert!(matches!(found, pgdap::env::passfile::Lookup::Found { line: 1, .. }));
 /// ```
 pub fn lookup(path: &Path, host: &str, port: u16, dbname: &str, user: &str) -> Lookup {
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Ok((file, meta)) = crate::file::open_checked(path) else {
         return Lookup::NotFound;
     };
     if !meta.is_file() {
@@ -94,15 +100,11 @@ pub fn lookup(path: &Path, host: &str, port: u16, dbname: &str, user: &str) -> L
             );
         }
     }
-    let Ok(bytes) = std::fs::read(path) else {
+    let Ok(bytes) = crate::file::read_wiped(file, meta.len(), u64::MAX) else {
         return Lookup::NotFound;
     };
-    let text = String::from_utf8_lossy(&bytes);
-    match find(&text, host, &port.to_string(), dbname, user) {
-        Some((password, line)) => Lookup::Found {
-            password: Password::new(password),
-            line,
-        },
+    match find(&bytes[..], host, &port.to_string(), dbname, user) {
+        Some((password, line)) => Lookup::Found { password, line },
         None => Lookup::NotFound,
     }
 }
@@ -115,25 +117,30 @@ fn ignored(path: &Path, why: &str) -> Lookup {
 
 /// The first line matching the four fields: its password and 1-based line number.
 ///
+/// The text is taken as bytes, as libpq does; a password that is not UTF-8 has its
+/// invalid sequences replaced by U+FFFD. The unescaped password is built in a buffer
+/// wiped when dropped and moved, not copied, into the [`Password`].
+///
 /// ```
 /// let text = "# comment\nh:*:d:u:pw\\:1:rest\n";
-/// assert_eq!(pgdap::env::passfile::find(text, "h", "5432", "d", "u"), Some(("pw:1".to_string(), 2)));
+/// let (password, line) = pgdap::env::passfile::find(text, "h", "5432", "d", "u").unwrap();
+/// assert_eq!((password.expose(), line), ("pw:1", 2));
 /// ```
 pub fn find(
-    text: &str,
+    text: impl AsRef<[u8]>,
     host: &str,
     port: &str,
     dbname: &str,
     user: &str,
-) -> Option<(String, usize)> {
-    for (i, raw) in text.split('\n').enumerate() {
-        let line = raw.trim_end_matches(['\r', '\n']);
-        if line.is_empty() || line.starts_with('#') {
+) -> Option<(Password, usize)> {
+    for (i, raw) in text.as_ref().split(|b| *b == b'\n').enumerate() {
+        let line = trim_line_end(raw);
+        if line.is_empty() || line.starts_with(b"#") {
             continue;
         }
         let rest = [host, port, dbname, user]
             .into_iter()
-            .try_fold(line, |rest, token| field_matches(rest, token));
+            .try_fold(line, |rest, token| field_matches(rest, token.as_bytes()));
         if let Some(rest) = rest {
             return Some((unescape_password(rest), i + 1));
         }
@@ -141,28 +148,34 @@ pub fn find(
     None
 }
 
+/// The line without its trailing carriage returns and newlines (libpq's `pg_strip_crlf`).
+fn trim_line_end(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\r' | b'\n'] = line {
+        line = rest;
+    }
+    line
+}
+
 /// libpq's `pwdfMatchesString`: whether the field at the start of `buf` matches `token`;
 /// returns the rest of the line after the field's `:`.
-fn field_matches<'a>(buf: &'a str, token: &str) -> Option<&'a str> {
-    if let Some(rest) = buf.strip_prefix("*:") {
+fn field_matches<'a>(buf: &'a [u8], token: &[u8]) -> Option<&'a [u8]> {
+    if let Some(rest) = buf.strip_prefix(b"*:") {
         return Some(rest);
     }
-    let bytes = buf.as_bytes();
-    let token = token.as_bytes();
     let (mut i, mut t) = (0, 0);
-    while i < bytes.len() {
+    while i < buf.len() {
         let mut escaped = false;
-        if bytes[i] == b'\\' {
+        if buf[i] == b'\\' {
             i += 1;
             escaped = true;
-            if i >= bytes.len() {
+            if i >= buf.len() {
                 return None;
             }
         }
-        if bytes[i] == b':' && t == token.len() && !escaped {
+        if buf[i] == b':' && t == token.len() && !escaped {
             return buf.get(i + 1..);
         }
-        if t == token.len() || bytes[i] != token[t] {
+        if t == token.len() || buf[i] != token[t] {
             return None;
         }
         i += 1;
@@ -171,21 +184,20 @@ fn field_matches<'a>(buf: &'a str, token: &str) -> Option<&'a str> {
     None
 }
 
-/// The password: up to the first unescaped `:`, a backslash escaping the next character.
-fn unescape_password(rest: &str) -> String {
-    let mut out = String::new();
-    let mut chars = rest.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ':' => break,
-            '\\' => match chars.next() {
-                Some(next) => out.push(next),
-                None => out.push('\\'),
-            },
-            c => out.push(c),
+/// The password: up to the first unescaped `:`, a backslash escaping the next byte. Built
+/// in a buffer of the input's size (never reallocated), wiped when dropped unless moved
+/// into the [`Password`].
+fn unescape_password(rest: &[u8]) -> Password {
+    let mut out = Zeroizing::new(Vec::with_capacity(rest.len()));
+    let mut bytes = rest.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b':' => break,
+            b'\\' => out.push(bytes.next().copied().unwrap_or(b'\\')),
+            b => out.push(b),
         }
     }
-    out
+    Password::from_wiped_bytes(out)
 }
 
 /// The default password file: `<home>/.pgpass` on Unix, `%APPDATA%\postgresql\pgpass.conf`
@@ -211,7 +223,9 @@ mod tests {
 
     #[test]
     fn libpq_rules() {
-        let f = |text: &str| find(text, "db.example", "5432", "app", "svc").map(|(p, _)| p);
+        let f = |text: &str| {
+            find(text, "db.example", "5432", "app", "svc").map(|(p, _)| p.expose().to_string())
+        };
         assert_eq!(f("db.example:5432:app:svc:pw"), Some("pw".into()));
         assert_eq!(f("*:*:*:*:pw"), Some("pw".into()));
         assert_eq!(f("*:5432:*:svc:pw\r\n"), Some("pw".into()));
@@ -231,7 +245,7 @@ mod tests {
         // Escaped ':' in a field.
         assert_eq!(
             find("h\\:1:5432:d:u:pw", "h:1", "5432", "d", "u").map(|x| x.0),
-            Some("pw".into())
+            Some(Password::new("pw"))
         );
         // Too few fields.
         assert_eq!(f("db.example:5432:app:svc"), None);
@@ -240,6 +254,40 @@ mod tests {
         assert_eq!(
             find("x\n*:*:*:*:p", "h", "1", "d", "u").map(|x| x.1),
             Some(2)
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8() {
+        // Fields compare as bytes; a password that is not UTF-8 is decoded lossily.
+        let (p, line) = find(
+            &b"h\xe9:*:*:*:a\xffb\\\xfe\r\n"[..],
+            "h\u{e9}",
+            "1",
+            "d",
+            "u",
+        )
+        .map_or((None, 0), |(p, l)| (Some(p), l));
+        assert!(
+            p.is_none() && line == 0,
+            "h\\xe9 is not the UTF-8 of h\u{e9}"
+        );
+        let (p, line) = find(&b"x\n*:*:*:*:a\xffb\\\xfe\r\n"[..], "h", "1", "d", "u").unwrap();
+        assert_eq!((p.expose(), line), ("a\u{fffd}b\u{fffd}", 2));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_ignored_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pgpass");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        assert!(
+            matches!(lookup(&fifo, "h", 5432, "d", "u"), Lookup::Ignored(ref w) if w.contains("not a plain file"))
         );
     }
 

@@ -1,7 +1,6 @@
 //! Loading the root CA, CRL, client certificate and key, with an error naming the file
 //! and the variable for every way a file can be wrong.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use openssl::pkey::{PKey, Private};
@@ -9,7 +8,10 @@ use openssl::x509::store::{X509Lookup, X509StoreBuilder};
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Crl, X509};
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
+use crate::file::{open_checked, read_wiped};
 
 /// Certificates, keys and CRLs larger than this are refused unread (real ones are a few KB;
 /// CRLs of big CAs reach a few MB).
@@ -30,16 +32,26 @@ fn bad(what: &'static str, var: &'static str, path: &Path, reason: impl Into<Str
     }
 }
 
-/// Reads a PEM file whole, refusing directories, special files and oversized files.
-fn read_pem(what: &'static str, var: &'static str, path: &Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| bad(what, var, path, e.to_string()))?;
+/// Reads a PEM file whole through one handle, refusing directories, special files and
+/// oversized files (checked on the open file, see [`crate::file`]).
+fn read_pem(what: &'static str, var: &'static str, path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    let (file, meta) = open_checked(path).map_err(|e| bad(what, var, path, e.to_string()))?;
+    read_regular(what, var, path, file, &meta)
+}
+
+/// Reads an opened file whose metadata is `meta`: a regular file of at most
+/// [`MAX_PEM_SIZE`] bytes, into a buffer wiped when dropped (key files are secrets).
+fn read_regular(
+    what: &'static str,
+    var: &'static str,
+    path: &Path,
+    file: std::fs::File,
+    meta: &std::fs::Metadata,
+) -> Result<Zeroizing<Vec<u8>>> {
     if !meta.is_file() {
         return Err(bad(what, var, path, "not a regular file"));
     }
-    let file = std::fs::File::open(path).map_err(|e| bad(what, var, path, e.to_string()))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_PEM_SIZE + 1)
-        .read_to_end(&mut bytes)
+    let bytes = read_wiped(file, meta.len(), MAX_PEM_SIZE)
         .map_err(|e| bad(what, var, path, e.to_string()))?;
     if bytes.len() as u64 > MAX_PEM_SIZE {
         return Err(bad(
@@ -197,7 +209,6 @@ pub(crate) fn load_crls(path: &Path) -> Result<Vec<X509Crl>> {
 
 /// Checks that the key file loads (permissions, encryption, format) without keeping it.
 pub(crate) fn check_key(path: &Path) -> Result<()> {
-    check_key_permissions(path)?;
     load_key(path).map(|_| ())
 }
 
@@ -230,7 +241,6 @@ pub(crate) fn client_identity(cert_path: &Path, key_path: &Path) -> Result<Clien
             path: key_path.to_path_buf(),
         });
     }
-    check_key_permissions(key_path)?;
     let key = load_key(key_path)?;
     let leaf = &chain[0];
     let public = leaf.public_key().map_err(|e| {
@@ -255,34 +265,41 @@ pub(crate) fn client_identity(cert_path: &Path, key_path: &Path) -> Result<Clien
     })
 }
 
-/// libpq's rule: a key owned by root may be u=rw,g=r (0640) or less, any other key
-/// u=rw (0600) or less.
-#[cfg(unix)]
-pub(crate) fn check_key_permissions(path: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta =
-        std::fs::metadata(path).map_err(|e| bad("private key", "PGKEY", path, e.to_string()))?;
+/// Reads the key file through one handle, checked as libpq checks it (a regular file;
+/// on Unix, libpq's permission rule, [`key_mode_too_open`]) on the open file itself.
+fn read_key(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    const WHAT: &str = "private key";
+    let (file, meta) = match open_checked(path) {
+        Ok(opened) => opened,
+        Err(e) => {
+            // libpq checks the permissions before it opens the key: a key that is both
+            // too open and unreadable is reported as too open, as there.
+            #[cfg(unix)]
+            if let Ok(meta) = std::fs::metadata(path) {
+                use std::os::unix::fs::MetadataExt;
+                if meta.is_file() && key_mode_too_open(meta.uid(), meta.mode()) {
+                    return Err(Error::ClientKeyPermissions {
+                        path: path.to_path_buf(),
+                    });
+                }
+            }
+            return Err(bad(WHAT, "PGKEY", path, e.to_string()));
+        }
+    };
     if !meta.is_file() {
-        return Err(bad("private key", "PGKEY", path, "not a regular file"));
+        return Err(bad(WHAT, "PGKEY", path, "not a regular file"));
     }
-    if key_mode_too_open(meta.uid(), meta.mode()) {
-        return Err(Error::ClientKeyPermissions {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(())
-}
-
-/// Windows has no Unix permission bits; libpq does not check there either.
-#[cfg(not(unix))]
-pub(crate) fn check_key_permissions(path: &Path) -> Result<()> {
-    if !std::fs::metadata(path)
-        .map_err(|e| bad("private key", "PGKEY", path, e.to_string()))?
-        .is_file()
+    // Windows has no Unix permission bits; libpq does not check there either.
+    #[cfg(unix)]
     {
-        return Err(bad("private key", "PGKEY", path, "not a regular file"));
+        use std::os::unix::fs::MetadataExt;
+        if key_mode_too_open(meta.uid(), meta.mode()) {
+            return Err(Error::ClientKeyPermissions {
+                path: path.to_path_buf(),
+            });
+        }
     }
-    Ok(())
+    read_regular(WHAT, "PGKEY", path, file, &meta)
 }
 
 #[cfg_attr(not(unix), allow(dead_code))]
@@ -298,7 +315,7 @@ pub(crate) fn key_mode_too_open(owner_uid: u32, mode: u32) -> bool {
 
 fn load_key(path: &Path) -> Result<PKey<Private>> {
     const WHAT: &str = "private key";
-    let bytes = read_pem(WHAT, "PGKEY", path)?;
+    let bytes = read_key(path)?;
     // The PEM label is spelt in two parts so that scans for committed keys do not flag
     // this line.
     let encrypted_label = concat!("-----BEGIN ENCRYPTED ", "PRIVATE KEY-----");
@@ -382,6 +399,25 @@ mod tests {
         let err = trust_store(&root, Some(&crl)).err().unwrap();
         assert!(err.to_string().contains("malformed"), "{err}");
         let err = trust_store(&root, Some(dir.path())).err().unwrap();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_or_root_ca_that_is_a_fifo_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("postgresql.key");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let err = check_key(&fifo).unwrap_err();
+        assert!(
+            matches!(&err, Error::BadFile { var: "PGKEY", reason, .. } if reason == "not a regular file"),
+            "{err}"
+        );
+        let err = trust_store(&fifo, None).err().unwrap();
         assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 

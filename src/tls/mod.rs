@@ -29,6 +29,7 @@ use openssl::ssl::{SslContext, SslMethod, SslVerifyMode, SslVersion};
 use openssl::x509::{X509VerifyResult, X509};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
+use tracing::debug;
 
 use crate::env::{AuthMethod, Settings, SslMode};
 use crate::error::{Error, Result};
@@ -103,7 +104,14 @@ impl TlsContext {
         builder
             .set_min_proto_version(Some(SslVersion::TLS1_2))
             .map_err(setup)?;
-        // PGSSLMINPROTOCOLVERSION / PGSSLMAXPROTOCOLVERSION; never below TLS 1.2 (SPEC §3).
+        // PGSSLMINPROTOCOLVERSION / PGSSLMAXPROTOCOLVERSION; never below TLS 1.2: a lower
+        // minimum is raised, and said so.
+        if let Some(asked) = settings.raised_min_protocol() {
+            debug!(
+                requested = asked.as_str(),
+                "PGSSLMINPROTOCOLVERSION={asked} raised to TLSv1.2: pgdap never negotiates below TLS 1.2"
+            );
+        }
         let version = |v: crate::env::TlsVersion| match v {
             crate::env::TlsVersion::Tls1 => SslVersion::TLS1,
             crate::env::TlsVersion::Tls1_1 => SslVersion::TLS1_1,
@@ -697,6 +705,55 @@ mod tests {
         b.append_extension(ext).unwrap();
         b.sign(&key, MessageDigest::null()).unwrap();
         b.build()
+    }
+
+    /// Collects what is logged while a test runs.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_minimum_below_tls_1_2_is_raised_and_logged() {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let dir = tempfile::tempdir().unwrap();
+        let build = |min: &str| {
+            let env = crate::Environment::from_pairs([
+                ("PGMODE", "require"),
+                ("PGSSLMINPROTOCOLVERSION", min),
+            ])
+            .with_default_dir(dir.path());
+            TlsContext::build(&Settings::resolve(&env, env.default_dir()).unwrap())
+                .unwrap()
+                .unwrap()
+        };
+        build("TLSv1");
+        build("TLSv1.2");
+        let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let raised: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("raised to TLSv1.2"))
+            .collect();
+        assert_eq!(raised.len(), 1, "{logs}");
+        assert!(
+            raised[0].contains("DEBUG") && raised[0].contains("PGSSLMINPROTOCOLVERSION=TLSv1 "),
+            "{logs}"
+        );
     }
 
     #[test]

@@ -8,6 +8,16 @@
 //! rebuild failed, every interval tries again even when nothing changed, so a fix that no
 //! fingerprint sees (a directory permission, an ACL) is still picked up.
 //!
+//! A file the context in service was built from (root CA, CRL, client certificate or
+//! key) that disappears is such a broken file too ([`Error::FileVanished`]), not a new
+//! configuration: under `PGMODE=require` a vanished root CA would otherwise turn server
+//! verification off, and a vanished CRL revocation checking, until the file came back.
+//! The previous context stays in service and the error is reported the same way; when
+//! the file is back, the next check reloads as usual. A file absent when the connector
+//! was built stays optional (libpq's rule: without a root CA file, `require` verifies
+//! nothing). To stop using a file on purpose, build a new connector (restart the
+//! service).
+//!
 //! Connections never wait on the disk: [`TlsReloader::current`] hands out the context in
 //! service and, when a check is due, starts it on tokio's blocking pool (a thread of its
 //! own outside a runtime); the new context serves the connections that start after it is
@@ -22,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{info, warn};
 
-use super::TlsContext;
+use super::{TlsContext, TlsPolicy};
 use crate::env::{Settings, SslMode};
 use crate::error::{Error, Result};
 
@@ -239,7 +249,25 @@ impl Inner {
         }
         let retry = fingerprint == checked.fingerprint;
         checked.fingerprint = fingerprint;
-        let built = TlsContext::build(&self.settings);
+        let in_service = self.current.lock().ok().and_then(|c| c.ctx.clone());
+        let built = match TlsContext::build(&self.settings) {
+            // A file the context in service uses and the new one does not has
+            // disappeared (the new policy is what the build found, so no race with
+            // the file system): a broken file, not a new configuration.
+            Ok(ctx) => match (&in_service, &ctx) {
+                (Some(old), Some(new)) => match vanished(old.policy(), new.policy()) {
+                    Some(e) => Err(e),
+                    None => Ok(ctx),
+                },
+                _ => Ok(ctx),
+            },
+            // The build failed (under verify-ca/verify-full a missing root CA is an
+            // error of its own): a vanished file is still what to report.
+            Err(e) => Err(in_service
+                .as_deref()
+                .and_then(|old| vanished(old.policy(), &still_present(old.policy())))
+                .unwrap_or(e)),
+        };
         checked.failed = built.is_err();
         let Ok(mut current) = self.current.lock() else {
             return;
@@ -257,12 +285,51 @@ impl Inner {
             Err(e) => {
                 // Reported once per change; retried quietly at every interval.
                 if !retry {
-                    warn!(error = %e, "certificate files changed on disk but no longer load: keeping the previous TLS context");
+                    if matches!(e, Error::FileVanished { .. }) {
+                        warn!(error = %e, "a certificate file in use has disappeared: keeping the previous TLS context");
+                    } else {
+                        warn!(error = %e, "certificate files changed on disk but no longer load: keeping the previous TLS context");
+                    }
                 }
                 current.last_error = Some(Arc::new(e));
             }
         }
     }
+}
+
+/// `policy` without the files that no longer exist (libpq's test: `stat` fails).
+fn still_present(policy: &TlsPolicy) -> TlsPolicy {
+    let present =
+        |path: &Option<std::path::PathBuf>| path.clone().filter(|p| super::files::exists(p));
+    TlsPolicy {
+        root_ca: present(&policy.root_ca),
+        crl: present(&policy.crl),
+        client_cert: present(&policy.client_cert),
+        client_key: present(&policy.client_key),
+        verify_host: policy.verify_host,
+    }
+}
+
+/// The first file the context in service (`old`) was built from that the newly built
+/// one (`new`) lacks, as [`Error::FileVanished`]. Both come from the same settings, so a
+/// file leaves the policy only when it no longer exists (removed, renamed away, a
+/// dangling symlink, or a directory that can no longer be searched).
+fn vanished(old: &TlsPolicy, new: &TlsPolicy) -> Option<Error> {
+    [
+        (&old.root_ca, &new.root_ca, "root certificate", "PGROOTCA"),
+        (&old.crl, &new.crl, "certificate revocation list", "PGCRL"),
+        (&old.client_cert, &new.client_cert, "certificate", "PGCERT"),
+        (&old.client_key, &new.client_key, "private key", "PGKEY"),
+    ]
+    .into_iter()
+    .find_map(|(old, new, what, var)| match (old, new) {
+        (Some(path), None) => Some(Error::FileVanished {
+            what,
+            var,
+            path: path.clone(),
+        }),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -314,6 +381,145 @@ mod tests {
         let ctx = reloader.current().unwrap();
         reloader.reload_now();
         assert!(Arc::ptr_eq(&ctx, &reloader.current().unwrap()));
+    }
+
+    /// A self-signed CA certificate in PEM.
+    fn ca_pem() -> Vec<u8> {
+        let key = openssl::pkey::PKey::from_ec_key(
+            openssl::ec::EcKey::generate(
+                &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
+                    .unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut b = openssl::x509::X509Builder::new().unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        b.build().to_pem().unwrap()
+    }
+
+    #[test]
+    fn a_root_ca_in_use_that_vanishes_keeps_the_context_until_it_is_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root.crt");
+        std::fs::write(&root, ca_pem()).unwrap();
+        let reloader = TlsReloader::new(&settings(dir.path(), "require"), Duration::ZERO).unwrap();
+        let verifying = reloader.current().unwrap();
+        assert_eq!(verifying.policy().root_ca.as_deref(), Some(root.as_path()));
+
+        std::fs::remove_file(&root).unwrap();
+        for _ in 0..2 {
+            reloader.reload_now();
+            let error = reloader
+                .last_error()
+                .expect("the vanished root CA is reported");
+            assert!(
+                matches!(&*error, Error::FileVanished { var: "PGROOTCA", path, .. } if *path == root),
+                "{error}"
+            );
+            assert!(
+                Arc::ptr_eq(&verifying, &reloader.current().unwrap()),
+                "the verifying context stays in service"
+            );
+        }
+
+        std::fs::write(&root, ca_pem()).unwrap();
+        reloader.reload_now();
+        assert!(reloader.last_error().is_none());
+        let reloaded = reloader.current().unwrap();
+        assert!(
+            !Arc::ptr_eq(&verifying, &reloaded),
+            "the returned file is loaded"
+        );
+        assert_eq!(reloaded.policy().root_ca.as_deref(), Some(root.as_path()));
+
+        // A connector built while the file is absent does without it (libpq's rule).
+        std::fs::remove_file(&root).unwrap();
+        let fresh = TlsReloader::new(&settings(dir.path(), "require"), Duration::ZERO).unwrap();
+        assert!(fresh.current().unwrap().policy().root_ca.is_none());
+    }
+
+    #[test]
+    fn under_verify_full_a_vanished_root_ca_is_reported_as_vanished_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root.crt");
+        std::fs::write(&root, ca_pem()).unwrap();
+        let reloader =
+            TlsReloader::new(&settings(dir.path(), "verify-full"), Duration::ZERO).unwrap();
+        let verifying = reloader.current().unwrap();
+        std::fs::remove_file(&root).unwrap();
+        reloader.reload_now();
+        let error = reloader.last_error().expect("reported");
+        assert!(
+            matches!(
+                &*error,
+                Error::FileVanished {
+                    var: "PGROOTCA",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(Arc::ptr_eq(&verifying, &reloader.current().unwrap()));
+        // A broken (not vanished) file is still reported as what is wrong with it.
+        std::fs::write(&root, "garbage").unwrap();
+        reloader.reload_now();
+        let error = reloader.last_error().expect("reported");
+        assert!(matches!(&*error, Error::BadFile { .. }), "{error}");
+    }
+
+    #[test]
+    fn every_file_of_the_policy_counts_and_the_first_is_named() {
+        let full = TlsPolicy {
+            root_ca: Some("/c/root.crt".into()),
+            crl: Some("/c/postgresql.crl".into()),
+            client_cert: Some("/c/postgresql.crt".into()),
+            client_key: Some("/c/postgresql.key".into()),
+            verify_host: false,
+        };
+        assert!(vanished(&full, &full).is_none());
+        let var = |new: TlsPolicy| match vanished(&full, &new) {
+            Some(Error::FileVanished { var, .. }) => var,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            var(TlsPolicy {
+                crl: None,
+                ..full.clone()
+            }),
+            "PGCRL"
+        );
+        assert_eq!(
+            var(TlsPolicy {
+                root_ca: None,
+                crl: None,
+                ..full.clone()
+            }),
+            "PGROOTCA"
+        );
+        assert_eq!(
+            var(TlsPolicy {
+                client_cert: None,
+                client_key: None,
+                ..full.clone()
+            }),
+            "PGCERT"
+        );
+        // A file that appears is a change like any other.
+        let bare = TlsPolicy {
+            root_ca: None,
+            crl: None,
+            client_cert: None,
+            client_key: None,
+            verify_host: false,
+        };
+        assert!(vanished(&bare, &full).is_none());
     }
 
     #[cfg(unix)]
