@@ -14,7 +14,7 @@
 //!   libpq 18 on the same fake: the outcome, libpq's message, and every byte sent after
 //!   the misbehaviour.
 //!
-//! Addresses: 127.0.0.200 hostile fake answering `N`, .201 hostile fake with TLS;
+//! Addresses: 127.0.0.210 hostile fake answering `N`, .211 hostile fake with TLS;
 //! 127.0.0.70 upstream server, .71 MITM EC, .72 MITM Ed25519, .73 MITM RSA-PSS,
 //! .74 server RSA-PSS, .75 server Ed25519, .76 server with a revoked certificate, .77
 //! server with a non-UTF-8 DNS SAN, .78 MITM Ed25519 stripping SCRAM-SHA-256-PLUS, .79 MITM
@@ -769,8 +769,8 @@ mod hostile_negotiation {
         static F: OnceLock<(Hostile, Hostile)> = OnceLock::new();
         F.get_or_init(|| {
             (
-                Hostile::start("127.0.0.200", false),
-                Hostile::start("127.0.0.201", true),
+                Hostile::start("127.0.0.210", false),
+                Hostile::start("127.0.0.211", true),
             )
         })
     }

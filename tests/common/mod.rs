@@ -29,7 +29,8 @@
 //! .60-.69 reliability and load, .70-.79 security (MITM proxy), .80-.99 ecosystem
 //! adapters and cancel, .100-.129 libpq variables and direct TLS (PostgreSQL 18),
 //! .130-.139 round-trip counting, .140-.149 CLI, demo and docker checks, .150-.179
-//! PgBouncer and HAProxy, .180-.199 Windows under Wine, .200-.209 certificate rotation.
+//! PgBouncer and HAProxy, .180-.199 Windows under Wine, .200-.209 certificate rotation, .210-.219 hostile
+//! fake servers (security).
 //! Host names `*.pgdap.test` are added to /etc/hosts (see [`ensure_hosts`]), marked with
 //! the test process's pid and removed at its exit, or by the next run when it was killed.
 
