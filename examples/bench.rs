@@ -35,6 +35,7 @@
 //! keeps the server until its standard input closes. `scripts/bench.sh` drives it.
 
 #[path = "../tests/common/mod.rs"]
+#[allow(dead_code)] // a part of the test harness: its servers and PKI
 mod common;
 
 use common::bench_cases::{write_case, CASES};
@@ -516,7 +517,7 @@ async fn compare(
 fn self_test_server(dir: &Path, addr: &'static str) {
     use std::io::Read;
     // A server certificate for this address from the test CA (verify-full by IP SAN).
-    common::issue_server("bench-server", &[addr]);
+    common::bench_cases::issue_server("bench-server", &[addr]);
     let mut spec = common::ServerSpec::new(addr, Some("bench-server"));
     // Room for --hold 50 next to pgbench and the pool.
     spec.conf.push_str("max_connections = 120\n");

@@ -7,6 +7,7 @@
 //! `bash scripts/demo.sh` (the README's first command) installs what this needs first.
 
 #[path = "../tests/common/mod.rs"]
+#[allow(dead_code)] // a part of the test harness: its servers and PKI
 mod common;
 
 use std::process::ExitCode;

@@ -24,6 +24,7 @@
 //! `direct` (`PGSSLNEGOTIATION=direct`: TLS at once, without the SSLRequest).
 
 #[path = "../tests/common/mod.rs"]
+#[allow(dead_code)] // a part of the test harness: its servers and PKI
 mod common;
 
 use common::bench_cases::{write_case, CASES, PG18_CASES};
@@ -179,7 +180,7 @@ fn main() {
     let server_addr: &'static str = server.clone().leak();
 
     // Server certificate for both addresses, from the test CA.
-    common::issue_server("rtt-server", &[server_addr, &proxy_addr]);
+    common::bench_cases::issue_server("rtt-server", &[server_addr, &proxy_addr]);
     // PostgreSQL 15 from the distribution (the harness), or 18 from the npm package.
     let (log, pg18_data, cases) = if pg18 {
         let data = common::libpq18::start_server(server_addr, "rtt-server");

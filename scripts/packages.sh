@@ -71,16 +71,17 @@ need_postgresql() {
 }
 
 need_test_packages() {
-  # tests/ecosystem.rs builds every example with --all-features (`vendored` included).
+  # tests/server/ecosystem.rs builds every example with --all-features (`vendored` included).
   need_build_packages all
   need_postgresql
-  # tests/libpq_env.rs makes a standby with pg_basebackup; initdb starts every cluster.
+  # tests/server/libpq_env.rs makes a standby with pg_basebackup; initdb starts every cluster.
   # shellcheck disable=SC2016 # evaluated by need
   need "pg_basebackup and initdb" '[ -x "$(pg_bin_dir)/pg_basebackup" ] && [ -x "$(pg_bin_dir)/initdb" ]' postgresql-client postgresql
   # As root the servers run as 'postgres' (runuser), created by useradd when missing.
   need "runuser" "command -v runuser" util-linux
   need "useradd" "command -v useradd" passwd
-  # tests/pgbouncer.rs and tests/failover.rs start their own PgBouncer and HAProxy.
+  # tests/server/pgbouncer.rs and tests/process_wide/failover.rs start their own PgBouncer
+  # and HAProxy.
   need "/usr/sbin/pgbouncer" "[ -x /usr/sbin/pgbouncer ]" pgbouncer
   need "/usr/sbin/haproxy" "[ -x /usr/sbin/haproxy ]" haproxy
   # tools/libpq18.sh installs PostgreSQL 13 and 18 (servers, libpq 18) from npm.

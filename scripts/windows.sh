@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds pgdap's `connect` example for Windows (x86_64-pc-windows-gnu, OpenSSL from source
 # through the `vendored` feature) and runs it under Wine against real PostgreSQL 15 servers
-# on this machine (tests/windows.rs), comparing every case with the Linux `connect` example
+# on this machine (tests/server/windows.rs), comparing every case with the Linux `connect` example
 # and psql (libpq 15). See docs/windows.md for the cases and the Wine caveats.
 #
 #   bash scripts/windows.sh            # install what is missing, build, prepare Wine, test
@@ -89,7 +89,7 @@ x86_64-w64-mingw32-gcc -shared -O2 -s -o "$shim_dir/bcryptprimitives.dll" \
   "$shim_dir/processprng.c" -ladvapi32
 cp "$shim_dir/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
 
-# %APPDATA% as Windows and as this machine see it, for tests/windows.rs.
+# %APPDATA% as Windows and as this machine see it, for tests/server/windows.rs.
 appdata=$("$wine" cmd /c 'echo %APPDATA%' 2>/dev/null | tr -d '\r')
 appdata_unix=$("$wine" winepath -u "$appdata" 2>/dev/null | tr -d '\r')
 [[ -d $appdata_unix ]] || { echo "windows.sh: %APPDATA% ($appdata) not found in $WINEPREFIX" >&2; exit 1; }
@@ -114,8 +114,8 @@ step "ready: $WINEPREFIX/pgdap-windows.env"
 $build_only && exit 0
 
 # --- the Windows cases ---------------------------------------------------------------------
-step "cargo test --test windows"
+step "cargo test --test server -- windows::"
 PGDAP_WINDOWS_ENV="$WINEPREFIX/pgdap-windows.env" PGDAP_WINDOWS_REQUIRED=1 \
-  cargo test --test windows -- --nocapture --test-threads 1
+  cargo test --test server -- windows:: --nocapture --test-threads 1
 "$wineserver" -k 2>/dev/null || true
 step "done"

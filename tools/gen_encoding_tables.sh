@@ -26,7 +26,7 @@
 #   encode: every code point U+0001..U+10FFFF except surrogates (1,112,063 of them);
 #           recorded when convert_to(chr(cp)) succeeds. This captures one-way mappings.
 # Validity rules (which sequences are malformed) are not tables: they are PostgreSQL's
-# verifier functions, mirrored in src/encoding/ and checked by tests/encoding.rs.
+# verifier functions, mirrored in src/encoding/ and checked by tests/server/encoding.rs.
 # Runtime: about a minute on two cores.
 set -euo pipefail
 

@@ -1,7 +1,11 @@
-//! The connection cases of the self-test servers of the `bench` and `roundtrips`
-//! examples: a directory per case with the Access Point, pgdap's environment and libpq's.
+//! The self-test servers of the `bench` and `roundtrips` examples: their server
+//! certificate ([`issue_server`]) and connection cases, a directory per case with the
+//! Access Point, pgdap's environment and libpq's.
 
 use std::path::Path;
+
+use openssl::pkey::PKey;
+use openssl::x509::X509;
 
 /// One case of the self-test server: a directory with the Access Point and both
 /// environments.
@@ -144,4 +148,27 @@ pub fn write_case(dir: &Path, addr: &str, case: &Case) -> std::io::Result<()> {
     }
     std::fs::write(d.join("libpq.env"), libpq_env)?;
     Ok(())
+}
+
+/// Writes `<name>.crt` and `<name>.key` into the test PKI: a server certificate from the
+/// test CA whose IP SANs are `ips` (so verify-full by address holds), for the self-test
+/// servers of the `bench` and `roundtrips` examples.
+pub fn issue_server(name: &str, ips: &[&str]) {
+    let pki = super::pki();
+    let read = |file: &str| std::fs::read(pki.path(file)).expect(file);
+    let ca = super::Issued {
+        cert: X509::from_pem(&read("ca.crt")).expect("ca.crt"),
+        key: PKey::private_key_from_pem(&read("ca.key")).expect("ca.key"),
+    };
+    let sans: Vec<super::San> = ips.iter().map(|ip| super::San::Ip(ip)).collect();
+    let cert = super::issue(name, super::ec_key(), Some(&ca), &sans, false, false);
+    std::fs::write(
+        pki.path(&format!("{name}.crt")),
+        cert.cert.to_pem().expect("PEM"),
+    )
+    .expect("writing the server certificate");
+    super::write_key(
+        &pki.path(&format!("{name}.key")),
+        &cert.key.private_key_to_pem_pkcs8().expect("PEM"),
+    );
 }

@@ -1,4 +1,4 @@
-//! A hostile PostgreSQL server for the negotiation tests (tests/security.rs): it
+//! A hostile PostgreSQL server for the negotiation tests (tests/server/security.rs): it
 //! misbehaves at one point of the SSL negotiation or authentication and records every
 //! byte a client sends after that point, and whether the password ever arrived. The
 //! same fake serves pgdap (async, blocking, a bare `MakeTls`) and libpq 18, so the test

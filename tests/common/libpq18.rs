@@ -112,6 +112,8 @@ pub fn stop_server_of(bin_dir: &Path, data: &Path) {
 /// libpq 18 (ctypes, `tools/libpq_oracle.py`) connecting with exactly `vars` as its
 /// environment's `PG*` variables (nothing inherited, `HOME` as given): the oracle's JSON
 /// line (`ok`, `ssl`, or `error` with libpq's message).
+// Used by the hostile-server tests, which need the feature `postgres`.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub fn oracle(home: &Path, vars: &[(&str, &str)]) -> serde_json::Value {
     let mut cmd = Command::new("python3");
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/libpq_oracle.py"))

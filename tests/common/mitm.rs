@@ -9,9 +9,7 @@
 //! client chose, and whether the server accepted the login. Optionally it strips
 //! SCRAM-SHA-256-PLUS from the server's offer (the downgrade a MITM would try).
 //!
-//! Use: `#[path = "common/mitm.rs"] mod mitm;` in a test file.
-
-#![allow(dead_code)]
+//! Use: `#[path = "../common/mitm.rs"] mod mitm;` in a module of tests/server (security).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,9 @@
 //! Test harness: real PostgreSQL servers (the distribution's, any of 12-18: see [`PG_BIN`])
 //! and a test PKI, made at run time.
 //!
-//! API (for every test file: `mod common;`):
+//! API (for the test crates, `#[path = "../common/mod.rs"] mod common;` in
+//! tests/server/main.rs and tests/process_wide/main.rs, and for the examples that start
+//! servers):
 //! - [`pki()`]: the PKI of this test process (generated once): `pki().path("ca.crt")`, see
 //!   [`Pki`] for the files (CA, unrelated CA, server and client certificates, CRLs).
 //! - [`Server::start(ServerSpec)`]: a server on `127.0.0.x:5432` with the spec's SSL
@@ -29,13 +31,15 @@
 //! .60-.69 reliability and load, .70-.79 security (MITM proxy), .80-.99 ecosystem
 //! adapters and cancel, .100-.129 libpq variables and direct TLS (PostgreSQL 18),
 //! .130-.139 round-trip counting, .140-.149 CLI, demo and docker checks, .150-.179
-//! PgBouncer and HAProxy, .180-.199 Windows under Wine, .200-.209 certificate rotation, .210-.219 hostile
-//! fake servers (security).
+//! PgBouncer and HAProxy, .180-.199 Windows under Wine, .200-.209 certificate rotation,
+//! .210-.219 hostile fake servers (security). The modules of tests/server share one
+//! process, so each keeps to its area: a server started on an address where its own
+//! process already runs one stops that one first (see `claim_address`).
 //! Host names `*.pgdap.test` are added to /etc/hosts (see [`ensure_hosts`]), marked with
 //! the test process's pid and removed at its exit, or by the next run when it was killed.
 
-#![allow(dead_code)]
-
+/// The self-test servers of the `bench` and `roundtrips` examples (no test uses them).
+#[allow(dead_code)]
 pub mod bench_cases;
 pub mod libpq18;
 pub mod proxies;
@@ -216,29 +220,6 @@ fn ec_key() -> PKey<Private> {
 
 fn rsa_key() -> PKey<Private> {
     PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap()
-}
-
-/// Writes `<name>.crt` and `<name>.key` into the test PKI: a server certificate from the
-/// test CA whose IP SANs are `ips` (so verify-full by address holds), for the self-test
-/// servers of the `bench` and `roundtrips` examples.
-pub fn issue_server(name: &str, ips: &[&str]) {
-    let pki = pki();
-    let read = |file: &str| std::fs::read(pki.path(file)).expect(file);
-    let ca = Issued {
-        cert: X509::from_pem(&read("ca.crt")).expect("ca.crt"),
-        key: PKey::private_key_from_pem(&read("ca.key")).expect("ca.key"),
-    };
-    let sans: Vec<San> = ips.iter().map(|ip| San::Ip(ip)).collect();
-    let cert = issue(name, ec_key(), Some(&ca), &sans, false, false);
-    std::fs::write(
-        pki.path(&format!("{name}.crt")),
-        cert.cert.to_pem().expect("PEM"),
-    )
-    .expect("writing the server certificate");
-    write_key(
-        &pki.path(&format!("{name}.key")),
-        &cert.key.private_key_to_pem_pkcs8().expect("PEM"),
-    );
 }
 
 pub enum San<'a> {
@@ -1012,8 +993,6 @@ pub fn plain_server() -> &'static Server {
 const HOSTS: &str = "/etc/hosts";
 const HOSTS_MARK: &str = "# pgdap-tests";
 
-/// Makes `name` resolve to `addr` through /etc/hosts, in a line marked
-/// `# pgdap-tests pid=<this process>`. The process removes its lines at exit; lines of
 /// A fresh directory for a cluster a test manages itself (not through [`Server`]): a
 /// server left running in `dir/data` by an earlier run is stopped with `pg_ctl` (run as
 /// `postgres`), the directory is emptied and handed to `postgres`. Returns `dir/data`.
@@ -1055,6 +1034,8 @@ pub fn pg_ctl(pg_ctl: &Path, data: &Path, args: &[&str], log: Option<&Path>) {
     run(cmd, &format!("pg_ctl {args:?} on {}", data.display()));
 }
 
+/// Makes `name` resolve to `addr` through /etc/hosts, in a line marked
+/// `# pgdap-tests pid=<this process>`. The process removes its lines at exit; lines of
 /// test processes that no longer run (killed runs) are removed first.
 pub fn ensure_hosts(name: &str, addr: &str) {
     ensure_hosts_in(Path::new(HOSTS), name, addr);
@@ -1086,6 +1067,17 @@ pub fn ensure_hosts_in(hosts: &Path, name: &str, addr: &str) {
 pub fn remove_hosts_lines(hosts: &Path, remove: impl Fn(Option<u32>) -> bool) {
     edit_hosts(hosts, |lines| {
         lines.retain(|l| hosts_line_owner(l).is_none_or(|owner| !remove(owner)));
+    });
+}
+
+/// Removes this process's line for `name` from /etc/hosts, and no other: the other names
+/// of the process are in use by its other tests.
+pub fn remove_own_hosts_line(name: &str) {
+    let me = std::process::id();
+    edit_hosts(Path::new(HOSTS), |lines| {
+        lines.retain(|l| {
+            hosts_line_owner(l) != Some(Some(me)) || l.split_whitespace().nth(1) != Some(name)
+        });
     });
 }
 
@@ -1129,9 +1121,10 @@ fn other_test_process_runs() -> bool {
     })
 }
 
-/// Read-modify-write of the hosts file under an exclusive lock (test processes run in
-/// parallel). Written in place, not renamed: /etc/hosts is a bind mount in containers.
-fn edit_hosts(hosts: &Path, edit: impl FnOnce(&mut Vec<String>)) {
+/// The exclusive lock on harness edits of the hosts file, held until the returned file
+/// is dropped (closed); `None` when the lock file cannot be opened. Other threads of this
+/// process wait for it too (an `flock` per open file).
+pub fn lock_hosts() -> Option<std::fs::File> {
     use std::os::unix::io::AsRawFd;
     let _ = std::fs::create_dir_all(ROOT);
     let lock_path = PathBuf::from(ROOT).join("hosts.lock");
@@ -1139,14 +1132,20 @@ fn edit_hosts(hosts: &Path, edit: impl FnOnce(&mut Vec<String>)) {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&lock_path);
-    if let Ok(lock) = &lock {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&lock_path, std::fs::Permissions::from_mode(0o666));
-        unsafe {
-            libc::flock(lock.as_raw_fd(), libc::LOCK_EX);
-        }
+        .open(&lock_path)
+        .ok()?;
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(&lock_path, std::fs::Permissions::from_mode(0o666));
+    unsafe {
+        libc::flock(lock.as_raw_fd(), libc::LOCK_EX);
     }
+    Some(lock)
+}
+
+/// Read-modify-write of the hosts file under an exclusive lock (test processes run in
+/// parallel). Written in place, not renamed: /etc/hosts is a bind mount in containers.
+fn edit_hosts(hosts: &Path, edit: impl FnOnce(&mut Vec<String>)) {
+    let _lock = lock_hosts();
     let text = std::fs::read_to_string(hosts).unwrap_or_default();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let before = lines.clone();
@@ -1158,7 +1157,7 @@ fn edit_hosts(hosts: &Path, edit: impl FnOnce(&mut Vec<String>)) {
             panic!("tests need /etc/hosts entries for *.pgdap.test (run as root): {e}")
         });
     }
-    // The lock is released when `lock` is dropped (closed).
+    // The lock is released when `_lock` is dropped (closed).
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1339,8 +1338,19 @@ pub fn psql_outcome(ap: &pgdap::AccessPoint, env: &pgdap::Environment, home: &Pa
     }
 }
 
+/// The name libtest gives the test function `name` of the module `module_path`
+/// (`module_path!()`): the module path without the crate, e.g. `harness::hosts_child`.
+/// A test that runs its test binary as a child selects the child's test with it
+/// (`--exact`): test names carry the module since the test binaries became modules of one.
+pub fn test_name(module_path: &str, name: &str) -> String {
+    match module_path.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{name}"),
+        None => name.to_string(),
+    }
+}
+
 /// The path of an example binary of this crate, building it first if this test run did
-/// not (`cargo test --test X` builds only that test).
+/// not (`cargo test --test server` builds only that test).
 pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let path = exe

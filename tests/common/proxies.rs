@@ -10,7 +10,6 @@
 //! - [`psql_via_proxy`]: psql (libpq 15) with the same settings as pgdap, classifying the
 //!   outcome by the *client-side* connection (`\conninfo`): `pg_stat_ssl` would describe
 //!   the pooler's own connection to the backend, not the client's.
-//! - [`fd_count`]: open file descriptors of this process.
 //!
 //! Processes are stopped when dropped and, for those kept in statics, at process exit;
 //! one left by a killed test run (its pid file under /tmp/pgdap-tests) is killed before an
@@ -245,11 +244,6 @@ impl PgBouncer {
             child,
         }
     }
-
-    /// PgBouncer's log so far.
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(self.dir.join("pgbouncer.log")).unwrap_or_default()
-    }
 }
 
 impl Drop for PgBouncer {
@@ -305,12 +299,15 @@ pub fn auth_file_from(backend: &Server, users: &[&str], plaintext: &[(&str, &str
 // HAProxy
 // ---------------------------------------------------------------------------------------
 
+// HAProxy is started by tests/process_wide (failover) only.
+#[allow(dead_code)]
 pub struct HaProxy {
     pub addr: String,
     pub dir: PathBuf,
     child: Child,
 }
 
+#[allow(dead_code)]
 impl HaProxy {
     /// `mode tcp` on `addr:5432`, `primary` active and `backup` (if any) used only when
     /// the primary's health check fails: TCP checks every 200 ms, down after 2 failures,
@@ -427,9 +424,4 @@ pub async fn pgdap_via_proxy(ap: &pgdap::AccessPoint, env: &pgdap::Environment) 
         }
         Err(e) => super::Outcome::Fail(e.to_string()),
     }
-}
-
-/// Open file descriptors of this process.
-pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }

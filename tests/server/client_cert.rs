@@ -4,13 +4,11 @@
 //! Where SPEC §4 makes us differ (PGAUTH=cert never settles for plaintext, so allow and
 //! prefer act as require), psql is given sslmode=require (see `psql_outcome`).
 
-mod common;
-
 use std::sync::OnceLock;
 
-use common::{
-    access_point, pgdap_outcome, pki, plain_server, psql_outcome, set_mode, ssl_server, ClientHome,
-    Outcome, Server, ServerSpec, MODES,
+use crate::common::{
+    self, access_point, pgdap_outcome, pki, plain_server, psql_outcome, set_mode, ssl_server,
+    ClientHome, Outcome, Server, ServerSpec, MODES,
 };
 
 /// A client whose default directory holds the root CA and the given certificate and key

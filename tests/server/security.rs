@@ -20,11 +20,10 @@
 //! server with a non-UTF-8 DNS SAN, .78 MITM Ed25519 stripping SCRAM-SHA-256-PLUS, .79 MITM
 //! EC stripping it.
 
-mod common;
 #[cfg(feature = "postgres")]
-#[path = "common/hostile.rs"]
+#[path = "../common/hostile.rs"]
 mod hostile;
-#[path = "common/mitm.rs"]
+#[path = "../common/mitm.rs"]
 mod mitm;
 
 use std::path::Path;
@@ -32,8 +31,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{
-    access_point, pgdap_outcome, pki, psql_outcome, ClientHome, Outcome, Server, ServerSpec, PG_BIN,
+use crate::common::{
+    self, access_point, pgdap_outcome, pki, psql_outcome, ClientHome, Outcome, Server, ServerSpec,
+    PG_BIN,
 };
 use mitm::Mitm;
 use openssl::asn1::{Asn1Object, Asn1OctetString, Asn1Time};

@@ -1,12 +1,10 @@
 //! Certificate rotation: a `Connector` picks up changed certificate files without a
 //! restart, and keeps its previous TLS context when a changed file is broken.
 
-mod common;
-
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{access_point, pki, ssl_server, ClientHome, Server, ServerSpec};
+use crate::common::{self, access_point, pki, ssl_server, ClientHome, Server, ServerSpec};
 
 fn connector(ap: pgdap::AccessPoint, home: &ClientHome) -> pgdap::Connector {
     let config = pgdap::Config::new(ap, &home.env())

@@ -5,12 +5,10 @@
 //!
 //! One server of its own on 127.0.0.55, with a certificate for that IP address.
 
-mod common;
-
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{access_point, pki, ClientHome, San, Server, ServerSpec};
+use crate::common::{self, access_point, pki, ClientHome, San, Server, ServerSpec};
 use pgdap::pool::HealthCheck;
 use pgdap::{Pool, PoolError, PoolOptions};
 

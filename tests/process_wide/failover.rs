@@ -5,19 +5,20 @@
 //! failed connects back off with jitter instead of stampeding a server.
 //!
 //! The tests print their measurements (recovery time, error counts, connection attempts);
-//! docs/reliability.md quotes them.
+//! docs/reliability.md quotes them. Each runs alone ([`crate::serially`]): the descriptor
+//! counts must not see another test's sockets, and the tracing test sets the process's
+//! global subscriber.
 //!
 //! Addresses: HAProxy 127.0.0.170 (primary .171, backup .172), HAProxy 127.0.0.173 with
-//! a read-only backend .174, backoff server .175, .178 (nothing listening) for the
-//! tracing test.
-
-mod common;
+//! a read-only backend .174, backoff server .175, HAProxy .177 with a read-only backend
+//! .176, .178 (nothing listening) for the tracing test.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::proxies::{fd_count, HaProxy};
-use common::{access_point, ClientHome, Server, ServerSpec};
+use crate::common::proxies::HaProxy;
+use crate::common::{self, access_point, ClientHome, Server, ServerSpec};
+use crate::{fd_count, serially};
 use pgdap::pool::Backoff;
 use pgdap::{Pool, PoolError, PoolOptions};
 
@@ -185,19 +186,6 @@ fn error_counts(ops: &[Op]) -> std::collections::BTreeMap<String, usize> {
         }
     }
     counts
-}
-
-/// The tests of this file run one at a time, each in a runtime created after it holds
-/// the lock: the file-descriptor counts of one must not see another's sockets.
-fn serially(test: impl std::future::Future<Output = ()>) {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(test);
 }
 
 #[test]
@@ -467,13 +455,19 @@ async fn read_only() {
     assert_eq!(pool.status().size, 1);
 }
 
-/// Captures what the subscriber writes.
+/// Captures what the subscriber writes while a [`Recording`] of it is alive (the load
+/// tests of this process must not see the buffer grow with their events).
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
+struct Capture {
+    text: Arc<Mutex<Vec<u8>>>,
+    recording: Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl std::io::Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        if self.recording.load(std::sync::atomic::Ordering::SeqCst) {
+            self.text.lock().unwrap().extend_from_slice(buf);
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -481,9 +475,33 @@ impl std::io::Write for Capture {
     }
 }
 
+impl Capture {
+    /// Empties the buffer and records until the returned guard is dropped.
+    fn record(&self) -> Recording<'_> {
+        self.text.lock().unwrap().clear();
+        self.recording
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Recording(self)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.text.lock().unwrap().clone()).unwrap()
+    }
+}
+
+struct Recording<'a>(&'a Capture);
+
+impl Drop for Recording<'_> {
+    fn drop(&mut self) {
+        self.0
+            .recording
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// The process-wide subscriber of this test binary, writing into a buffer. Global rather
-/// than scoped: a scoped (thread-local) subscriber missed events when the other tests of
-/// the binary ran in parallel threads.
+/// than scoped: a scoped (thread-local) subscriber misses the events of the runtime's
+/// worker threads.
 fn capture() -> &'static Capture {
     static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
     CAPTURE.get_or_init(|| {
@@ -501,28 +519,32 @@ fn capture() -> &'static Capture {
 
 #[test]
 fn pool_metrics_are_traced_with_target_pgdap_pool() {
+    serially(traced());
+}
+
+async fn traced() {
     let capture = capture();
-    serially(async {
-        // Nothing listens on 127.0.0.178: connects are refused.
-        let pool = pool("127.0.0.178", 2, Backoff::default());
-        assert!(matches!(pool.get().await, Err(PoolError::Connect(_))));
-        assert!(matches!(
-            pool.get().await,
-            Err(PoolError::Unavailable { .. })
-        ));
-        let status = pool.status();
-        assert_eq!(
-            (
-                status.connect_failures,
-                status.backoff_rejections,
-                status.size
-            ),
-            (1, 1, 0),
-            "{status:?}"
-        );
-    });
-    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    // This pool's events (other tests' pools log too).
+    let recording = capture.record();
+    // Nothing listens on 127.0.0.178: connects are refused.
+    let pool = pool("127.0.0.178", 2, Backoff::default());
+    assert!(matches!(pool.get().await, Err(PoolError::Connect(_))));
+    assert!(matches!(
+        pool.get().await,
+        Err(PoolError::Unavailable { .. })
+    ));
+    let status = pool.status();
+    assert_eq!(
+        (
+            status.connect_failures,
+            status.backoff_rejections,
+            status.size
+        ),
+        (1, 1, 0),
+        "{status:?}"
+    );
+    drop(recording);
+    let text = capture.text();
+    // This pool's events.
     let ours: Vec<&str> = text.lines().filter(|l| l.contains("127.0.0.178")).collect();
     let failed = ours
         .iter()

@@ -5,11 +5,9 @@
 //! run through psql (libpq 15) with the same files, and the outcome classes (SSL session,
 //! plaintext session, failure) must agree; failures must carry libpq's key phrase.
 
-mod common;
-
 use std::sync::OnceLock;
 
-use common::{
+use crate::common::{
     access_point, ensure_hosts, pgdap_outcome, pki, plain_server, psql_outcome, ssl_server,
     ClientHome, Server, ServerSpec, MODES,
 };

@@ -12,14 +12,12 @@
 //! certificate), .182 (ssl = off), .183 (SSL without a server-side CRL, for the client
 //! certificate chain: with `ssl_crl_file` the server would want the intermediate's CRL).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 const SSL_ADDR: &str = "127.0.0.180";
 const REVOKED_ADDR: &str = "127.0.0.181";

@@ -15,12 +15,10 @@
 //! Each conversion batch is one SQL call (a plpgsql function that returns the result or
 //! the error of every input), so the whole file runs in seconds.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use common::{ClientHome, Server, ServerSpec};
+use crate::common::{self, ClientHome, Server, ServerSpec};
 use pgdap::encoding::{
     check_representable, prepare_session, ClientEncoding, EncodingErrorKind, RawText,
     SessionEncoding, SessionEncodingError,
@@ -541,8 +539,9 @@ async fn code_points_round_trip_both_ways() {
 }
 
 /// Every code point of Unicode in every encoding: about 30 million conversions, a couple
-/// of minutes, so not part of the default run (`cargo test --test encoding -- --ignored`).
-/// This is how the tables were checked after generation.
+/// of minutes, so not part of the default run (`cargo test --test server -- --ignored
+/// encoding::`, which scripts/test.sh runs). This is how the tables were checked after
+/// generation.
 #[tokio::test]
 #[ignore = "exhaustive: 30 million conversions, minutes"]
 async fn every_code_point_in_every_encoding() {

@@ -4,16 +4,14 @@
 //! by `PG18=1 bash scripts/roundtrips.sh`, results in docs/benchmarks.md.)
 //!
 //! Addresses: 127.0.0.110 (PostgreSQL 18, SSL), 127.0.0.111 (the recording proxy in
-//! front of it), 127.0.0.100 (PostgreSQL 15, from libpq_env's range, for
+//! front of it), 127.0.0.104 (PostgreSQL 15, from libpq_env's range, for
 //! "direct against a server without direct TLS").
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use common::{access_point, pki, ClientHome, Server, ServerSpec};
+use crate::common::{self, access_point, pki, ClientHome, Server, ServerSpec};
 
 const PG18_ADDR: &str = "127.0.0.110";
 const PROXY_ADDR: &str = "127.0.0.111";

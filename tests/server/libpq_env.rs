@@ -7,16 +7,16 @@
 //! pg_hba.conf plus a trust database and a read-only database), .101 (TLS 1.2 only),
 //! .102 (wildcard certificate, `v13.pgdap.test`), .103 (no SSL), .105 (SSL without
 //! ssl_ca_file), .106 and .107 (a primary and its streaming hot standby), .120 (a TCP
-//! listener that never answers). tests/direct_tls.rs uses .104, .110 and .111.
-
-mod common;
+//! listener that never answers). tests/server/direct_tls.rs uses .104, .110 and .111.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use common::{access_point, ensure_hosts, pki, ClientHome, Server, ServerSpec, PG_BIN};
+use crate::common::{
+    self, access_point, ensure_hosts, pki, ClientHome, Server, ServerSpec, PG_BIN,
+};
 
 static SERVER: OnceLock<Server> = OnceLock::new();
 

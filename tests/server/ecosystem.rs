@@ -8,15 +8,13 @@
 //! server on 127.0.0.85 (`eco.pgdap.test`, wildcard certificate, the harness's roles,
 //! databases and pg_hba.conf), an SSL-off server on 127.0.0.80, proxies on .81-.84.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     access_point, ensure_hosts, psql_outcome, ClientHome, Outcome, Server, ServerSpec, MODES,
     PG_BIN,
 };

@@ -1,15 +1,16 @@
 //! Operations: keepalives reach the socket, the connect timeout fires on a silent peer,
 //! the doctor report flags what it should, logs never hold a secret, and unread notices
 //! are capped in bytes.
-
-mod common;
+//!
+//! Addresses: 127.0.0.50 silent peer, .51 server with an expiring certificate, .52 server
+//! with the vendor's settings (also the keepalive test's), and the shared servers.
 
 use std::io::Write;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{access_point, plain_server, ssl_server, ClientHome, Server, ServerSpec};
+use crate::common::{self, access_point, plain_server, ssl_server, ClientHome, Server, ServerSpec};
 
 /// The TCP sockets of this process connected to `addr:5432`, with their keepalive
 /// settings read back through `getsockopt`.
@@ -44,7 +45,9 @@ fn keepalive_settings(addr: &str) -> Vec<(bool, Duration, Duration, u32, Duratio
 
 #[tokio::test]
 async fn keepalive_settings_reach_the_socket() {
-    let server = ssl_server();
+    // A server of this module's own: the sockets of this process to the shared
+    // ssl_server() include other modules' connections, made in parallel threads.
+    let server = settings_server();
     let home = ClientHome::new().var("PGMODE", "require");
     let ap = access_point(&server.addr, "appdb", "scram_user", "scram-pw");
     // Defaults: 20 s idle, 5 s interval, 3 probes, 30 s TCP_USER_TIMEOUT.
@@ -129,7 +132,18 @@ async fn a_silent_peer_hits_the_connect_timeout() {
     }
 }
 
-static SETTINGS_SERVER: OnceLock<Server> = OnceLock::new();
+/// 127.0.0.52, configured as the vendor expects (`standard_conforming_strings = off`,
+/// `bytea_output = 'escape'`). In this process only `keepalive_settings_reach_the_socket`
+/// connects to it (the doctor runs in a child process).
+fn settings_server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let mut spec = ServerSpec::new("127.0.0.52", Some("server"));
+        spec.conf = "standard_conforming_strings = off\nbytea_output = 'escape'\n".into();
+        Server::start(spec)
+    })
+}
+
 static EXPIRING_SERVER: OnceLock<Server> = OnceLock::new();
 
 fn doctor(config: &std::path::Path, home: &ClientHome, json: bool) -> (bool, String) {
@@ -210,11 +224,7 @@ fn doctor_reports() {
     assert!(!json.contains("scram-pw"));
 
     // A server configured as the vendor expects: both settings OK.
-    let tuned = SETTINGS_SERVER.get_or_init(|| {
-        let mut spec = ServerSpec::new("127.0.0.52", Some("server"));
-        spec.conf = "standard_conforming_strings = off\nbytea_output = 'escape'\n".into();
-        Server::start(spec)
-    });
+    let tuned = settings_server();
     let cfg = write_config(&home, &tuned.addr, "appdb", "scram_user", "scram-pw");
     let home_ca = ClientHome::new().var("PGMODE", "verify-ca");
     home_ca.put("ca.crt", "root.crt");

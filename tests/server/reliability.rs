@@ -3,17 +3,15 @@
 //! `PGAUTH=cert`), and a pool recovers from a server restart.
 //!
 //! Addresses: 127.0.0.60 silent peer, .62 fault-injecting fake server, .65 a real server
-//! killed during queries, .66 a real server restarted under a pool (.61: `tests/load.rs`).
-
-mod common;
+//! killed during queries, .66 a real server restarted under a pool (.61: `tests/process_wide/load.rs`).
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{
-    access_point, pki, psql_outcome, ssl_server, ClientHome, Outcome, Server, ServerSpec,
+use crate::common::{
+    self, access_point, pki, psql_outcome, ssl_server, ClientHome, Outcome, Server, ServerSpec,
 };
 use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -521,7 +519,7 @@ fn non_unicode_path_in_the_process_environment_is_refused() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "child_non_unicode_path",
+            &common::test_name(module_path!(), "child_non_unicode_path"),
             "--ignored",
             "--nocapture",
         ])

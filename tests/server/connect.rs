@@ -1,10 +1,8 @@
 //! Foundation end-to-end tests: disable and require against an SSL server and a non-SSL
 //! server, scram and md5 users, a wrong password, and the `connect` example's contract.
 
-mod common;
-
-use common::{
-    access_point, pgdap_outcome, plain_server, psql_outcome, ssl_server, ClientHome, Outcome,
+use crate::common::{
+    self, access_point, pgdap_outcome, plain_server, psql_outcome, ssl_server, ClientHome, Outcome,
 };
 
 #[tokio::test]

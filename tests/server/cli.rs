@@ -1,15 +1,12 @@
 //! The `pgdap` command (feature `cli`) against a real server: `connect` keeps the
 //! `connect` example's contract and agrees with psql, `doctor` exits 0/1 as documented,
 //! `convert` round-trips, `bench` prints its summary, every `--help` exits 0.
-#![cfg(feature = "cli")]
-
-mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use common::{access_point, psql_outcome, ClientHome, Outcome, Server, ServerSpec};
+use crate::common::{self, access_point, psql_outcome, ClientHome, Outcome, Server, ServerSpec};
 
 const ADDR: &str = "127.0.0.144";
 

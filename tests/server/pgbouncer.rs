@@ -7,13 +7,13 @@
 //! Addresses: backend 127.0.0.150 (ssl off: PgBouncer's client side is what is tested),
 //! PgBouncers 127.0.0.151-.157.
 
-mod common;
-
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use common::proxies::{auth_file_from, pgdap_via_proxy, psql_via_proxy, PgBouncer, PgBouncerSpec};
-use common::{access_point, ClientHome, Outcome, Server, ServerSpec, MODES};
+use crate::common::proxies::{
+    auth_file_from, pgdap_via_proxy, psql_via_proxy, PgBouncer, PgBouncerSpec,
+};
+use crate::common::{access_point, ClientHome, Outcome, Server, ServerSpec, MODES};
 use pgdap::{Pool, PoolOptions};
 use tokio_postgres::types::Type;
 

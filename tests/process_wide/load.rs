@@ -10,14 +10,14 @@
 //!
 //! Memory: resident set size (VmRSS) is compared after `malloc_trim(0)`, which returns
 //! freed heap pages to the OS, so that what is compared is memory still in use rather
-//! than what the allocator keeps cached. The tolerance is [`RSS_TOLERANCE_KB`].
-
-mod common;
+//! than what the allocator keeps cached. The tolerance is [`RSS_TOLERANCE_KB`]. Both
+//! measurements count the whole process, so each test runs alone ([`crate::serially`]).
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{access_point, ClientHome, Server, ServerSpec};
+use crate::common::{access_point, ClientHome, Server, ServerSpec};
+use crate::{fd_count, serially};
 
 const ADDR: &str = "127.0.0.61";
 /// Connections open at once.
@@ -29,8 +29,6 @@ const RUN_FOR: Duration = Duration::from_secs(6);
 const RSS_TOLERANCE_KB: u64 = 4 * 1024;
 
 static SERVER: OnceLock<Server> = OnceLock::new();
-/// The two tests measure the same process: one at a time.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn server() -> &'static Server {
     SERVER.get_or_init(|| {
@@ -72,10 +70,6 @@ fn connectors() -> (Vec<pgdap::Connector>, Vec<ClientHome>) {
     (connectors, vec![scram, cert])
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
 fn rss_kb() -> u64 {
     // SAFETY: malloc_trim only releases free memory.
     unsafe {
@@ -106,7 +100,7 @@ async fn settle(fds: usize) -> (usize, usize) {
     let mut seen = (0, 0);
     for _ in 0..100 {
         seen = (
-            open_fds(),
+            fd_count(),
             tokio::task::spawn_blocking(server_connections)
                 .await
                 .unwrap(),
@@ -156,7 +150,7 @@ impl Measure {
         let mut stable = 0;
         for _ in 0..100 {
             let seen = (
-                open_fds(),
+                fd_count(),
                 tokio::task::spawn_blocking(server_connections)
                     .await
                     .unwrap(),
@@ -251,9 +245,12 @@ async fn direct_workload(connectors: &[pgdap::Connector], run_for: Duration) -> 
     tally
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_tls_connections_directly() {
-    let _one = ONE_AT_A_TIME.lock().await;
+#[test]
+fn concurrent_tls_connections_directly() {
+    serially(directly());
+}
+
+async fn directly() {
     server();
     let (connectors, _homes) = connectors();
     // Warm-up: the same workload for a second (lazy statics, runtime and allocator
@@ -336,9 +333,12 @@ async fn pool_workload(connectors: &[pgdap::Connector], run_for: Duration) -> Ta
     tally
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_checkouts_through_the_pool() {
-    let _one = ONE_AT_A_TIME.lock().await;
+#[test]
+fn concurrent_checkouts_through_the_pool() {
+    serially(through_the_pool());
+}
+
+async fn through_the_pool() {
     server();
     let (connectors, _homes) = connectors();
     pool_workload(&connectors, Duration::from_secs(1))

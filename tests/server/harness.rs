@@ -1,13 +1,10 @@
 //! The test harness itself: /etc/hosts lines are removed at exit and after a killed run;
 //! the PostgreSQL version is detected.
 
-mod common;
-
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ensure_hosts, ensure_hosts_in, remove_hosts_lines};
+use crate::common::{self, ensure_hosts, ensure_hosts_in, remove_hosts_lines};
 
 /// When run as a child (PGDAP_HOSTS_CHILD set): adds a hosts line, prints "added", then
 /// exits normally ("exit") or waits to be killed ("wait"). Does nothing otherwise.
@@ -30,7 +27,8 @@ fn hosts() -> String {
 
 fn child(mode: &str, name: &str) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "hosts_child", "--nocapture", "--test-threads=1"])
+        .args(["--exact", &common::test_name(module_path!(), "hosts_child")])
+        .args(["--nocapture", "--test-threads=1"])
         .env("PGDAP_HOSTS_CHILD", mode)
         .env("PGDAP_HOSTS_NAME", name)
         .stdout(Stdio::piped())
@@ -65,19 +63,24 @@ fn hosts_lines_of_a_killed_run_are_removed_by_the_next() {
     wait_for_line(&name);
     let pid = c.id();
     assert!(hosts().contains(&format!("{name} # pgdap-tests pid={pid}")));
+    // No harness edit meanwhile: another test of this process adding a line would remove
+    // the dead child's line first.
+    let edits = common::lock_hosts();
     c.kill().unwrap(); // SIGKILL: no exit handler runs
     c.wait().unwrap();
     assert!(
         hosts().contains(&name),
         "the killed process removed its line"
     );
+    drop(edits);
     // The next test process's first entry removes it.
     let own = format!("next-{}.pgdap.test", std::process::id());
     ensure_hosts(&own, "127.0.0.141");
     let text = hosts();
     assert!(!text.contains(&name), "stale line left:\n{text}");
     assert!(text.contains(&own));
-    remove_hosts_lines(Path::new("/etc/hosts"), |p| p == Some(std::process::id()));
+    // Only this name: the process's other lines are in use by other modules' tests.
+    common::remove_own_hosts_line(&own);
     assert!(!hosts().contains(&own));
 }
 
