@@ -171,6 +171,9 @@ if [ "${1:-}" = __inside ]; then
   else
     cp -L /etc/resolv.conf "$root/etc/resolv.conf"
   fi
+  # As an installed machine's: its host name resolves (package scripts look it up).
+  h=$(uname -n)
+  grep -qw -- "$h" "$root/etc/hosts" || printf '127.0.1.1\t%s\n' "$h" >> "$root/etc/hosts"
   extra_ca=()
   if compgen -G "/usr/local/share/ca-certificates/*" >/dev/null; then
     cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
