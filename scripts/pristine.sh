@@ -341,6 +341,7 @@ cleanup() {
     mounts_under "$tmp" >&2
     rc=1
   else
+    say "removing $tmp ($(du -sh "$tmp" 2>/dev/null | cut -f1): the root's changes, the build)"
     rm -rf --one-file-system "$tmp"
   fi
   say "finished (exit $rc)"
