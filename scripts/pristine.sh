@@ -171,6 +171,9 @@ if [ "${1:-}" = __inside ]; then
   else
     cp -L /etc/resolv.conf "$root/etc/resolv.conf"
   fi
+  # As an installed machine's: its host name resolves (package scripts look it up).
+  h=$(uname -n)
+  grep -qw -- "$h" "$root/etc/hosts" || printf '127.0.1.1\t%s\n' "$h" >> "$root/etc/hosts"
   extra_ca=()
   if compgen -G "/usr/local/share/ca-certificates/*" >/dev/null; then
     cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
@@ -338,6 +341,7 @@ cleanup() {
     mounts_under "$tmp" >&2
     rc=1
   else
+    say "removing $tmp ($(du -sh "$tmp" 2>/dev/null | cut -f1): the root's changes, the build)"
     rm -rf --one-file-system "$tmp"
   fi
   say "finished (exit $rc)"
