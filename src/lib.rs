@@ -21,6 +21,7 @@ pub mod integrations;
 pub mod pool;
 pub mod report;
 pub mod secret;
+mod startup;
 pub mod tls;
 
 pub use access_point::AccessPoint;

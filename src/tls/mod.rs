@@ -233,7 +233,7 @@ pub(crate) struct Probe {
     /// The negotiated session, once the handshake and host check succeeded.
     pub(crate) session: Option<TlsSession>,
     /// The start-up watch of the attempt, fed with the decrypted bytes.
-    pub(crate) watch: Option<crate::connect::wire::Watch>,
+    pub(crate) watch: Option<crate::startup::Watch>,
     /// The server asked for a client certificate (recorded under PGSSLCERTMODE=require).
     pub(crate) cert_requested: bool,
     /// A client certificate was available to send.
@@ -447,8 +447,7 @@ where
             // gets one for this rule alone.
             let watch = match (&end_point, self.ctx.channel_binding) {
                 (Err(reason), true) => {
-                    let watch =
-                        watch.unwrap_or_else(|| crate::connect::wire::StartupWatch::new(None));
+                    let watch = watch.unwrap_or_else(|| crate::startup::StartupWatch::new(None));
                     if let Ok(mut w) = watch.lock() {
                         w.refuse_plus_offer(reason.clone());
                     }
@@ -611,7 +610,7 @@ fn is_tls_error(e: &io::Error) -> bool {
 /// certificate's `tls-server-end-point` hash, or why it has none.
 pub struct TlsStream<S>(
     tokio_openssl::SslStream<S>,
-    Option<crate::connect::wire::Watch>,
+    Option<crate::startup::Watch>,
     std::result::Result<Vec<u8>, binding::NoEndPointHash>,
 );
 
@@ -626,7 +625,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
         let result = Pin::new(&mut this.0).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = result {
             if let Some(watch) = &this.1 {
-                if crate::connect::wire::watch_decrypted(watch, &buf.filled()[before..])? {
+                if crate::startup::watch_decrypted(watch, &buf.filled()[before..])? {
                     this.1 = None;
                 }
             }
