@@ -135,7 +135,7 @@ pub enum Error {
         /// Where the certificate was looked for.
         path: PathBuf,
     },
-    /// A libpq variable (SPEC §9) has a value libpq refuses, or one pgdap cannot honour;
+    /// A libpq variable (docs/design.md §9) has a value libpq refuses, or one pgdap cannot honour;
     /// the reason is libpq's message where libpq has one.
     #[error("{var}: {reason}")]
     LibpqSetting {

@@ -1,5 +1,5 @@
 //! What a session is: encryption, server, user, database, encodings, application name,
-//! and the server's notices — the JSON object of the `connect` example (SPEC.md §10).
+//! and the server's notices — the JSON object of the `connect` example (docs/design.md §10).
 
 use serde::Serialize;
 

@@ -455,7 +455,7 @@ impl Connector {
         if settings.ssl_negotiation.value == SslNegotiation::Direct && attempt != Attempt::Plain {
             pg.ssl_negotiation(tokio_postgres::config::SslNegotiation::Direct);
         }
-        // The Access Point's password, else PGPASSWORD, else the password file (SPEC §9).
+        // The Access Point's password, else PGPASSWORD, else the password file (docs/design.md §9).
         // Under PGAUTH=cert none is ever handed to the protocol layer, so none can be
         // sent whatever the server asks.
         if let Some((password, _)) = crate::env::passfile::password_for(ap, settings) {
