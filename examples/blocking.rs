@@ -1,5 +1,5 @@
 //! `blocking --config FILE [--sql SQL] [--cancel-after SECS]`: the `connect` contract
-//! (SPEC.md §10, `--help`) with the synchronous `postgres` crate
+//! (docs/design.md §10, `--help`) with the synchronous `postgres` crate
 //! (`pgdap::integrations::blocking::connect`, feature `postgres`): no async code, libpq's
 //! sequence run attempt by attempt.
 

@@ -1,5 +1,5 @@
 //! `diesel_async --config FILE [--sql SQL] [--cancel-after SECS]`: the `connect`
-//! contract (SPEC.md §10, `--help`) with diesel-async (feature `diesel-async`): an
+//! contract (docs/design.md §10, `--help`) with diesel-async (feature `diesel-async`): an
 //! `AsyncPgConnection` from diesel-async's own bb8 pool, whose `custom_setup` opens it
 //! through pgdap (`pgdap::integrations::diesel_async::manager`). Notices come through
 //! the connector's callback; TLS details, encoding and the cancel token from `Sessions`.

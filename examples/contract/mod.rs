@@ -1,4 +1,4 @@
-//! The command-line contract shared by `connect` and the adapter examples (SPEC.md §10):
+//! The command-line contract shared by `connect` and the adapter examples (docs/design.md §10):
 //! `NAME --config FILE [--sql SQL] [--cancel-after SECS]`, the Access Point in FILE and
 //! everything else from the process environment, one JSON object as the last line of
 //! stdout, exit 0; on failure a non-zero exit and one line on stderr with the whole cause
