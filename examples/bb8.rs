@@ -31,7 +31,7 @@ async fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
         .build(manager)
         .await?;
     let session = pool.get().await?;
-    let mut info = pgdap::report::SessionInfo::query(&session).await?;
+    let mut info = pgdap::session_info::SessionInfo::query(&session).await?;
     let result = match &args.sql {
         Some(sql) => {
             let canceller = args

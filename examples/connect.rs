@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
 async fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
     let connector = contract::connector(args)?;
     let session = connector.connect_spawned().await?;
-    let mut info = pgdap::report::SessionInfo::query(&session).await?;
+    let mut info = pgdap::session_info::SessionInfo::query(&session).await?;
     let result = match &args.sql {
         Some(sql) => {
             let host = connector.config().access_point().server();

@@ -21,8 +21,8 @@ pub mod error;
 mod file;
 pub mod integrations;
 pub mod pool;
-pub mod report;
 pub mod secret;
+pub mod session_info;
 mod startup;
 pub mod tls;
 

@@ -92,7 +92,7 @@ pub fn connector(args: &Args) -> Result<pgdap::Connector, pgdap::Error> {
 }
 
 /// The JSON line: the session description, plus `result` when SQL was run.
-pub fn json(info: &pgdap::report::SessionInfo, result: Option<Option<String>>) -> String {
+pub fn json(info: &pgdap::session_info::SessionInfo, result: Option<Option<String>>) -> String {
     let mut value = serde_json::to_value(info).unwrap_or_default();
     if let (Some(result), Some(map)) = (result, value.as_object_mut()) {
         map.insert("result".into(), serde_json::json!(result));

@@ -324,8 +324,8 @@ impl MakeTls {
     }
 
     /// The per-connection connector for `host` (what `make_tls_connect` returns).
-    pub(crate) fn for_host(&self, host: &str) -> Connector {
-        Connector {
+    pub(crate) fn for_host(&self, host: &str) -> TlsConnector {
+        TlsConnector {
             ctx: self.ctx.clone(),
             probe: self.probe.clone(),
             host: host.to_string(),
@@ -338,16 +338,16 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     type Stream = TlsStream<S>;
-    type TlsConnect = Connector;
+    type TlsConnect = TlsConnector;
     type Error = TlsFailure;
 
-    fn make_tls_connect(&mut self, domain: &str) -> std::result::Result<Connector, TlsFailure> {
+    fn make_tls_connect(&mut self, domain: &str) -> std::result::Result<TlsConnector, TlsFailure> {
         Ok(self.for_host(domain))
     }
 }
 
 /// Per-connection TLS connector ([`TlsConnect`]), made by [`MakeTls`] for one host.
-pub struct Connector {
+pub struct TlsConnector {
     ctx: Arc<TlsContext>,
     probe: Arc<Mutex<Probe>>,
     host: String,
@@ -374,7 +374,7 @@ pub enum TlsFailure {
     Handshake(String),
 }
 
-impl<S> TlsConnect<S> for Connector
+impl<S> TlsConnect<S> for TlsConnector
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
