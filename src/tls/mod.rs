@@ -12,7 +12,12 @@ pub mod binding;
 #[allow(unsafe_code)]
 mod certmode;
 mod files;
+// Host-name matching is public only to the fuzz target (cargo-fuzz's `--cfg fuzzing`).
+#[cfg(fuzzing)]
 pub mod hostname;
+#[cfg(not(fuzzing))]
+pub(crate) mod hostname;
+pub use hostname::Mismatch;
 mod reload;
 
 pub use reload::TlsReloader;
@@ -33,7 +38,7 @@ use tracing::debug;
 
 use crate::env::{AuthMethod, Settings, SslMode};
 use crate::error::{Error, Result};
-use hostname::{CertificateNames, Mismatch, SanName};
+use hostname::{CertificateNames, SanName};
 
 pub(crate) use files::{check_key, exists, first_reason, load_certificates, load_crls};
 
