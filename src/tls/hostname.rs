@@ -237,7 +237,10 @@ mod tests {
         };
         assert!(verify_host(&names, "127.0.0.1").is_ok());
         assert!(verify_host(&names, "2130706433").is_ok()); // inet_aton's 127.0.0.1, as libpq
-        assert_eq!(host_address("0177.0.0.1"), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            host_address("0177.0.0.1"),
+            Some("127.0.0.1".parse().unwrap())
+        );
         assert_eq!(host_address("db.example.com"), None);
         assert!(sends_sni("db.example.com"));
         assert!(!sends_sni("2130706433"));
