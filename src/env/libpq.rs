@@ -8,7 +8,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::connect::AuthRequest;
 use crate::error::{Error, Result};
 
 fn libpq_error(var: &'static str, reason: String) -> Error {
@@ -248,7 +247,7 @@ pub fn parse_connect_timeout(value: &str) -> Result<Option<Duration>> {
 
 /// One method of `PGREQUIREAUTH`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Method {
+pub(crate) enum Method {
     Password,
     Md5,
     Gss,
@@ -375,74 +374,14 @@ impl RequireAuth {
         &self.raw
     }
 
-    fn allows(&self, method: Method) -> bool {
-        self.allowed & method.bit() != 0
+    /// Whether the server must complete an authentication exchange (`none` not allowed).
+    pub(crate) fn auth_required(&self) -> bool {
+        self.auth_required
     }
 
-    /// libpq's `check_expected_areq` for `require_auth`: `Err` carries libpq's message.
-    /// `offered_plus` tells which SCRAM mechanism libpq would pick (for the message).
-    pub(crate) fn check(
-        &self,
-        seen: &[AuthRequest],
-        request: &AuthRequest,
-        channel_binding: ChannelBinding,
-    ) -> std::result::Result<(), String> {
-        let fail = |reason: String| {
-            Err(format!(
-                "authentication method requirement \"{}\" failed: {reason}",
-                self.raw
-            ))
-        };
-        let sasl_allowed = self.allows(Method::Scram) || self.allows(Method::Oauth);
-        match request {
-            AuthRequest::Ok => {
-                // The client finished an exchange when it answered a password request or
-                // the server completed a SASL exchange.
-                let finished = seen.iter().any(|r| {
-                    matches!(
-                        r,
-                        AuthRequest::CleartextPassword
-                            | AuthRequest::Md5Password
-                            | AuthRequest::SaslFinal
-                    )
-                });
-                if self.auth_required && !finished {
-                    return fail("server did not complete authentication".into());
-                }
-                Ok(())
-            }
-            AuthRequest::CleartextPassword if !self.allows(Method::Password) => {
-                fail("server requested a cleartext password".into())
-            }
-            AuthRequest::Md5Password if !self.allows(Method::Md5) => {
-                fail("server requested a hashed password".into())
-            }
-            AuthRequest::Gss | AuthRequest::GssContinue if !self.allows(Method::Gss) => {
-                fail("server requested GSSAPI authentication".into())
-            }
-            AuthRequest::Sspi if !self.allows(Method::Sspi) => {
-                fail("server requested SSPI authentication".into())
-            }
-            AuthRequest::Sasl(_) | AuthRequest::SaslContinue | AuthRequest::SaslFinal
-                if !sasl_allowed =>
-            {
-                fail("server requested SASL authentication".into())
-            }
-            AuthRequest::Sasl(mechanisms) if !self.allows(Method::Scram) => {
-                // libpq 18 (pg_SASL_init): SASL is allowed (oauth), SCRAM is not; the
-                // message names the mechanism libpq would have picked.
-                let plus = channel_binding != ChannelBinding::Disable
-                    && mechanisms.iter().any(|m| m == "SCRAM-SHA-256-PLUS");
-                let mechanism = if plus {
-                    "SCRAM-SHA-256-PLUS"
-                } else {
-                    "SCRAM-SHA-256"
-                };
-                fail(format!("server requested {mechanism} authentication"))
-            }
-            AuthRequest::Other(_) => fail("server requested an unknown authentication type".into()),
-            _ => Ok(()),
-        }
+    /// Whether the list allows `method`.
+    pub(crate) fn allows(&self, method: Method) -> bool {
+        self.allowed & method.bit() != 0
     }
 }
 
@@ -452,52 +391,9 @@ impl fmt::Display for RequireAuth {
     }
 }
 
-/// libpq's `channel_binding=require` checks (`check_expected_areq`, `pg_SASL_init`).
-pub(crate) fn channel_binding_check(
-    seen: &[AuthRequest],
-    request: &AuthRequest,
-) -> std::result::Result<(), String> {
-    match request {
-        AuthRequest::Sasl(mechanisms) => {
-            if mechanisms.iter().any(|m| m == "SCRAM-SHA-256-PLUS") {
-                Ok(())
-            } else {
-                // PostgreSQL offers SCRAM-SHA-256-PLUS on every SSL session (11+), so a
-                // list without it means a plaintext session: libpq's message for that.
-                Err("channel binding required, but SSL not in use".into())
-            }
-        }
-        AuthRequest::SaslContinue | AuthRequest::SaslFinal => Ok(()),
-        AuthRequest::Ok => {
-            // Bound only if a SCRAM-SHA-256-PLUS exchange ran to its end (with
-            // channel_binding=require tokio-postgres picks PLUS whenever it is offered).
-            let plus = seen.iter().any(|r| {
-                matches!(r, AuthRequest::Sasl(m) if m.iter().any(|m| m == "SCRAM-SHA-256-PLUS"))
-            });
-            let finished = seen.contains(&AuthRequest::SaslFinal);
-            if plus && finished {
-                Ok(())
-            } else {
-                Err("channel binding required, but server authenticated client without channel binding".into())
-            }
-        }
-        _ => Err(
-            "channel binding required but not supported by server's authentication request".into(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sasl(plus: bool) -> AuthRequest {
-        let mut m = vec!["SCRAM-SHA-256".to_string()];
-        if plus {
-            m.insert(0, "SCRAM-SHA-256-PLUS".to_string());
-        }
-        AuthRequest::Sasl(m)
-    }
 
     fn msg(r: Result<RequireAuth>) -> String {
         r.unwrap_err().to_string()
@@ -518,74 +414,6 @@ mod tests {
         assert!(msg(RequireAuth::parse(",md5")).ends_with("invalid require_auth value: \"\""));
         assert!(msg(RequireAuth::parse("md5,")).ends_with("invalid require_auth value: \"\""));
         assert!(msg(RequireAuth::parse("SCRAM-SHA-256")).contains("PGREQUIREAUTH"));
-    }
-
-    #[test]
-    fn require_auth_checks() {
-        let ok = AuthRequest::Ok;
-        let cb = ChannelBinding::Prefer;
-        // "" and "none": only trust.
-        for v in ["", "none"] {
-            let r = RequireAuth::parse(v).unwrap();
-            assert!(r.check(&[], &ok, cb).is_ok());
-            assert_eq!(
-                r.check(&[], &sasl(true), cb).unwrap_err(),
-                format!("authentication method requirement \"{v}\" failed: server requested SASL authentication")
-            );
-        }
-        let r = RequireAuth::parse("password").unwrap();
-        assert!(r
-            .check(&[], &ok, cb)
-            .unwrap_err()
-            .ends_with("server did not complete authentication"));
-        assert!(r.check(&[], &AuthRequest::CleartextPassword, cb).is_ok());
-        assert!(r.check(&[AuthRequest::CleartextPassword], &ok, cb).is_ok());
-        assert!(r
-            .check(&[], &AuthRequest::Md5Password, cb)
-            .unwrap_err()
-            .ends_with("server requested a hashed password"));
-        let r = RequireAuth::parse("!scram-sha-256").unwrap();
-        assert!(r.check(&[], &ok, cb).is_ok());
-        assert!(r
-            .check(&[], &sasl(true), cb)
-            .unwrap_err()
-            .ends_with("server requested SCRAM-SHA-256-PLUS authentication"));
-        assert!(r
-            .check(&[], &sasl(false), cb)
-            .unwrap_err()
-            .ends_with("server requested SCRAM-SHA-256 authentication"));
-        let r = RequireAuth::parse("!none").unwrap();
-        assert!(r
-            .check(&[], &ok, cb)
-            .unwrap_err()
-            .ends_with("server did not complete authentication"));
-        let done = [
-            sasl(true),
-            AuthRequest::SaslContinue,
-            AuthRequest::SaslFinal,
-        ];
-        assert!(r.check(&done, &ok, cb).is_ok());
-        let r = RequireAuth::parse("password,none").unwrap();
-        assert!(r.check(&[], &ok, cb).is_ok());
-    }
-
-    #[test]
-    fn channel_binding_require() {
-        assert!(channel_binding_check(&[], &sasl(false))
-            .unwrap_err()
-            .contains("SSL not in use"));
-        assert!(channel_binding_check(&[], &AuthRequest::Ok)
-            .unwrap_err()
-            .contains("without channel binding"));
-        assert!(channel_binding_check(&[], &AuthRequest::CleartextPassword)
-            .unwrap_err()
-            .contains("not supported by server's authentication request"));
-        let done = [
-            sasl(true),
-            AuthRequest::SaslContinue,
-            AuthRequest::SaslFinal,
-        ];
-        assert!(channel_binding_check(&done, &AuthRequest::Ok).is_ok());
     }
 
     #[test]

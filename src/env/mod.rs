@@ -15,7 +15,7 @@ mod libpq;
 pub mod options;
 pub mod passfile;
 
-pub(crate) use libpq::channel_binding_check;
+pub(crate) use libpq::Method;
 pub use libpq::{
     parse_connect_timeout, ChannelBinding, GssEncMode, RequireAuth, SslCertMode, SslNegotiation,
     TargetSessionAttrs, TlsVersion,
