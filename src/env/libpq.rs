@@ -1,4 +1,4 @@
-//! libpq's own variables (SPEC §9): their values and libpq's validation of them.
+//! libpq's own variables (docs/design.md §9): their values and libpq's validation of them.
 //!
 //! Each parser takes the value exactly as set: unlike the vendor's variables, a libpq
 //! variable set to the empty string is a value (`PGSSLMODE=""` is invalid,
@@ -10,6 +10,11 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+use super::variables::{
+    PGCHANNELBINDING, PGCONNECT_TIMEOUT, PGGSSENCMODE, PGREQUIREAUTH, PGSSLCERTMODE,
+    PGSSLNEGOTIATION, PGTARGETSESSIONATTRS,
+};
+
 fn libpq_error(var: &'static str, reason: String) -> Error {
     Error::LibpqSetting { var, reason }
 }
@@ -20,7 +25,7 @@ fn invalid(var: &'static str, option: &str, value: &str) -> Error {
 
 /// Declares a small enum of a libpq option with its spellings.
 macro_rules! libpq_enum {
-    ($(#[$doc:meta])* $name:ident, $var:literal, $option:literal, { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident, $var:expr, $option:literal, { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[non_exhaustive]
@@ -38,7 +43,7 @@ macro_rules! libpq_enum {
             pub fn parse_libpq(value: &str) -> Result<$name> {
                 match value {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(invalid($var, $option, value)),
+                    _ => Err(invalid($var.name, $option, value)),
                 }
             }
         }
@@ -60,7 +65,7 @@ libpq_enum!(
     /// assert!(ChannelBinding::parse_libpq("").is_err());
     /// # Ok::<(), pgdap::Error>(())
     /// ```
-    ChannelBinding, "PGCHANNELBINDING", "channel_binding", {
+    ChannelBinding, PGCHANNELBINDING, "channel_binding", {
         /// Never use channel binding.
         Disable = "disable",
         /// Use it when the server offers it (the default).
@@ -78,7 +83,7 @@ libpq_enum!(
     /// assert_eq!(SslNegotiation::parse_libpq("direct")?, SslNegotiation::Direct);
     /// # Ok::<(), pgdap::Error>(())
     /// ```
-    SslNegotiation, "PGSSLNEGOTIATION", "sslnegotiation", {
+    SslNegotiation, PGSSLNEGOTIATION, "sslnegotiation", {
         /// An SSLRequest first (every server version; the default).
         Postgres = "postgres",
         /// A TLS handshake straight away with ALPN `postgresql` (PostgreSQL 17+).
@@ -94,7 +99,7 @@ libpq_enum!(
     /// assert_eq!(SslCertMode::parse_libpq("disable")?, SslCertMode::Disable);
     /// # Ok::<(), pgdap::Error>(())
     /// ```
-    SslCertMode, "PGSSLCERTMODE", "sslcertmode", {
+    SslCertMode, PGSSLCERTMODE, "sslcertmode", {
         /// Never send a client certificate.
         Disable = "disable",
         /// Send it when the file exists and the server asks (the default).
@@ -113,7 +118,7 @@ libpq_enum!(
     /// assert_eq!(GssEncMode::parse_libpq("prefer")?, GssEncMode::Prefer);
     /// # Ok::<(), pgdap::Error>(())
     /// ```
-    GssEncMode, "PGGSSENCMODE", "gssencmode", {
+    GssEncMode, PGGSSENCMODE, "gssencmode", {
         /// No GSSAPI encryption.
         Disable = "disable",
         /// GSSAPI encryption when available (never, here; the default).
@@ -133,7 +138,7 @@ libpq_enum!(
     /// assert!(TargetSessionAttrs::parse_libpq("Read-Write").is_err());
     /// # Ok::<(), pgdap::Error>(())
     /// ```
-    TargetSessionAttrs, "PGTARGETSESSIONATTRS", "target_session_attrs", {
+    TargetSessionAttrs, PGTARGETSESSIONATTRS, "target_session_attrs", {
         /// Any session (the default).
         Any = "any",
         /// A session that accepts writes.
@@ -159,9 +164,9 @@ libpq_enum!(
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum TlsVersion {
-    /// TLSv1 (never negotiated by pgdap: SPEC §3).
+    /// TLSv1 (never negotiated by pgdap: docs/design.md §3).
     Tls1,
-    /// TLSv1.1 (never negotiated by pgdap: SPEC §3).
+    /// TLSv1.1 (never negotiated by pgdap: docs/design.md §3).
     Tls1_1,
     /// TLSv1.2.
     Tls1_2,
@@ -230,7 +235,7 @@ pub(crate) fn parse_tls_bound(
 pub fn parse_connect_timeout(value: &str) -> Result<Option<Duration>> {
     let bad = || {
         libpq_error(
-            "PGCONNECT_TIMEOUT",
+            PGCONNECT_TIMEOUT.name,
             format!("invalid integer value \"{value}\" for connection option \"connect_timeout\""),
         )
     };
@@ -310,7 +315,7 @@ impl RequireAuth {
     /// Parses the value as libpq's `fe-connect.c` does. The empty value lists no method,
     /// so it allows only connections without authentication (as `none` does).
     pub fn parse(value: &str) -> Result<RequireAuth> {
-        let err = |reason: String| libpq_error("PGREQUIREAUTH", reason);
+        let err = |reason: String| libpq_error(PGREQUIREAUTH.name, reason);
         let mut negated = false;
         let mut allowed = 0u8;
         let mut auth_required = true;
@@ -413,7 +418,7 @@ mod tests {
             .ends_with("invalid require_auth value: \" password\""));
         assert!(msg(RequireAuth::parse(",md5")).ends_with("invalid require_auth value: \"\""));
         assert!(msg(RequireAuth::parse("md5,")).ends_with("invalid require_auth value: \"\""));
-        assert!(msg(RequireAuth::parse("SCRAM-SHA-256")).contains("PGREQUIREAUTH"));
+        assert!(msg(RequireAuth::parse("SCRAM-SHA-256")).contains(PGREQUIREAUTH.name));
     }
 
     #[test]
@@ -436,7 +441,7 @@ mod tests {
             Some(TlsVersion::Tls1_1)
         );
         assert!(parse_tls_bound(
-            "PGSSLMINPROTOCOLVERSION",
+            super::super::variables::PGSSLMINPROTOCOLVERSION.name,
             "ssl_min_protocol_version",
             "TLSv1.4"
         )
