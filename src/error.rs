@@ -373,7 +373,7 @@ pub enum Error {
     /// fails, as libpq's does (libpq's message first).
     #[error(
         "connection to server at \"{host}\", port 5432 failed: {}",
-        crate::startup::no_binding_text(libpq_message, signature_algorithm)
+        no_binding_text(libpq_message, signature_algorithm)
     )]
     ChannelBindingUnavailable {
         /// The server.
@@ -597,4 +597,11 @@ impl std::fmt::Display for ServerRefusal {
         }
         Ok(())
     }
+}
+
+/// The text of the refusal of a SCRAM-SHA-256-PLUS offer that the server certificate
+/// cannot bind (libpq's message first), for [`Error::ChannelBindingUnavailable`] and the
+/// start-up watch's own error.
+pub(crate) fn no_binding_text(libpq_message: &str, signature_algorithm: &str) -> String {
+    format!("{libpq_message} (the server certificate is signed with {signature_algorithm}, for which tls-server-end-point channel binding defines no hash; the server offers SCRAM-SHA-256-PLUS, and authenticating without channel binding would let a man in the middle relay the login, so pgdap refuses as libpq does; use a server certificate signed with ECDSA or RSA)")
 }

@@ -4,10 +4,10 @@
 use serde::Serialize;
 
 use crate::connect::Notice;
+use crate::connect::Session;
 use crate::encoding::SessionEncoding;
 use crate::error::Result;
 use crate::tls::TlsSession;
-use crate::Session;
 
 /// A description of a connected session, as the `connect` example prints it.
 ///

@@ -167,7 +167,7 @@ mod tests {
         let env = Environment::from_pairs(pairs.iter().copied())
             .with_default_dir("/nonexistent/.postgresql");
         let settings = Settings::resolve(&env, env.default_dir()).unwrap();
-        let ap = AccessPoint::new("db1", "d", "u", crate::Password::new(password));
+        let ap = AccessPoint::new("db1", "d", "u", crate::secret::Password::new(password));
         let mut checks = Vec::new();
         let lines = variable_lines(&ap, &env, &settings, &mut checks);
         (lines, checks)

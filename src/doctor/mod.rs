@@ -531,7 +531,7 @@ mod tests {
         std::fs::write(&root, certificate.to_pem().unwrap()).unwrap();
         let env = Environment::from_pairs([(PGMODE.name, "require")]).with_default_dir(dir.path());
         let config = Config::new(
-            AccessPoint::new("db1", "d", "u", crate::Password::new("p")),
+            AccessPoint::new("db1", "d", "u", crate::secret::Password::new("p")),
             &env,
         )
         .unwrap();

@@ -18,7 +18,6 @@ pub(crate) mod watch;
 #[cfg(fuzzing)]
 pub use watch::fuzz_startup;
 pub(crate) use watch::{
-    no_binding_text, watch_decrypted, AuthCheck, BackendKey, StartupError, StartupWatch, Watch,
-    SSL_REQUEST,
+    watch_decrypted, AuthCheck, BackendKey, StartupError, StartupWatch, Watch, SSL_REQUEST,
 };
 pub use watch::{AuthRequest, ChannelBindingUnavailable, NoEndPointHash};

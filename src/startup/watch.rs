@@ -31,14 +31,8 @@ pub struct NoEndPointHash {
 /// The server offered SCRAM-SHA-256-PLUS, and the server certificate defines no
 /// `tls-server-end-point` hash: authentication stops, as libpq's does.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{}", no_binding_text(&.0.libpq_message, &.0.signature_algorithm))]
+#[error("{}", crate::error::no_binding_text(&.0.libpq_message, &.0.signature_algorithm))]
 pub struct ChannelBindingUnavailable(pub NoEndPointHash);
-
-/// The text of that refusal (libpq's message first), also used by
-/// [`Error::ChannelBindingUnavailable`](crate::Error::ChannelBindingUnavailable).
-pub(crate) fn no_binding_text(libpq_message: &str, signature_algorithm: &str) -> String {
-    format!("{libpq_message} (the server certificate is signed with {signature_algorithm}, for which tls-server-end-point channel binding defines no hash; the server offers SCRAM-SHA-256-PLUS, and authenticating without channel binding would let a man in the middle relay the login, so pgdap refuses as libpq does; use a server certificate signed with ECDSA or RSA)")
-}
 
 /// The SSLRequest message: length 8, request code 80877103.
 pub(crate) const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];

@@ -737,7 +737,7 @@ mod tests {
         let _guard = tracing::subscriber::set_default(subscriber);
         let dir = tempfile::tempdir().unwrap();
         let build = |min: &str| {
-            let env = crate::Environment::from_pairs([
+            let env = crate::env::Environment::from_pairs([
                 ("PGMODE", "require"),
                 ("PGSSLMINPROTOCOLVERSION", min),
             ])
