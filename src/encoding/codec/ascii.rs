@@ -16,6 +16,10 @@
 pub(super) const IN_BLOCK: usize = 2048;
 pub(super) const OUT_BLOCK: usize = IN_BLOCK * 3 + 64;
 
+/// 0x01 and 0x80 in each of 16 bytes, for [`clean_prefix`] and [`all_clean`].
+const ONES: u128 = u128::from_le_bytes([0x01; 16]);
+const HIGHS: u128 = u128::from_le_bytes([0x80; 16]);
+
 /// 16 bytes at `at`, when there are that many.
 #[inline(always)]
 pub(super) fn load16(s: &[u8], at: usize) -> Option<[u8; 16]> {
@@ -28,8 +32,6 @@ pub(super) fn load16(s: &[u8], at: usize) -> Option<[u8; 16]> {
 /// borrow only disturbs bytes after the first flagged one, so the count is exact.
 #[inline(always)]
 pub(super) fn clean_prefix(chunk: [u8; 16]) -> usize {
-    const ONES: u128 = u128::from_le_bytes([0x01; 16]);
-    const HIGHS: u128 = u128::from_le_bytes([0x80; 16]);
     let w = u128::from_le_bytes(chunk);
     let flagged = (w.wrapping_sub(ONES) | w) & HIGHS;
     (flagged.trailing_zeros() / 8) as usize
@@ -57,8 +59,6 @@ pub(super) fn ascii16(
 /// step that is not).
 #[inline(always)]
 pub(super) fn all_clean(block: &[u8]) -> bool {
-    const ONES: u128 = u128::from_le_bytes([0x01; 16]);
-    const HIGHS: u128 = u128::from_le_bytes([0x80; 16]);
     let mut steps = block.chunks_exact(64);
     for step in &mut steps {
         let mut acc = 0u128;
