@@ -1,5 +1,5 @@
 //! `bb8 --config FILE [--sql SQL] [--cancel-after SECS]`: the `connect` contract
-//! (SPEC.md §10, `--help`) through a bb8 pool of pgdap sessions
+//! (docs/design.md §10, `--help`) through a bb8 pool of pgdap sessions
 //! (`pgdap::integrations::bb8::SessionManager`, feature `bb8`): the connection comes
 //! from `pool.get()`, opened with libpq's sequence.
 
@@ -31,7 +31,7 @@ async fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
         .build(manager)
         .await?;
     let session = pool.get().await?;
-    let mut info = pgdap::report::SessionInfo::query(&session).await?;
+    let mut info = pgdap::session_info::SessionInfo::query(&session).await?;
     let result = match &args.sql {
         Some(sql) => {
             let canceller = args

@@ -1,5 +1,5 @@
 //! `blocking --config FILE [--sql SQL] [--cancel-after SECS]`: the `connect` contract
-//! (SPEC.md §10, `--help`) with the synchronous `postgres` crate
+//! (docs/design.md §10, `--help`) with the synchronous `postgres` crate
 //! (`pgdap::integrations::blocking::connect`, feature `postgres`): no async code, libpq's
 //! sequence run attempt by attempt.
 
@@ -22,10 +22,13 @@ fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
     let mut session = pgdap::integrations::blocking::connect(&connector)?;
     let row = session
         .client
-        .query_one(pgdap::report::SessionInfo::QUERY, &[])?;
+        .query_one(pgdap::session_info::SessionInfo::QUERY, &[])?;
     let values = [0, 1, 2, 3, 4, 5].map(|i| row.get::<_, String>(i));
-    let mut info =
-        pgdap::report::SessionInfo::from_values(session.tls.as_ref(), &session.encoding, values);
+    let mut info = pgdap::session_info::SessionInfo::from_values(
+        session.tls.as_ref(),
+        &session.encoding,
+        values,
+    );
     let result = match &args.sql {
         Some(sql) => {
             // The canceller thread waits for the query to end, or cancels it after SECS.

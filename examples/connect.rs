@@ -1,7 +1,7 @@
 //! `connect --config FILE [--sql SQL] [--cancel-after SECS]`: connects with the Access
 //! Point in FILE and the PG* variables of the process environment through
 //! `Connector::connect_spawned`, runs one query (and SQL), and prints one JSON object as
-//! the last line of stdout (SPEC.md §10):
+//! the last line of stdout (docs/design.md §10):
 //!
 //! ```text
 //! {"ssl":true,"tls_version":"TLSv1.3","cipher":"TLS_AES_256_GCM_SHA384","server_verified":true,
@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
 async fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
     let connector = contract::connector(args)?;
     let session = connector.connect_spawned().await?;
-    let mut info = pgdap::report::SessionInfo::query(&session).await?;
+    let mut info = pgdap::session_info::SessionInfo::query(&session).await?;
     let result = match &args.sql {
         Some(sql) => {
             let host = connector.config().access_point().server();

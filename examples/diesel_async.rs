@@ -1,5 +1,5 @@
 //! `diesel_async --config FILE [--sql SQL] [--cancel-after SECS]`: the `connect`
-//! contract (SPEC.md §10, `--help`) with diesel-async (feature `diesel-async`): an
+//! contract (docs/design.md §10, `--help`) with diesel-async (feature `diesel-async`): an
 //! `AsyncPgConnection` from diesel-async's own bb8 pool, whose `custom_setup` opens it
 //! through pgdap (`pgdap::integrations::diesel_async::manager`). Notices come through
 //! the connector's callback; TLS details, encoding and the cancel token from `Sessions`.
@@ -69,14 +69,14 @@ async fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
         .build(manager(connector, &sessions))
         .await?;
     let mut conn = pool.get().await?;
-    let info: Info = diesel::sql_query(pgdap::report::SessionInfo::QUERY)
+    let info: Info = diesel::sql_query(pgdap::session_info::SessionInfo::QUERY)
         .get_result(&mut *conn)
         .await?;
     let parts = sessions
         .for_connection(&mut conn)
         .await?
         .ok_or_else(|| std::io::Error::other("the pooled connection was not opened by pgdap"))?;
-    let mut report = pgdap::report::SessionInfo::from_values(
+    let mut report = pgdap::session_info::SessionInfo::from_values(
         parts.tls.as_ref(),
         &parts.encoding,
         [

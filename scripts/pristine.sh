@@ -17,10 +17,16 @@
 # (a cold build; the host's build is neither used nor touched) and cargo's home (registry
 # downloads) cached in $PGDAP_PRISTINE_CARGO_HOME (/var/cache/pgdap/pristine-cargo-home).
 #
-# Network ($PGDAP_PRISTINE_NET): `isolated` (default) gives the root a network namespace
-# of its own, reaching out through slirp4netns, so the tests' servers on 127.0.0.x:5432
-# collide with nothing of this machine; `host` shares this machine's network, and then
-# nothing here may listen on 127.0.0.x:5432 (checked first).
+# Network ($PGDAP_PRISTINE_NET): `host` (default) shares this machine's network, as
+# containers here use host networking on loopback addresses; then nothing here may listen
+# on 127.0.0.x:5432 (checked first: in CI nothing does). `isolated` gives the root a
+# network namespace of its own, reaching out through slirp4netns (whose virtual network
+# uses a private range inside the namespace), for a developer machine whose own test
+# servers are up.
+# Target directory ($PGDAP_PRISTINE_TARGET): `throwaway` (default) mounts an empty
+# directory over the repository's target/; `repo` builds in the repository's own target/
+# (CI: the fresh clone's is empty, so the build is as cold, and the host steps after it
+# reuse what it built).
 # Installed on this machine when missing: debootstrap (to build the root), slirp4netns
 # and iproute2 (isolated network).
 #
@@ -33,7 +39,8 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 CACHE=${PGDAP_PRISTINE_CACHE:-/var/cache/pgdap/pristine-bookworm}
 CARGO_CACHE=${PGDAP_PRISTINE_CARGO_HOME:-/var/cache/pgdap/pristine-cargo-home}
-NET=${PGDAP_PRISTINE_NET:-isolated}
+NET=${PGDAP_PRISTINE_NET:-host}
+TARGET_MODE=${PGDAP_PRISTINE_TARGET:-throwaway}
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
 # What "Rust installed" means besides the toolchain (README.md, docs/requirements.md).
@@ -160,7 +167,9 @@ if [ "${1:-}" = __inside ]; then
   mkdir -p "$root$REPO" "$root$sysroot" "$root/root/.cargo"
   mount --bind "$REPO" "$root$REPO"
   mkdir -p "$REPO/target"
-  mount --bind "$tmp/target" "$root$REPO/target"
+  if [ "$TARGET_MODE" != repo ]; then
+    mount --bind "$tmp/target" "$root$REPO/target"
+  fi
   mount --bind "$sysroot" "$root$sysroot"
   mount -o remount,bind,ro "$root$sysroot"
   mount --bind "$CARGO_CACHE" "$root/root/.cargo"

@@ -135,7 +135,7 @@ pub enum Error {
         /// Where the certificate was looked for.
         path: PathBuf,
     },
-    /// A libpq variable (SPEC §9) has a value libpq refuses, or one pgdap cannot honour;
+    /// A libpq variable (docs/design.md §9) has a value libpq refuses, or one pgdap cannot honour;
     /// the reason is libpq's message where libpq has one.
     #[error("{var}: {reason}")]
     LibpqSetting {
@@ -371,7 +371,10 @@ pub enum Error {
     /// (Ed25519, Ed448) defines no `tls-server-end-point` hash: authenticating without
     /// channel binding would let a man in the middle relay the login, so the connection
     /// fails, as libpq's does (libpq's message first).
-    #[error("connection to server at \"{host}\", port 5432 failed: {libpq_message} (the server certificate is signed with {signature_algorithm}, for which tls-server-end-point channel binding defines no hash; the server offers SCRAM-SHA-256-PLUS, and authenticating without channel binding would let a man in the middle relay the login, so pgdap refuses as libpq does; use a server certificate signed with ECDSA or RSA)")]
+    #[error(
+        "connection to server at \"{host}\", port 5432 failed: {}",
+        no_binding_text(libpq_message, signature_algorithm)
+    )]
     ChannelBindingUnavailable {
         /// The server.
         host: String,
@@ -594,4 +597,11 @@ impl std::fmt::Display for ServerRefusal {
         }
         Ok(())
     }
+}
+
+/// The text of the refusal of a SCRAM-SHA-256-PLUS offer that the server certificate
+/// cannot bind (libpq's message first), for [`Error::ChannelBindingUnavailable`] and the
+/// start-up watch's own error.
+pub(crate) fn no_binding_text(libpq_message: &str, signature_algorithm: &str) -> String {
+    format!("{libpq_message} (the server certificate is signed with {signature_algorithm}, for which tls-server-end-point channel binding defines no hash; the server offers SCRAM-SHA-256-PLUS, and authenticating without channel binding would let a man in the middle relay the login, so pgdap refuses as libpq does; use a server certificate signed with ECDSA or RSA)")
 }

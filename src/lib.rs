@@ -3,8 +3,10 @@
 //! ## Data flow
 //!
 //! Access Point text ([`AccessPoint`]) → environment map ([`Environment`]) → resolved
-//! settings ([`Settings`]) → TLS context ([`tls::TlsContext`]) → connect sequence
-//! ([`Connector`]) → session ([`Session`]).
+//! settings ([`Settings`]) → TLS context ([`tls::TlsContext`]) → start-up protocol (the
+//! checks on what the server sends before the session is ready) → connect sequence
+//! ([`Connector`]) → session ([`Session`]) → pool, doctor, integrations. The map of the
+//! modules, and which one each kind of change goes in, is docs/architecture.md.
 
 // No unsafe code, except one audited FFI call in `tls::certmode` (OpenSSL's certificate
 // callback, which rust-openssl does not wrap, for libpq's sslcertmode=require).
@@ -19,8 +21,9 @@ pub mod error;
 mod file;
 pub mod integrations;
 pub mod pool;
-pub mod report;
 pub mod secret;
+pub mod session_info;
+mod startup;
 pub mod tls;
 
 pub use access_point::AccessPoint;

@@ -1,4 +1,4 @@
-//! The command-line contract shared by `connect` and the adapter examples (SPEC.md §10):
+//! The command-line contract shared by `connect` and the adapter examples (docs/design.md §10):
 //! `NAME --config FILE [--sql SQL] [--cancel-after SECS]`, the Access Point in FILE and
 //! everything else from the process environment, one JSON object as the last line of
 //! stdout, exit 0; on failure a non-zero exit and one line on stderr with the whole cause
@@ -92,7 +92,7 @@ pub fn connector(args: &Args) -> Result<pgdap::Connector, pgdap::Error> {
 }
 
 /// The JSON line: the session description, plus `result` when SQL was run.
-pub fn json(info: &pgdap::report::SessionInfo, result: Option<Option<String>>) -> String {
+pub fn json(info: &pgdap::session_info::SessionInfo, result: Option<Option<String>>) -> String {
     let mut value = serde_json::to_value(info).unwrap_or_default();
     if let (Some(result), Some(map)) = (result, value.as_object_mut()) {
         map.insert("result".into(), serde_json::json!(result));

@@ -42,6 +42,9 @@ fuzz_target!(|data: &[u8]| {
                     Error::InvalidEnv { var, .. } | Error::InvalidPath { var, .. } => {
                         text.contains(var)
                     }
+                    // libpq's own variables (PGSSLMODE, PGCONNECT_TIMEOUT, ...), refused
+                    // with libpq's message.
+                    Error::LibpqSetting { var, .. } => text.contains(var),
                     Error::UnknownEncoding { .. } => text.contains("PGCLIENTENCODING"),
                     Error::CertAuthWithoutSsl => text.contains("PGAUTH") && text.contains("PGMODE"),
                     Error::NoDefaultDirectory => dir.is_none(),

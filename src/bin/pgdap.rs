@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Every subcommand is a thin layer over the library: `pgdap::doctor::diagnose`,
-//! `pgdap::report::SessionInfo`, `pgdap::encoding::ClientEncoding` and
+//! `pgdap::session_info::SessionInfo`, `pgdap::encoding::ClientEncoding` and
 //! `pgdap::Connector`/`pgdap::Pool`, so the command behaves exactly as a service using the
 //! crate with the same Access Point and environment.
 
@@ -197,7 +197,7 @@ async fn connect(args: ConfigArg) -> ExitCode {
         let ap = pgdap::AccessPoint::from_file(&args.config)?;
         let config = pgdap::Config::new(ap, &pgdap::Environment::from_process_env())?;
         let session = pgdap::Connector::new(config)?.connect_spawned().await?;
-        pgdap::report::SessionInfo::query(&session).await
+        pgdap::session_info::SessionInfo::query(&session).await
     }
     .await;
     match result.map(|info| serde_json::to_string(&info)) {

@@ -28,8 +28,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_postgres::tls::TlsConnect;
 
-use super::wire::{BackendKey, StartupWatch, Wire, SSL_REQUEST};
+use super::wire::Wire;
 use crate::error::{Error, Result};
+use crate::startup::{BackendKey, StartupWatch, SSL_REQUEST};
 use crate::tls::{MakeTls, Probe, TlsContext};
 
 /// CancelRequest code 80877102 (`1234 << 16 | 5678`).

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use super::sequence::Attempt;
-use super::wire::WireError;
 use crate::env::{AuthMethod, Settings, SslMode};
 use crate::error::{Error, ServerRefusal};
+use crate::startup::StartupError;
 use crate::tls::{TlsContext, TlsFailure};
 
 /// The hint for a refused password from the Access Point.
@@ -16,7 +16,7 @@ const PASSWORD_HINT: &str = "check password= in the Access Point";
 pub(crate) struct ErrorContext<'a> {
     pub(crate) host: &'a str,
     /// For the password hints: where the password sent came from.
-    pub(crate) access_point: &'a crate::AccessPoint,
+    pub(crate) access_point: &'a crate::access_point::AccessPoint,
     pub(crate) user: &'a str,
     pub(crate) settings: &'a Settings,
     pub(crate) attempt: Attempt,
@@ -40,38 +40,40 @@ impl ErrorContext<'_> {
             return hint;
         }
         match crate::env::passfile::password_for(self.access_point, self.settings) {
-            Some((_, crate::Source::PasswordFile)) => match &self.settings.passfile {
+            Some((_, crate::env::Source::PasswordFile)) => match &self.settings.passfile {
                 Some(file) => format!(
                     "password retrieved from file \"{}\" (the Access Point has no password): fix the file's line for this host, database and user, or set password= in the Access Point",
                     file.value.display()
                 ),
                 None => hint,
             },
-            Some((_, crate::Source::Env)) => {
+            Some((_, crate::env::Source::Env)) => {
                 "check PGPASSWORD (the Access Point has no password), or set password= in the Access Point".into()
             }
             _ => hint,
         }
     }
 
-    fn wire_error(&self, wire: &WireError) -> Error {
+    fn wire_error(&self, wire: &StartupError) -> Error {
         let host = self.host.to_string();
         match wire {
-            WireError::InvalidSslResponse(byte) => Error::InvalidSslResponse { host, byte: *byte },
-            WireError::SslRefused => Error::SslNotSupported {
+            StartupError::InvalidSslResponse(byte) => {
+                Error::InvalidSslResponse { host, byte: *byte }
+            }
+            StartupError::SslRefused => Error::SslNotSupported {
                 host,
                 mode: self.settings.mode.value.as_str(),
             },
-            WireError::ErrorDuringSsl => Error::SslErrorResponse { host },
-            WireError::InvalidAuthRequest(length) => Error::InvalidAuthRequest {
+            StartupError::ErrorDuringSsl => Error::SslErrorResponse { host },
+            StartupError::InvalidAuthRequest(length) => Error::InvalidAuthRequest {
                 host,
                 length: *length,
             },
-            WireError::AuthRefused(reason) => Error::AuthNotAllowed {
+            StartupError::AuthRefused(reason) => Error::AuthNotAllowed {
                 host,
                 reason: reason.clone(),
             },
-            WireError::ChannelBinding(reason) => Error::ChannelBindingUnavailable {
+            StartupError::ChannelBinding(reason) => Error::ChannelBindingUnavailable {
                 host,
                 libpq_message: reason.libpq_message.clone(),
                 signature_algorithm: reason.signature_algorithm.clone(),
@@ -103,12 +105,13 @@ impl ErrorContext<'_> {
                 return tls_failure_error(failure, host, settings, policy.as_ref());
             }
             if let Some(io) = err.downcast_ref::<std::io::Error>() {
-                if let Some(wire) = io.get_ref().and_then(|i| i.downcast_ref::<WireError>()) {
+                if let Some(wire) = io.get_ref().and_then(|i| i.downcast_ref::<StartupError>()) {
                     return self.wire_error(wire);
                 }
-                if let Some(cb) = io.get_ref().and_then(|i| {
-                    i.downcast_ref::<crate::tls::binding::ChannelBindingUnavailable>()
-                }) {
+                if let Some(cb) = io
+                    .get_ref()
+                    .and_then(|i| i.downcast_ref::<crate::startup::ChannelBindingUnavailable>())
+                {
                     return Error::ChannelBindingUnavailable {
                         host,
                         libpq_message: cb.0.libpq_message.clone(),

@@ -12,15 +12,16 @@ mod socket;
 pub(crate) mod target;
 pub(crate) mod wire;
 
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use crate::startup::fuzz_startup;
+pub use crate::startup::AuthRequest;
 pub use cancel::CancelToken;
 pub use notices::{
     spawn_connection, Notice, NoticeCallback, Notices, NOTICE_QUEUE_BYTES, NOTICE_QUEUE_LIMIT,
 };
 pub use sequence::{Attempt, Failure, Plan};
-pub use wire::{AuthRequest, Wire};
-#[cfg(fuzzing)]
-#[doc(hidden)]
-pub use wire::fuzz_startup;
+pub use wire::Wire;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,9 +33,9 @@ use crate::access_point::{AccessPoint, PORT};
 use crate::encoding::SessionEncoding;
 use crate::env::{ChannelBinding, Environment, Settings, SslNegotiation};
 use crate::error::{Error, Result};
+use crate::startup::{AuthCheck, StartupWatch};
 use crate::tls::{MakeTls, Probe, TlsContext, TlsFailure, TlsReloader, TlsSession, TlsStream};
 use errors::ErrorContext;
-use wire::{AuthCheck, StartupWatch};
 
 /// Connection tuning: timeouts and TCP keepalives.
 ///
@@ -454,7 +455,7 @@ impl Connector {
         if settings.ssl_negotiation.value == SslNegotiation::Direct && attempt != Attempt::Plain {
             pg.ssl_negotiation(tokio_postgres::config::SslNegotiation::Direct);
         }
-        // The Access Point's password, else PGPASSWORD, else the password file (SPEC §9).
+        // The Access Point's password, else PGPASSWORD, else the password file (docs/design.md §9).
         // Under PGAUTH=cert none is ever handed to the protocol layer, so none can be
         // sent whatever the server asks.
         if let Some((password, _)) = crate::env::passfile::password_for(ap, settings) {
@@ -466,23 +467,7 @@ impl Connector {
     /// The check run on each authentication request of an attempt: libpq's
     /// `require_auth` (PGREQUIREAUTH) and `channel_binding=require` (PGCHANNELBINDING).
     pub(crate) fn auth_check(&self) -> Option<AuthCheck> {
-        let settings = &self.config.settings;
-        let require_auth = settings.require_auth.as_ref().map(|s| s.value.clone());
-        let channel_binding = settings.channel_binding.value;
-        if require_auth.is_none() && channel_binding != ChannelBinding::Require {
-            return None;
-        }
-        Some(Arc::new(
-            move |seen: &[AuthRequest], request: &AuthRequest| {
-                if let Some(require) = &require_auth {
-                    require.check(seen, request, channel_binding)?;
-                }
-                if channel_binding == ChannelBinding::Require {
-                    crate::env::channel_binding_check(seen, request)?;
-                }
-                Ok(())
-            },
-        ))
+        crate::startup::checks::auth_check(&self.config.settings)
     }
 
     /// One attempt: pgdap's own socket, tokio-postgres' start-up on it.

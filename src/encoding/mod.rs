@@ -39,7 +39,7 @@ pub use session::{
     SessionEncodingError,
 };
 
-/// A client encoding of the vendor's table (SPEC §6), under its PostgreSQL name.
+/// A client encoding of the vendor's table (docs/design.md §6), under its PostgreSQL name.
 ///
 /// ```
 /// use pgdap::encoding::ClientEncoding;
@@ -412,7 +412,7 @@ impl std::fmt::Display for ClientEncoding {
 mod tests {
     use super::*;
 
-    /// The vendor's table of names and aliases (SPEC §6), verbatim.
+    /// The vendor's table of names and aliases (docs/design.md §6), verbatim.
     const VENDOR_TABLE: &[(&str, &[&str])] = &[
         ("GBK", &["WIN936", "Windows936"]),
         ("ISO_8859_5", &[]),

@@ -1,4 +1,4 @@
-//! libpq's own variables (SPEC §9): their values and libpq's validation of them.
+//! libpq's own variables (docs/design.md §9): their values and libpq's validation of them.
 //!
 //! Each parser takes the value exactly as set: unlike the vendor's variables, a libpq
 //! variable set to the empty string is a value (`PGSSLMODE=""` is invalid,
@@ -8,8 +8,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::connect::AuthRequest;
 use crate::error::{Error, Result};
+
+use super::variables::{
+    PGCHANNELBINDING, PGCONNECT_TIMEOUT, PGGSSENCMODE, PGREQUIREAUTH, PGSSLCERTMODE,
+    PGSSLNEGOTIATION, PGTARGETSESSIONATTRS,
+};
 
 fn libpq_error(var: &'static str, reason: String) -> Error {
     Error::LibpqSetting { var, reason }
@@ -21,7 +25,7 @@ fn invalid(var: &'static str, option: &str, value: &str) -> Error {
 
 /// Declares a small enum of a libpq option with its spellings.
 macro_rules! libpq_enum {
-    ($(#[$doc:meta])* $name:ident, $var:literal, $option:literal, { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident, $var:expr, $option:literal, { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[non_exhaustive]
@@ -39,7 +43,7 @@ macro_rules! libpq_enum {
             pub fn parse_libpq(value: &str) -> Result<$name> {
                 match value {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(invalid($var, $option, value)),
+                    _ => Err(invalid($var.name, $option, value)),
                 }
             }
         }
@@ -61,7 +65,7 @@ libpq_enum!(
     /// assert!(ChannelBinding::parse_libpq("").is_err());
     /// # Ok::<(), pgdap::Error>(())
     /// ```
-    ChannelBinding, "PGCHANNELBINDING", "channel_binding", {
+    ChannelBinding, PGCHANNELBINDING, "channel_binding", {
         /// Never use channel binding.
         Disable = "disable",
         /// Use it when the server offers it (the default).
@@ -79,7 +83,7 @@ libpq_enum!(
     /// assert_eq!(SslNegotiation::parse_libpq("direct")?, SslNegotiation::Direct);
     /// # Ok::<(), pgdap::Error>(())
     /// ```
-    SslNegotiation, "PGSSLNEGOTIATION", "sslnegotiation", {
+    SslNegotiation, PGSSLNEGOTIATION, "sslnegotiation", {
         /// An SSLRequest first (every server version; the default).
         Postgres = "postgres",
         /// A TLS handshake straight away with ALPN `postgresql` (PostgreSQL 17+).
@@ -95,7 +99,7 @@ libpq_enum!(
     /// assert_eq!(SslCertMode::parse_libpq("disable")?, SslCertMode::Disable);
     /// # Ok::<(), pgdap::Error>(())
     /// ```
-    SslCertMode, "PGSSLCERTMODE", "sslcertmode", {
+    SslCertMode, PGSSLCERTMODE, "sslcertmode", {
         /// Never send a client certificate.
         Disable = "disable",
         /// Send it when the file exists and the server asks (the default).
@@ -114,7 +118,7 @@ libpq_enum!(
     /// assert_eq!(GssEncMode::parse_libpq("prefer")?, GssEncMode::Prefer);
     /// # Ok::<(), pgdap::Error>(())
     /// ```
-    GssEncMode, "PGGSSENCMODE", "gssencmode", {
+    GssEncMode, PGGSSENCMODE, "gssencmode", {
         /// No GSSAPI encryption.
         Disable = "disable",
         /// GSSAPI encryption when available (never, here; the default).
@@ -134,7 +138,7 @@ libpq_enum!(
     /// assert!(TargetSessionAttrs::parse_libpq("Read-Write").is_err());
     /// # Ok::<(), pgdap::Error>(())
     /// ```
-    TargetSessionAttrs, "PGTARGETSESSIONATTRS", "target_session_attrs", {
+    TargetSessionAttrs, PGTARGETSESSIONATTRS, "target_session_attrs", {
         /// Any session (the default).
         Any = "any",
         /// A session that accepts writes.
@@ -160,9 +164,9 @@ libpq_enum!(
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum TlsVersion {
-    /// TLSv1 (never negotiated by pgdap: SPEC §3).
+    /// TLSv1 (never negotiated by pgdap: docs/design.md §3).
     Tls1,
-    /// TLSv1.1 (never negotiated by pgdap: SPEC §3).
+    /// TLSv1.1 (never negotiated by pgdap: docs/design.md §3).
     Tls1_1,
     /// TLSv1.2.
     Tls1_2,
@@ -231,7 +235,7 @@ pub(crate) fn parse_tls_bound(
 pub fn parse_connect_timeout(value: &str) -> Result<Option<Duration>> {
     let bad = || {
         libpq_error(
-            "PGCONNECT_TIMEOUT",
+            PGCONNECT_TIMEOUT.name,
             format!("invalid integer value \"{value}\" for connection option \"connect_timeout\""),
         )
     };
@@ -248,7 +252,7 @@ pub fn parse_connect_timeout(value: &str) -> Result<Option<Duration>> {
 
 /// One method of `PGREQUIREAUTH`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Method {
+pub(crate) enum Method {
     Password,
     Md5,
     Gss,
@@ -311,7 +315,7 @@ impl RequireAuth {
     /// Parses the value as libpq's `fe-connect.c` does. The empty value lists no method,
     /// so it allows only connections without authentication (as `none` does).
     pub fn parse(value: &str) -> Result<RequireAuth> {
-        let err = |reason: String| libpq_error("PGREQUIREAUTH", reason);
+        let err = |reason: String| libpq_error(PGREQUIREAUTH.name, reason);
         let mut negated = false;
         let mut allowed = 0u8;
         let mut auth_required = true;
@@ -375,74 +379,14 @@ impl RequireAuth {
         &self.raw
     }
 
-    fn allows(&self, method: Method) -> bool {
-        self.allowed & method.bit() != 0
+    /// Whether the server must complete an authentication exchange (`none` not allowed).
+    pub(crate) fn auth_required(&self) -> bool {
+        self.auth_required
     }
 
-    /// libpq's `check_expected_areq` for `require_auth`: `Err` carries libpq's message.
-    /// `offered_plus` tells which SCRAM mechanism libpq would pick (for the message).
-    pub(crate) fn check(
-        &self,
-        seen: &[AuthRequest],
-        request: &AuthRequest,
-        channel_binding: ChannelBinding,
-    ) -> std::result::Result<(), String> {
-        let fail = |reason: String| {
-            Err(format!(
-                "authentication method requirement \"{}\" failed: {reason}",
-                self.raw
-            ))
-        };
-        let sasl_allowed = self.allows(Method::Scram) || self.allows(Method::Oauth);
-        match request {
-            AuthRequest::Ok => {
-                // The client finished an exchange when it answered a password request or
-                // the server completed a SASL exchange.
-                let finished = seen.iter().any(|r| {
-                    matches!(
-                        r,
-                        AuthRequest::CleartextPassword
-                            | AuthRequest::Md5Password
-                            | AuthRequest::SaslFinal
-                    )
-                });
-                if self.auth_required && !finished {
-                    return fail("server did not complete authentication".into());
-                }
-                Ok(())
-            }
-            AuthRequest::CleartextPassword if !self.allows(Method::Password) => {
-                fail("server requested a cleartext password".into())
-            }
-            AuthRequest::Md5Password if !self.allows(Method::Md5) => {
-                fail("server requested a hashed password".into())
-            }
-            AuthRequest::Gss | AuthRequest::GssContinue if !self.allows(Method::Gss) => {
-                fail("server requested GSSAPI authentication".into())
-            }
-            AuthRequest::Sspi if !self.allows(Method::Sspi) => {
-                fail("server requested SSPI authentication".into())
-            }
-            AuthRequest::Sasl(_) | AuthRequest::SaslContinue | AuthRequest::SaslFinal
-                if !sasl_allowed =>
-            {
-                fail("server requested SASL authentication".into())
-            }
-            AuthRequest::Sasl(mechanisms) if !self.allows(Method::Scram) => {
-                // libpq 18 (pg_SASL_init): SASL is allowed (oauth), SCRAM is not; the
-                // message names the mechanism libpq would have picked.
-                let plus = channel_binding != ChannelBinding::Disable
-                    && mechanisms.iter().any(|m| m == "SCRAM-SHA-256-PLUS");
-                let mechanism = if plus {
-                    "SCRAM-SHA-256-PLUS"
-                } else {
-                    "SCRAM-SHA-256"
-                };
-                fail(format!("server requested {mechanism} authentication"))
-            }
-            AuthRequest::Other(_) => fail("server requested an unknown authentication type".into()),
-            _ => Ok(()),
-        }
+    /// Whether the list allows `method`.
+    pub(crate) fn allows(&self, method: Method) -> bool {
+        self.allowed & method.bit() != 0
     }
 }
 
@@ -452,52 +396,9 @@ impl fmt::Display for RequireAuth {
     }
 }
 
-/// libpq's `channel_binding=require` checks (`check_expected_areq`, `pg_SASL_init`).
-pub(crate) fn channel_binding_check(
-    seen: &[AuthRequest],
-    request: &AuthRequest,
-) -> std::result::Result<(), String> {
-    match request {
-        AuthRequest::Sasl(mechanisms) => {
-            if mechanisms.iter().any(|m| m == "SCRAM-SHA-256-PLUS") {
-                Ok(())
-            } else {
-                // PostgreSQL offers SCRAM-SHA-256-PLUS on every SSL session (11+), so a
-                // list without it means a plaintext session: libpq's message for that.
-                Err("channel binding required, but SSL not in use".into())
-            }
-        }
-        AuthRequest::SaslContinue | AuthRequest::SaslFinal => Ok(()),
-        AuthRequest::Ok => {
-            // Bound only if a SCRAM-SHA-256-PLUS exchange ran to its end (with
-            // channel_binding=require tokio-postgres picks PLUS whenever it is offered).
-            let plus = seen.iter().any(|r| {
-                matches!(r, AuthRequest::Sasl(m) if m.iter().any(|m| m == "SCRAM-SHA-256-PLUS"))
-            });
-            let finished = seen.contains(&AuthRequest::SaslFinal);
-            if plus && finished {
-                Ok(())
-            } else {
-                Err("channel binding required, but server authenticated client without channel binding".into())
-            }
-        }
-        _ => Err(
-            "channel binding required but not supported by server's authentication request".into(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sasl(plus: bool) -> AuthRequest {
-        let mut m = vec!["SCRAM-SHA-256".to_string()];
-        if plus {
-            m.insert(0, "SCRAM-SHA-256-PLUS".to_string());
-        }
-        AuthRequest::Sasl(m)
-    }
 
     fn msg(r: Result<RequireAuth>) -> String {
         r.unwrap_err().to_string()
@@ -517,75 +418,7 @@ mod tests {
             .ends_with("invalid require_auth value: \" password\""));
         assert!(msg(RequireAuth::parse(",md5")).ends_with("invalid require_auth value: \"\""));
         assert!(msg(RequireAuth::parse("md5,")).ends_with("invalid require_auth value: \"\""));
-        assert!(msg(RequireAuth::parse("SCRAM-SHA-256")).contains("PGREQUIREAUTH"));
-    }
-
-    #[test]
-    fn require_auth_checks() {
-        let ok = AuthRequest::Ok;
-        let cb = ChannelBinding::Prefer;
-        // "" and "none": only trust.
-        for v in ["", "none"] {
-            let r = RequireAuth::parse(v).unwrap();
-            assert!(r.check(&[], &ok, cb).is_ok());
-            assert_eq!(
-                r.check(&[], &sasl(true), cb).unwrap_err(),
-                format!("authentication method requirement \"{v}\" failed: server requested SASL authentication")
-            );
-        }
-        let r = RequireAuth::parse("password").unwrap();
-        assert!(r
-            .check(&[], &ok, cb)
-            .unwrap_err()
-            .ends_with("server did not complete authentication"));
-        assert!(r.check(&[], &AuthRequest::CleartextPassword, cb).is_ok());
-        assert!(r.check(&[AuthRequest::CleartextPassword], &ok, cb).is_ok());
-        assert!(r
-            .check(&[], &AuthRequest::Md5Password, cb)
-            .unwrap_err()
-            .ends_with("server requested a hashed password"));
-        let r = RequireAuth::parse("!scram-sha-256").unwrap();
-        assert!(r.check(&[], &ok, cb).is_ok());
-        assert!(r
-            .check(&[], &sasl(true), cb)
-            .unwrap_err()
-            .ends_with("server requested SCRAM-SHA-256-PLUS authentication"));
-        assert!(r
-            .check(&[], &sasl(false), cb)
-            .unwrap_err()
-            .ends_with("server requested SCRAM-SHA-256 authentication"));
-        let r = RequireAuth::parse("!none").unwrap();
-        assert!(r
-            .check(&[], &ok, cb)
-            .unwrap_err()
-            .ends_with("server did not complete authentication"));
-        let done = [
-            sasl(true),
-            AuthRequest::SaslContinue,
-            AuthRequest::SaslFinal,
-        ];
-        assert!(r.check(&done, &ok, cb).is_ok());
-        let r = RequireAuth::parse("password,none").unwrap();
-        assert!(r.check(&[], &ok, cb).is_ok());
-    }
-
-    #[test]
-    fn channel_binding_require() {
-        assert!(channel_binding_check(&[], &sasl(false))
-            .unwrap_err()
-            .contains("SSL not in use"));
-        assert!(channel_binding_check(&[], &AuthRequest::Ok)
-            .unwrap_err()
-            .contains("without channel binding"));
-        assert!(channel_binding_check(&[], &AuthRequest::CleartextPassword)
-            .unwrap_err()
-            .contains("not supported by server's authentication request"));
-        let done = [
-            sasl(true),
-            AuthRequest::SaslContinue,
-            AuthRequest::SaslFinal,
-        ];
-        assert!(channel_binding_check(&done, &AuthRequest::Ok).is_ok());
+        assert!(msg(RequireAuth::parse("SCRAM-SHA-256")).contains(PGREQUIREAUTH.name));
     }
 
     #[test]
@@ -608,7 +441,7 @@ mod tests {
             Some(TlsVersion::Tls1_1)
         );
         assert!(parse_tls_bound(
-            "PGSSLMINPROTOCOLVERSION",
+            super::super::variables::PGSSLMINPROTOCOLVERSION.name,
             "ssl_min_protocol_version",
             "TLSv1.4"
         )

@@ -18,9 +18,9 @@ use crate::access_point::{AccessPoint, PORT};
 use crate::env::{AuthMethod, Settings, Source};
 use crate::secret::Password;
 
-/// The password to send for an Access Point, and where it came from (SPEC §9): the
-/// Access Point's own when non-empty, else PGPASSWORD, else the password file; never one
-/// under `PGAUTH=cert`.
+/// The password to send for an Access Point, and where it came from (docs/design.md
+/// §9): the Access Point's own when non-empty, else PGPASSWORD, else the password file;
+/// never one under `PGAUTH=cert`.
 ///
 /// ```
 /// let ap = pgdap::AccessPoint::parse("dbengine=postgre\ndbserver=db1\ndbname=d\nusername=u\npassword=\n")?;

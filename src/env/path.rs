@@ -92,9 +92,9 @@ impl PathProblem {
 }
 
 /// Where a path value names a file: an absolute path (see [`is_absolute`]) as written; a
-/// relative one under `dir` (SPEC §2: relative to the per-user directory, unlike libpq,
-/// where it is relative to the working directory), joined with the platform's separator
-/// (`\` on Windows) and otherwise as written.
+/// relative one under `dir` (docs/design.md §2: relative to the per-user directory,
+/// unlike libpq, where it is relative to the working directory), joined with the
+/// platform's separator (`\` on Windows) and otherwise as written.
 ///
 /// ```
 /// use std::path::Path;

@@ -59,11 +59,11 @@ use std::sync::{Arc, Mutex};
 use crate::connect::errors::ErrorContext;
 use crate::connect::notices::NoticeSink;
 use crate::connect::target::{self, CertFacts};
-use crate::connect::wire::{StartupWatch, SSL_REQUEST};
 use crate::connect::{Attempt, CancelToken, Connector, Failure, Notice, Notices};
 use crate::encoding::{SessionEncoding, SessionEncodingError};
 use crate::env::ChannelBinding;
 use crate::error::{Error, Result};
+use crate::startup::{StartupWatch, SSL_REQUEST};
 use crate::tls::{MakeTls, Probe, TlsContext, TlsSession};
 
 /// A synchronous client with what pgdap knows of its session.

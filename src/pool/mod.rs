@@ -757,8 +757,10 @@ mod tests {
 
     #[test]
     fn zero_size_is_refused() {
-        let ap = crate::AccessPoint::parse("dbengine=postgre\ndbserver=h\ndbname=d\nusername=u\n");
-        let env = crate::Environment::from_pairs([("PGMODE", "disable")])
+        let ap = crate::access_point::AccessPoint::parse(
+            "dbengine=postgre\ndbserver=h\ndbname=d\nusername=u\n",
+        );
+        let env = crate::env::Environment::from_pairs([("PGMODE", "disable")])
             .with_default_dir("/nonexistent");
         let config = match ap.and_then(|ap| Config::new(ap, &env)) {
             Ok(c) => c,

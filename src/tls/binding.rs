@@ -12,7 +12,7 @@
 //! it answers an offer of SCRAM-SHA-256-PLUS with plain SCRAM-SHA-256 and the gs2 header
 //! `n,,`, which a man in the middle holding such a certificate could use to relay the
 //! authentication unbound. So pgdap never hands it "no binding" for a TLS session: the
-//! connection's start-up watch (`connect/wire.rs`; a [`TlsStream`](super::TlsStream)
+//! connection's start-up watch (`startup/watch.rs`; a [`TlsStream`](super::TlsStream)
 //! under a bare [`MakeTls`](super::MakeTls) gets one of its own for this) fails the
 //! connection when the server's SASL offer includes SCRAM-SHA-256-PLUS and no hash is
 //! defined (libpq's outcome, before anything of the SCRAM exchange is sent), and otherwise
@@ -28,14 +28,7 @@ use tokio_postgres::tls::ChannelBinding;
 use x509_cert::der::{asn1::ContextSpecific, Decode, Reader, SliceReader, TagNumber};
 use x509_cert::spki::AlgorithmIdentifierOwned;
 
-/// Why a certificate has no `tls-server-end-point` hash (libpq's wording).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NoEndPointHash {
-    /// libpq's message, e.g. `could not find digest for NID UNDEF`.
-    pub libpq_message: String,
-    /// The certificate's signature algorithm, e.g. `ED25519`.
-    pub signature_algorithm: String,
-}
+pub use crate::startup::{ChannelBindingUnavailable, NoEndPointHash};
 
 /// The `tls-server-end-point` channel-binding data of a server certificate, computed as
 /// libpq computes it.
@@ -134,12 +127,6 @@ pub(crate) fn channel_binding(hash: &Result<Vec<u8>, NoEndPointHash>) -> Channel
         Err(_) => ChannelBinding::tls_server_end_point(Vec::new()),
     }
 }
-
-/// The server offered SCRAM-SHA-256-PLUS, and the server certificate defines no
-/// `tls-server-end-point` hash: authentication stops, as libpq's does.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{} (the server certificate is signed with {}, for which tls-server-end-point channel binding defines no hash; the server offers SCRAM-SHA-256-PLUS, and authenticating without channel binding would let a man in the middle relay the login, so pgdap refuses as libpq does; use a server certificate signed with ECDSA or RSA)", .0.libpq_message, .0.signature_algorithm)]
-pub struct ChannelBindingUnavailable(pub NoEndPointHash);
 
 #[cfg(test)]
 mod tests {

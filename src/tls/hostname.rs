@@ -56,13 +56,6 @@ pub enum Mismatch {
 }
 
 /// Checks `host` against the certificate names as libpq does.
-///
-/// ```
-/// use pgdap::tls::hostname::{verify_host, CertificateNames, SanName};
-/// let names = CertificateNames { sans: vec![SanName::Ip(vec![127, 0, 0, 1])], common_name: None };
-/// assert!(verify_host(&names, "127.0.0.1").is_ok());
-/// assert!(verify_host(&names, "2130706433").is_ok()); // inet_aton's 127.0.0.1, as libpq
-/// ```
 pub fn verify_host(names: &CertificateNames, host: &str) -> Result<(), Mismatch> {
     let host_is_ip = host_address(host).is_some();
     let host_v4 = inet_aton(host);
@@ -124,12 +117,6 @@ pub fn verify_host(names: &CertificateNames, host: &str) -> Result<(), Mismatch>
 /// The address `host` names when libpq takes it for an IP address in host matching
 /// (`is_ip_address` in `fe-secure-openssl.c`): glibc's `inet_aton`, then
 /// `inet_pton(AF_INET6)`.
-///
-/// ```
-/// use pgdap::tls::hostname::host_address;
-/// assert_eq!(host_address("0177.0.0.1"), Some("127.0.0.1".parse().unwrap()));
-/// assert_eq!(host_address("db.example.com"), None);
-/// ```
 pub fn host_address(host: &str) -> Option<IpAddr> {
     inet_aton(host)
         .map(IpAddr::V4)
@@ -140,13 +127,6 @@ pub fn host_address(host: &str) -> Option<IpAddr> {
 /// sslsni=1) sends it unless the host is empty, consists only of digits and dots, or
 /// contains a colon. (This is not [`host_address`]: `0x7f.1` gets SNI, `1.2.3.4.5` does
 /// not, exactly as with libpq.)
-///
-/// ```
-/// use pgdap::tls::hostname::sends_sni;
-/// assert!(sends_sni("db.example.com"));
-/// assert!(!sends_sni("2130706433"));
-/// assert!(!sends_sni("::1"));
-/// ```
 pub fn sends_sni(host: &str) -> bool {
     !(host.bytes().all(|b| b.is_ascii_digit() || b == b'.') || host.contains(':'))
 }
@@ -248,6 +228,24 @@ fn name_matches(name: &str, host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_examples() {
+        let names = CertificateNames {
+            sans: vec![SanName::Ip(vec![127, 0, 0, 1])],
+            common_name: None,
+        };
+        assert!(verify_host(&names, "127.0.0.1").is_ok());
+        assert!(verify_host(&names, "2130706433").is_ok()); // inet_aton's 127.0.0.1, as libpq
+        assert_eq!(
+            host_address("0177.0.0.1"),
+            Some("127.0.0.1".parse().unwrap())
+        );
+        assert_eq!(host_address("db.example.com"), None);
+        assert!(sends_sni("db.example.com"));
+        assert!(!sends_sni("2130706433"));
+        assert!(!sends_sni("::1"));
+    }
 
     fn dns(n: &str) -> SanName {
         SanName::Dns(n.to_string())

@@ -12,7 +12,12 @@ pub mod binding;
 #[allow(unsafe_code)]
 mod certmode;
 mod files;
+// Host-name matching is public only to the fuzz target (cargo-fuzz's `--cfg fuzzing`).
+#[cfg(fuzzing)]
 pub mod hostname;
+#[cfg(not(fuzzing))]
+pub(crate) mod hostname;
+pub use hostname::Mismatch;
 mod reload;
 
 pub use reload::TlsReloader;
@@ -33,7 +38,7 @@ use tracing::debug;
 
 use crate::env::{AuthMethod, Settings, SslMode};
 use crate::error::{Error, Result};
-use hostname::{CertificateNames, Mismatch, SanName};
+use hostname::{CertificateNames, SanName};
 
 pub(crate) use files::{check_key, exists, first_reason, load_certificates, load_crls};
 
@@ -233,7 +238,7 @@ pub(crate) struct Probe {
     /// The negotiated session, once the handshake and host check succeeded.
     pub(crate) session: Option<TlsSession>,
     /// The start-up watch of the attempt, fed with the decrypted bytes.
-    pub(crate) watch: Option<crate::connect::wire::Watch>,
+    pub(crate) watch: Option<crate::startup::Watch>,
     /// The server asked for a client certificate (recorded under PGSSLCERTMODE=require).
     pub(crate) cert_requested: bool,
     /// A client certificate was available to send.
@@ -324,8 +329,8 @@ impl MakeTls {
     }
 
     /// The per-connection connector for `host` (what `make_tls_connect` returns).
-    pub(crate) fn for_host(&self, host: &str) -> Connector {
-        Connector {
+    pub(crate) fn for_host(&self, host: &str) -> TlsConnector {
+        TlsConnector {
             ctx: self.ctx.clone(),
             probe: self.probe.clone(),
             host: host.to_string(),
@@ -338,16 +343,16 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     type Stream = TlsStream<S>;
-    type TlsConnect = Connector;
+    type TlsConnect = TlsConnector;
     type Error = TlsFailure;
 
-    fn make_tls_connect(&mut self, domain: &str) -> std::result::Result<Connector, TlsFailure> {
+    fn make_tls_connect(&mut self, domain: &str) -> std::result::Result<TlsConnector, TlsFailure> {
         Ok(self.for_host(domain))
     }
 }
 
 /// Per-connection TLS connector ([`TlsConnect`]), made by [`MakeTls`] for one host.
-pub struct Connector {
+pub struct TlsConnector {
     ctx: Arc<TlsContext>,
     probe: Arc<Mutex<Probe>>,
     host: String,
@@ -374,7 +379,7 @@ pub enum TlsFailure {
     Handshake(String),
 }
 
-impl<S> TlsConnect<S> for Connector
+impl<S> TlsConnect<S> for TlsConnector
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -447,8 +452,7 @@ where
             // gets one for this rule alone.
             let watch = match (&end_point, self.ctx.channel_binding) {
                 (Err(reason), true) => {
-                    let watch =
-                        watch.unwrap_or_else(|| crate::connect::wire::StartupWatch::new(None));
+                    let watch = watch.unwrap_or_else(|| crate::startup::StartupWatch::new(None));
                     if let Ok(mut w) = watch.lock() {
                         w.refuse_plus_offer(reason.clone());
                     }
@@ -611,7 +615,7 @@ fn is_tls_error(e: &io::Error) -> bool {
 /// certificate's `tls-server-end-point` hash, or why it has none.
 pub struct TlsStream<S>(
     tokio_openssl::SslStream<S>,
-    Option<crate::connect::wire::Watch>,
+    Option<crate::startup::Watch>,
     std::result::Result<Vec<u8>, binding::NoEndPointHash>,
 );
 
@@ -626,7 +630,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
         let result = Pin::new(&mut this.0).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = result {
             if let Some(watch) = &this.1 {
-                if crate::connect::wire::watch_decrypted(watch, &buf.filled()[before..])? {
+                if crate::startup::watch_decrypted(watch, &buf.filled()[before..])? {
                     this.1 = None;
                 }
             }
@@ -733,7 +737,7 @@ mod tests {
         let _guard = tracing::subscriber::set_default(subscriber);
         let dir = tempfile::tempdir().unwrap();
         let build = |min: &str| {
-            let env = crate::Environment::from_pairs([
+            let env = crate::env::Environment::from_pairs([
                 ("PGMODE", "require"),
                 ("PGSSLMINPROTOCOLVERSION", min),
             ])

@@ -337,7 +337,7 @@ mod tests {
     use super::*;
 
     fn settings(dir: &std::path::Path, mode: &str) -> Settings {
-        let env = crate::Environment::from_pairs([("PGMODE", mode)]).with_default_dir(dir);
+        let env = crate::env::Environment::from_pairs([("PGMODE", mode)]).with_default_dir(dir);
         Settings::resolve(&env, env.default_dir()).unwrap()
     }
 

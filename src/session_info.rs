@@ -1,19 +1,19 @@
 //! What a session is: encryption, server, user, database, encodings, application name,
-//! and the server's notices — the JSON object of the `connect` example (SPEC.md §10).
+//! and the server's notices — the JSON object of the `connect` example (docs/design.md §10).
 
 use serde::Serialize;
 
 use crate::connect::Notice;
+use crate::connect::Session;
 use crate::encoding::SessionEncoding;
 use crate::error::Result;
 use crate::tls::TlsSession;
-use crate::Session;
 
 /// A description of a connected session, as the `connect` example prints it.
 ///
 /// ```no_run
 /// # async fn run(session: pgdap::Session) -> Result<(), pgdap::Error> {
-/// let mut info = pgdap::report::SessionInfo::query(&session).await?;
+/// let mut info = pgdap::session_info::SessionInfo::query(&session).await?;
 /// info.notices = session.notices.drain();
 /// println!("{}", serde_json::to_string(&info).unwrap());
 /// # Ok(()) }
@@ -80,7 +80,7 @@ impl SessionInfo {
     /// ```
     /// let enc = pgdap::encoding::SessionEncoding::new("UTF8", pgdap::encoding::ClientEncoding::Utf8);
     /// let v = ["15.8", "app", "sales", "UTF8", "UTF8", "billing"].map(String::from);
-    /// let info = pgdap::report::SessionInfo::from_values(None, &enc, v);
+    /// let info = pgdap::session_info::SessionInfo::from_values(None, &enc, v);
     /// assert!(!info.ssl);
     /// assert_eq!(info.application_name, "billing");
     /// ```
