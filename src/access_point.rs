@@ -615,6 +615,9 @@ mod tests {
             .with_ansi(false)
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
+        // A callsite first hit by another test thread while no subscriber was interested may
+        // have cached "never" (tracing#2874): recompute with this one in place.
+        tracing::callsite::rebuild_interest_cache();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("dap.cfg");
         let no_password = "dbengine=postgre\ndbserver=db1\ndbname=sales\nusername=app\n";

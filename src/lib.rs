@@ -27,7 +27,9 @@ mod startup;
 pub mod tls;
 
 pub use access_point::AccessPoint;
-pub use connect::{connect, Config, Connected, Connector, Options, Session};
+#[allow(deprecated)]
+pub use connect::Options;
+pub use connect::{connect, Config, ConnectOptions, Connected, Connector, Session};
 pub use env::{AuthMethod, Environment, Settings, Source, SslMode};
 pub use error::{Error, Result, ServerRefusal};
 pub use pool::{Pool, PoolError, PoolOptions, PooledSession};

@@ -4,7 +4,7 @@
 //! What is wiped: the copies pgdap makes: the [`Password`] itself (its clones too); the
 //! Access Point file's bytes read by [`AccessPoint::from_file`](crate::AccessPoint::from_file)
 //! and the values parsed from them; the password file's bytes and the unescaped password
-//! ([`env::passfile`](crate::env::passfile)); the values of an
+//! (`src/env/passfile.rs`); the values of an
 //! [`Environment`](crate::Environment), PGPASSWORD's among them; the bytes of the client
 //! key file. What is not, because it lives in tokio-postgres (0.7): the copy handed to
 //! `tokio_postgres::Config::password` for each connection attempt (a `Vec<u8>` dropped

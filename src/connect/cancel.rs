@@ -157,7 +157,7 @@ impl CancelToken {
 
     /// Sends the cancel request and waits until the server has closed the cancel
     /// connection. Bounded by the connect timeout of the session's
-    /// [`Options`](crate::Options).
+    /// [`ConnectOptions`](crate::ConnectOptions).
     ///
     /// ```no_run
     /// # async fn run(token: pgdap::connect::CancelToken) -> Result<(), pgdap::Error> {

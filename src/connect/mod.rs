@@ -46,11 +46,11 @@ use errors::ErrorContext;
 ///
 /// ```
 /// use std::time::Duration;
-/// let opts = pgdap::Options { connect_timeout: Duration::from_secs(3), ..Default::default() };
+/// let opts = pgdap::ConnectOptions { connect_timeout: Duration::from_secs(3), ..Default::default() };
 /// assert_eq!(opts.keepalives_idle, Duration::from_secs(20));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
+pub struct ConnectOptions {
     /// Bound on each connection attempt, from TCP connect to a ready session.
     pub connect_timeout: Duration,
     /// Turn TCP keepalives on.
@@ -70,9 +70,21 @@ pub struct Options {
     pub reload_interval: Duration,
 }
 
-impl Default for Options {
-    fn default() -> Options {
-        Options {
+/// The former name of [`ConnectOptions`], kept so existing code compiles (it was one of
+/// several "options" in the crate: [`PoolOptions`](crate::PoolOptions),
+/// [`DoctorOptions`](crate::doctor::DoctorOptions), PGOPTIONS).
+///
+/// ```
+/// #[allow(deprecated)]
+/// let opts = pgdap::Options::default();
+/// assert_eq!(opts, pgdap::ConnectOptions::default());
+/// ```
+#[deprecated(since = "0.2.0", note = "renamed to ConnectOptions")]
+pub type Options = ConnectOptions;
+
+impl Default for ConnectOptions {
+    fn default() -> ConnectOptions {
+        ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             keepalives: true,
             keepalives_idle: Duration::from_secs(20),
@@ -98,7 +110,7 @@ impl Default for Options {
 pub struct Config {
     access_point: AccessPoint,
     settings: Settings,
-    options: Options,
+    options: ConnectOptions,
 }
 
 impl Config {
@@ -108,12 +120,16 @@ impl Config {
         Ok(Config::from_parts(
             access_point,
             settings,
-            Options::default(),
+            ConnectOptions::default(),
         ))
     }
 
     /// Builds a configuration from already resolved parts.
-    pub fn from_parts(access_point: AccessPoint, settings: Settings, options: Options) -> Config {
+    pub fn from_parts(
+        access_point: AccessPoint,
+        settings: Settings,
+        options: ConnectOptions,
+    ) -> Config {
         Config {
             access_point,
             settings,
@@ -122,7 +138,7 @@ impl Config {
     }
 
     /// Replaces the options (builder style).
-    pub fn with_options(mut self, options: Options) -> Config {
+    pub fn with_options(mut self, options: ConnectOptions) -> Config {
         self.options = options;
         self
     }
@@ -138,7 +154,7 @@ impl Config {
     }
 
     /// The options.
-    pub fn options(&self) -> &Options {
+    pub fn options(&self) -> &ConnectOptions {
         &self.options
     }
 }
@@ -478,7 +494,7 @@ impl Connector {
         let watch = StartupWatch::new(self.auth_check());
         let pg = self.pg_config(attempt);
         let options = &self.config.options;
-        // PGCONNECT_TIMEOUT when set (0: no bound), else Options::connect_timeout.
+        // PGCONNECT_TIMEOUT when set (0: no bound), else ConnectOptions::connect_timeout.
         let connect_timeout = self
             .config
             .settings

@@ -1,17 +1,17 @@
 //! The TCP connection to the server: name resolution, every address in turn, and the
-//! socket options of [`Options`] (TCP_NODELAY, keepalives, `TCP_USER_TIMEOUT`).
+//! socket options of [`ConnectOptions`] (TCP_NODELAY, keepalives, `TCP_USER_TIMEOUT`).
 
 use std::io;
 
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::TcpStream;
 
-use super::Options;
+use super::ConnectOptions;
 use crate::access_point::PORT;
 
 /// Connects to `host` port 5432, trying each address it resolves to in order (as libpq
 /// does), and applies the keepalive options. The error is the last address's.
-pub(crate) async fn open(host: &str, options: &Options) -> io::Result<TcpStream> {
+pub(crate) async fn open(host: &str, options: &ConnectOptions) -> io::Result<TcpStream> {
     let mut last = None;
     for addr in tokio::net::lookup_host((host, PORT)).await? {
         match TcpStream::connect(addr).await {
@@ -30,7 +30,7 @@ pub(crate) async fn open(host: &str, options: &Options) -> io::Result<TcpStream>
     }))
 }
 
-fn configure(stream: &TcpStream, options: &Options) -> io::Result<()> {
+fn configure(stream: &TcpStream, options: &ConnectOptions) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let socket = SockRef::from(stream);
     if options.keepalives {

@@ -200,7 +200,7 @@ mod tests {
                 "PGOPTIONS = (unset) (default)",
                 "PGTZ = (unset) (default)",
                 "PGDATESTYLE = (unset) (default)",
-                "PGCONNECT_TIMEOUT = (unset: Options::connect_timeout) (default)",
+                "PGCONNECT_TIMEOUT = (unset: ConnectOptions::connect_timeout) (default)",
                 "PGCHANNELBINDING = prefer (default)",
                 "PGREQUIREAUTH = (unset) (default)",
                 "PGSSLNEGOTIATION = postgres (default)",

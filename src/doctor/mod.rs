@@ -7,7 +7,12 @@ mod environment;
 mod files;
 mod render;
 
+// A certificate's summary from an OpenSSL certificate: public only to the fuzz target
+// (cargo-fuzz's `--cfg fuzzing`), so no OpenSSL type is in the API a user must name.
+#[cfg(fuzzing)]
 pub use files::summarize;
+#[cfg(not(fuzzing))]
+use files::summarize;
 
 use std::path::PathBuf;
 
@@ -15,7 +20,7 @@ use openssl::x509::X509;
 use serde::Serialize;
 
 use crate::access_point::{AccessPoint, PORT};
-use crate::connect::{Config, Connector, Options};
+use crate::connect::{Config, ConnectOptions, Connector};
 use crate::env::{Environment, Settings, Source};
 use crate::error::Error;
 
@@ -153,14 +158,14 @@ pub struct DoctorOptions {
     /// Certificates expiring within this many days are a warning.
     pub expiry_warning_days: i64,
     /// Connection options (timeouts).
-    pub options: Options,
+    pub options: ConnectOptions,
 }
 
 impl Default for DoctorOptions {
     fn default() -> DoctorOptions {
         DoctorOptions {
             expiry_warning_days: 30,
-            options: Options::default(),
+            options: ConnectOptions::default(),
         }
     }
 }

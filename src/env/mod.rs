@@ -16,10 +16,10 @@
 //! PGKEY over PGSSLKEY, PGCRL over PGSSLCRL); the twin over the default.
 
 mod libpq;
-pub mod options;
-pub mod passfile;
-pub mod path;
+pub(crate) mod passfile;
+pub(crate) mod path;
 mod settings;
+mod startup_params;
 pub(crate) mod variables;
 mod vendor;
 

@@ -21,15 +21,6 @@ use crate::secret::Password;
 /// The password to send for an Access Point, and where it came from (docs/design.md
 /// §9): the Access Point's own when non-empty, else PGPASSWORD, else the password file;
 /// never one under `PGAUTH=cert`.
-///
-/// ```
-/// let ap = pgdap::AccessPoint::parse("dbengine=postgre\ndbserver=db1\ndbname=d\nusername=u\npassword=\n")?;
-/// let env = pgdap::Environment::from_pairs([("PGPASSWORD", "from-env")]).with_default_dir("/nonexistent/.postgresql");
-/// let settings = pgdap::Settings::resolve(&env, env.default_dir())?;
-/// let (password, source) = pgdap::env::passfile::password_for(&ap, &settings).unwrap();
-/// assert_eq!((password.expose(), source), ("from-env", pgdap::Source::Env));
-/// # Ok::<(), pgdap::Error>(())
-/// ```
 pub fn password_for(ap: &AccessPoint, settings: &Settings) -> Option<(Password, Source)> {
     if settings.auth.value == AuthMethod::Cert {
         return None;
@@ -72,17 +63,6 @@ pub enum Lookup {
 /// group or world access) are made on the open file, which is then read: a file that
 /// cannot be opened is ignored silently. Its bytes, and the copies made while looking
 /// the password up, are wiped when dropped.
-///
-/// ```
-/// let dir = std::env::temp_dir().join(format!("pgdap-doc-pgpass-{}", std::process::id()));
-/// std::fs::create_dir_all(&dir).unwrap();
-/// let file = dir.join("pgpass");
-/// std::fs::write(&file, "db1:5432:app:svc:s3cret\n").unwrap();
-/// # #[cfg(unix)] { use std::os::unix::fs::PermissionsExt;
-/// std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap(); }
-/// let found = pgdap::env::passfile::lookup(&file, "db1", 5432, "app", "svc");
-/// assert!(matches!(found, pgdap::env::passfile::Lookup::Found { line: 1, .. }));
-/// ```
 pub fn lookup(path: &Path, host: &str, port: u16, dbname: &str, user: &str) -> Lookup {
     let Ok((file, meta)) = crate::file::open_checked(path) else {
         return Lookup::NotFound;
@@ -120,12 +100,6 @@ fn ignored(path: &Path, why: &str) -> Lookup {
 /// The text is taken as bytes, as libpq does; a password that is not UTF-8 has its
 /// invalid sequences replaced by U+FFFD. The unescaped password is built in a buffer
 /// wiped when dropped and moved, not copied, into the [`Password`].
-///
-/// ```
-/// let text = "# comment\nh:*:d:u:pw\\:1:rest\n";
-/// let (password, line) = pgdap::env::passfile::find(text, "h", "5432", "d", "u").unwrap();
-/// assert_eq!((password.expose(), line), ("pw:1", 2));
-/// ```
 pub fn find(
     text: impl AsRef<[u8]>,
     host: &str,
@@ -203,12 +177,6 @@ fn unescape_password(rest: &[u8]) -> Password {
 /// The default password file: `<home>/.pgpass` on Unix, `%APPDATA%\postgresql\pgpass.conf`
 /// on Windows, given the per-user PostgreSQL directory (`~/.postgresql`,
 /// `%APPDATA%\postgresql`).
-///
-/// ```
-/// use std::path::Path;
-/// assert_eq!(pgdap::env::passfile::default_path(Path::new("/home/a/.postgresql"), false),
-///            Some(Path::new("/home/a/.pgpass").to_path_buf()));
-/// ```
 pub fn default_path(default_dir: &Path, windows: bool) -> Option<PathBuf> {
     if windows {
         Some(default_dir.join("pgpass.conf"))
@@ -322,5 +290,62 @@ mod tests {
         assert!(
             matches!(lookup(dir.path(), "h", 5432, "d", "u"), Lookup::Ignored(ref w) if w.contains("not a plain file"))
         );
+    }
+}
+
+/// The examples that were doc tests while this module was public.
+#[cfg(test)]
+mod examples {
+    #[test]
+    fn example_1() -> Result<(), Box<dyn std::error::Error>> {
+        let ap = crate::AccessPoint::parse(
+            "dbengine=postgre\ndbserver=db1\ndbname=d\nusername=u\npassword=\n",
+        )?;
+        let env = crate::Environment::from_pairs([("PGPASSWORD", "from-env")])
+            .with_default_dir("/nonexistent/.postgresql");
+        let settings = crate::Settings::resolve(&env, env.default_dir())?;
+        let (password, source) = crate::env::passfile::password_for(&ap, &settings).unwrap();
+        assert_eq!(
+            (password.expose(), source),
+            ("from-env", crate::Source::Env)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn example_2() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("pgdap-doc-pgpass-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pgpass");
+        std::fs::write(&file, "db1:5432:app:svc:s3cret\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let found = crate::env::passfile::lookup(&file, "db1", 5432, "app", "svc");
+        assert!(matches!(
+            found,
+            crate::env::passfile::Lookup::Found { line: 1, .. }
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn example_3() -> Result<(), Box<dyn std::error::Error>> {
+        let text = "# comment\nh:*:d:u:pw\\:1:rest\n";
+        let (password, line) = crate::env::passfile::find(text, "h", "5432", "d", "u").unwrap();
+        assert_eq!((password.expose(), line), ("pw:1", 2));
+        Ok(())
+    }
+
+    #[test]
+    fn example_4() -> Result<(), Box<dyn std::error::Error>> {
+        use std::path::Path;
+        assert_eq!(
+            crate::env::passfile::default_path(Path::new("/home/a/.postgresql"), false),
+            Some(Path::new("/home/a/.pgpass").to_path_buf())
+        );
+        Ok(())
     }
 }

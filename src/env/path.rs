@@ -23,15 +23,6 @@ fn is_dir_sep(c: u8, windows: bool) -> bool {
 /// on Windows also one starting with `\` (rooted on the current drive, or a UNC path
 /// `\\server\share\...`) and a drive letter followed by a separator (`D:\`, `D:/`).
 /// A drive-relative path such as `D:cert.crt` is not absolute.
-///
-/// ```
-/// use pgdap::env::path::is_absolute;
-/// assert!(is_absolute("/etc/ssl/root.crt", false));
-/// assert!(!is_absolute(r"D:\MFWK\cert\cert_authority.crt", false));
-/// assert!(is_absolute(r"D:\MFWK\cert\cert_authority.crt", true));
-/// assert!(is_absolute(r"\MFWK\cert\cert_authority.crt", true));
-/// assert!(!is_absolute("D:cert_authority.crt", true));
-/// ```
 pub fn is_absolute(path: &str, windows: bool) -> bool {
     let b = path.as_bytes();
     match b {
@@ -45,13 +36,6 @@ pub fn is_absolute(path: &str, windows: bool) -> bool {
 
 /// A drive letter without a separator after it (`D:cert.crt`, `D:`): relative to the
 /// current directory of that drive, which has no meaning under the default directory.
-///
-/// ```
-/// use pgdap::env::path::is_drive_relative;
-/// assert!(is_drive_relative("D:cert.crt", true));
-/// assert!(!is_drive_relative(r"D:\cert.crt", true));
-/// assert!(!is_drive_relative("D:cert.crt", false)); // an ordinary file name on Unix
-/// ```
 pub fn is_drive_relative(path: &str, windows: bool) -> bool {
     match path.as_bytes() {
         [drive, b':'] => windows && drive.is_ascii_alphabetic(),
@@ -63,11 +47,6 @@ pub fn is_drive_relative(path: &str, windows: bool) -> bool {
 }
 
 /// Why a path value cannot be resolved (see [`resolve`]).
-///
-/// ```
-/// use pgdap::env::path::{resolve, PathProblem};
-/// assert_eq!(resolve("D:ca.crt", None, true), Err(PathProblem::DriveRelative));
-/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PathProblem {
@@ -77,11 +56,6 @@ pub enum PathProblem {
 
 impl PathProblem {
     /// The reason, as the end of "PGROOTCA is not a usable path: ...".
-    ///
-    /// ```
-    /// use pgdap::env::path::PathProblem;
-    /// assert!(PathProblem::DriveRelative.reason().contains(r"D:\"));
-    /// ```
     pub fn reason(self) -> &'static str {
         match self {
             PathProblem::DriveRelative => {
@@ -95,20 +69,6 @@ impl PathProblem {
 /// relative one under `dir` (docs/design.md §2: relative to the per-user directory,
 /// unlike libpq, where it is relative to the working directory), joined with the
 /// platform's separator (`\` on Windows) and otherwise as written.
-///
-/// ```
-/// use std::path::Path;
-/// use pgdap::env::path::resolve;
-/// let appdata = Path::new(r"C:\Users\op\AppData\Roaming\postgresql");
-/// assert_eq!(resolve(r"\tmp\ca.crt", Some(appdata), true).unwrap().unwrap(),
-///            Path::new(r"\tmp\ca.crt"));
-/// assert_eq!(resolve(r"sub\ca.crt", Some(appdata), true).unwrap().unwrap(),
-///            Path::new(r"C:\Users\op\AppData\Roaming\postgresql\sub\ca.crt"));
-/// let home = Path::new("/home/op/.postgresql");
-/// assert_eq!(resolve("ca.crt", Some(home), false).unwrap().unwrap(),
-///            Path::new("/home/op/.postgresql/ca.crt"));
-/// assert_eq!(resolve("ca.crt", None, false).unwrap(), None); // no default directory
-/// ```
 pub fn resolve(
     value: &str,
     dir: Option<&Path>,
@@ -283,5 +243,72 @@ mod tests {
             resolve(r"\ca.crt", None, true),
             Ok(Some(PathBuf::from(r"\ca.crt")))
         );
+    }
+}
+
+/// The examples that were doc tests while this module was public.
+#[cfg(test)]
+mod examples {
+    #[test]
+    fn example_1() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::env::path::is_absolute;
+        assert!(is_absolute("/etc/ssl/root.crt", false));
+        assert!(!is_absolute(r"D:\MFWK\cert\cert_authority.crt", false));
+        assert!(is_absolute(r"D:\MFWK\cert\cert_authority.crt", true));
+        assert!(is_absolute(r"\MFWK\cert\cert_authority.crt", true));
+        assert!(!is_absolute("D:cert_authority.crt", true));
+        Ok(())
+    }
+
+    #[test]
+    fn example_2() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::env::path::is_drive_relative;
+        assert!(is_drive_relative("D:cert.crt", true));
+        assert!(!is_drive_relative(r"D:\cert.crt", true));
+        assert!(!is_drive_relative("D:cert.crt", false)); // an ordinary file name on Unix
+        Ok(())
+    }
+
+    #[test]
+    fn example_3() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::env::path::{resolve, PathProblem};
+        assert_eq!(
+            resolve("D:ca.crt", None, true),
+            Err(PathProblem::DriveRelative)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn example_4() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::env::path::PathProblem;
+        assert!(PathProblem::DriveRelative.reason().contains(r"D:\"));
+        Ok(())
+    }
+
+    #[test]
+    fn example_5() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::env::path::resolve;
+        use std::path::Path;
+        let appdata = Path::new(r"C:\Users\op\AppData\Roaming\postgresql");
+        assert_eq!(
+            resolve(r"\tmp\ca.crt", Some(appdata), true)
+                .unwrap()
+                .unwrap(),
+            Path::new(r"\tmp\ca.crt")
+        );
+        assert_eq!(
+            resolve(r"sub\ca.crt", Some(appdata), true)
+                .unwrap()
+                .unwrap(),
+            Path::new(r"C:\Users\op\AppData\Roaming\postgresql\sub\ca.crt")
+        );
+        let home = Path::new("/home/op/.postgresql");
+        assert_eq!(
+            resolve("ca.crt", Some(home), false).unwrap().unwrap(),
+            Path::new("/home/op/.postgresql/ca.crt")
+        );
+        assert_eq!(resolve("ca.crt", None, false).unwrap(), None); // no default directory
+        Ok(())
     }
 }

@@ -10,8 +10,9 @@ use tracing::warn;
 use super::libpq;
 use super::variables::*;
 use super::{
-    options, passfile, path, AuthMethod, ChannelBinding, Environment, GssEncMode, RequireAuth,
-    Setting, Source, SslCertMode, SslMode, SslNegotiation, TargetSessionAttrs, TlsVersion,
+    passfile, path, startup_params, AuthMethod, ChannelBinding, Environment, GssEncMode,
+    RequireAuth, Setting, Source, SslCertMode, SslMode, SslNegotiation, TargetSessionAttrs,
+    TlsVersion,
 };
 use crate::encoding::ClientEncoding;
 use crate::error::{Error, Result};
@@ -59,7 +60,7 @@ pub struct Settings {
     /// PGDATESTYLE (not sent when `default`).
     pub datestyle: Option<Setting<String>>,
     /// PGCONNECT_TIMEOUT: the bound on each connection attempt; `value: None` waits
-    /// forever (0 or negative). Unset: `Options::connect_timeout`.
+    /// forever (0 or negative). Unset: `ConnectOptions::connect_timeout`.
     pub connect_timeout: Option<Setting<Option<Duration>>>,
     /// PGCHANNELBINDING (default prefer).
     pub channel_binding: Setting<ChannelBinding>,
@@ -260,7 +261,7 @@ impl Settings {
     }
 
     /// The bound on one connection attempt: PGCONNECT_TIMEOUT when set (`None`: no
-    /// bound), else `default` (`Options::connect_timeout`).
+    /// bound), else `default` (`ConnectOptions::connect_timeout`).
     ///
     /// ```
     /// use std::time::Duration;
@@ -296,9 +297,9 @@ impl Settings {
     }
 
     /// The `options` start-up parameter: PGOPTIONS, PGTZ and PGDATESTYLE
-    /// ([`options::startup_options`]).
+    /// (appended as `-c timezone=...` and `-c datestyle=...`, escaped as the server splits).
     pub fn startup_options(&self) -> Option<String> {
-        options::startup_options(
+        startup_params::startup_options(
             self.options.as_ref().map(|s| s.value.as_str()),
             self.timezone.as_ref().map(|s| s.value.as_str()),
             self.datestyle.as_ref().map(|s| s.value.as_str()),

@@ -345,7 +345,7 @@ pub(crate) const PGCONNECT_TIMEOUT: Variable = Variable {
     name: "PGCONNECT_TIMEOUT",
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Value,
-    default: DefaultIs::Text("10 s (`Options`)"),
+    default: DefaultIs::Text("10 s (`ConnectOptions`)"),
     doc: "seconds, a decimal integer (`0.5`, `2s`, `\"\"` are libpq's `invalid integer value`), 1 means 2, 0 or negative waits forever; bounds each attempt; a timeout is not retried in plaintext by prefer",
     show: Show::Value(|s| {
         Some(match &s.connect_timeout {
@@ -356,7 +356,7 @@ pub(crate) const PGCONNECT_TIMEOUT: Variable = Variable {
                 s.source,
             ),
             None => (
-                "(unset: Options::connect_timeout)".to_string(),
+                "(unset: ConnectOptions::connect_timeout)".to_string(),
                 Source::Default,
             ),
         })

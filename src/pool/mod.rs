@@ -31,7 +31,7 @@
 //!   more machinery); that keeps checkout+return in the microseconds (see
 //!   `docs/benchmarks.md`).
 //! - Separate wait/create/recycle timeouts map directly onto
-//!   [`PoolOptions::checkout_timeout`], [`Options::connect_timeout`](crate::Options) and
+//!   [`PoolOptions::checkout_timeout`], [`ConnectOptions::connect_timeout`](crate::ConnectOptions) and
 //!   [`PoolOptions::health_check_timeout`].
 //! - deadpool 0.12 keeps the crate's `rust-version` (1.75); it is maintained together
 //!   with `deadpool-postgres`, the most used tokio-postgres pool.
@@ -165,7 +165,7 @@ impl HealthCheck {
 
 /// Pool settings: size, checkout timeout, health check.
 ///
-/// Connecting itself is tuned by the [`Options`](crate::Options) of the [`Config`]
+/// Connecting itself is tuned by the [`ConnectOptions`](crate::ConnectOptions) of the [`Config`]
 /// (connect timeout per attempt, keepalives), exactly as for single connections.
 ///
 /// ```
@@ -180,7 +180,7 @@ pub struct PoolOptions {
     pub max_size: usize,
     /// How long [`Pool::get`] waits for a connection when `max_size` are checked out;
     /// `None` waits forever. Opening a new connection is bounded by
-    /// [`Options::connect_timeout`](crate::Options::connect_timeout) per attempt instead,
+    /// [`ConnectOptions::connect_timeout`](crate::ConnectOptions::connect_timeout) per attempt instead,
     /// so that its failure reports the cause (refused, certificate, password) rather than
     /// a timeout. Default 30 s.
     pub checkout_timeout: Option<Duration>,

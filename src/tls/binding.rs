@@ -30,8 +30,9 @@ use x509_cert::spki::AlgorithmIdentifierOwned;
 
 pub use crate::startup::{ChannelBindingUnavailable, NoEndPointHash};
 
-/// The `tls-server-end-point` channel-binding data of a server certificate, computed as
-/// libpq computes it.
+/// The `tls-server-end-point` channel-binding data of a server certificate (DER), computed
+/// as libpq computes it. A certificate that does not parse is libpq's "could not get
+/// server certificate".
 ///
 /// ```
 /// use openssl::{hash::MessageDigest, pkey::PKey, ec::{EcGroup, EcKey}, nid::Nid, x509::X509};
@@ -41,11 +42,28 @@ pub use crate::startup::{ChannelBindingUnavailable, NoEndPointHash};
 /// b.set_pubkey(&key)?;
 /// b.sign(&key, MessageDigest::sha384())?;
 /// let cert = b.build();
-/// let hash = pgdap::tls::binding::server_end_point(&cert).unwrap();
+/// let hash = pgdap::tls::binding::server_end_point(&cert.to_der()?).unwrap();
 /// assert_eq!(hash, cert.digest(MessageDigest::sha384())?.to_vec());
+/// assert!(pgdap::tls::binding::server_end_point(b"not DER").is_err());
 /// # Ok::<(), openssl::error::ErrorStack>(())
 /// ```
-pub fn server_end_point(cert: &X509Ref) -> Result<Vec<u8>, NoEndPointHash> {
+pub fn server_end_point(der: &[u8]) -> Result<Vec<u8>, NoEndPointHash> {
+    match openssl::x509::X509::from_der(der) {
+        Ok(cert) => end_point_of(&cert),
+        Err(_) => Err(no_certificate()),
+    }
+}
+
+/// libpq's error when the certificate cannot be had.
+fn no_certificate() -> NoEndPointHash {
+    NoEndPointHash {
+        libpq_message: "could not get server certificate".into(),
+        signature_algorithm: "(no certificate)".into(),
+    }
+}
+
+/// [`server_end_point`] of a parsed certificate.
+fn end_point_of(cert: &X509Ref) -> Result<Vec<u8>, NoEndPointHash> {
     let signature = cert.signature_algorithm().object().nid();
     let name = signature.short_name().unwrap_or("UNDEF").to_string();
     let digest = if signature == Nid::RSASSAPSS {
@@ -84,11 +102,8 @@ pub fn server_end_point(cert: &X509Ref) -> Result<Vec<u8>, NoEndPointHash> {
 /// certificate" when there is none.
 pub(crate) fn server_end_point_of(peer: Option<&X509Ref>) -> Result<Vec<u8>, NoEndPointHash> {
     match peer {
-        Some(cert) => server_end_point(cert),
-        None => Err(NoEndPointHash {
-            libpq_message: "could not get server certificate".into(),
-            signature_algorithm: "(no certificate)".into(),
-        }),
+        Some(cert) => end_point_of(cert),
+        None => Err(no_certificate()),
     }
 }
 
@@ -154,7 +169,7 @@ mod tests {
         ] {
             let cert = self_signed(&rsa, md);
             assert_eq!(
-                server_end_point(&cert).unwrap(),
+                end_point_of(&cert).unwrap(),
                 cert.digest(expect).unwrap().to_vec()
             );
         }
@@ -167,7 +182,7 @@ mod tests {
             PKey::generate_ed448().unwrap(),
         ] {
             let cert = self_signed(&key, MessageDigest::null());
-            let err = server_end_point(&cert).unwrap_err();
+            let err = end_point_of(&cert).unwrap_err();
             assert_eq!(err.libpq_message, "could not find digest for NID UNDEF");
         }
     }

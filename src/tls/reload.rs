@@ -2,7 +2,7 @@
 //!
 //! The files (root CA, CRL, client certificate, key) are compared by a cheap fingerprint
 //! (existence, size, modification and change times, inode, owner and mode), at most once
-//! per [`Options::reload_interval`](crate::Options::reload_interval), never by reading
+//! per [`ConnectOptions::reload_interval`](crate::ConnectOptions::reload_interval), never by reading
 //! them. A changed file that no longer loads leaves the previous context in service and
 //! the error is reported (tracing warning and [`TlsReloader::last_error`]); while the last
 //! rebuild failed, every interval tries again even when nothing changed, so a fix that no

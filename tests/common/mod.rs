@@ -1256,7 +1256,7 @@ const SSL_QUERY: &str =
 /// the server's (`pg_stat_ssl`), and classifies the outcome.
 pub async fn pgdap_outcome(ap: &pgdap::AccessPoint, env: &pgdap::Environment) -> Outcome {
     let config = match pgdap::Config::new(ap.clone(), env) {
-        Ok(c) => c.with_options(pgdap::Options {
+        Ok(c) => c.with_options(pgdap::ConnectOptions {
             connect_timeout: std::time::Duration::from_secs(10),
             ..Default::default()
         }),

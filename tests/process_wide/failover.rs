@@ -39,7 +39,7 @@ fn pool(addr: &str, max_size: usize, backoff: Backoff) -> Pool {
         &home.env(),
     )
     .unwrap()
-    .with_options(pgdap::Options {
+    .with_options(pgdap::ConnectOptions {
         connect_timeout: CONNECT_TIMEOUT,
         ..Default::default()
     });

@@ -48,7 +48,7 @@ fn connectors() -> (Vec<pgdap::Connector>, Vec<ClientHome>) {
     cert.put("ca.crt", "root.crt");
     cert.put("alice.crt", "postgresql.crt");
     cert.put("alice.key", "postgresql.key");
-    let options = pgdap::Options {
+    let options = pgdap::ConnectOptions {
         connect_timeout: Duration::from_secs(20),
         ..Default::default()
     };

@@ -617,6 +617,9 @@ async fn login_warning_reaches_callback_log_queue_and_psql_agrees() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // A callsite first hit by another test thread while no subscriber was interested may
+    // have cached "never" (tracing#2874): recompute with this one in place.
+    tracing::callsite::rebuild_interest_cache();
 
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();

@@ -69,7 +69,7 @@ async fn keepalive_settings_reach_the_socket() {
     // Overrides reach the socket too.
     let config = pgdap::Config::new(ap, &home.env())
         .unwrap()
-        .with_options(pgdap::Options {
+        .with_options(pgdap::ConnectOptions {
             keepalives_idle: Duration::from_secs(7),
             keepalives_interval: Duration::from_secs(2),
             keepalives_retries: 4,
@@ -107,7 +107,7 @@ async fn a_silent_peer_hits_the_connect_timeout() {
         home.put("ca.crt", "root.crt");
         let config = pgdap::Config::new(access_point("127.0.0.50", "appdb", "u", "p"), &home.env())
             .unwrap()
-            .with_options(pgdap::Options {
+            .with_options(pgdap::ConnectOptions {
                 connect_timeout: Duration::from_millis(800),
                 ..Default::default()
             });
@@ -343,6 +343,9 @@ async fn logs_never_hold_a_secret() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // A callsite first hit by another test thread while no subscriber was interested may
+    // have cached "never" (tracing#2874): recompute with this one in place.
+    tracing::callsite::rebuild_interest_cache();
     let server = ssl_server();
     let secret = "S3cret-Pa55word";
     let key_pem = std::fs::read_to_string(common::pki().path("alice.key")).unwrap();
@@ -391,6 +394,9 @@ async fn unread_notices_are_capped_in_bytes() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // A callsite first hit by another test thread while no subscriber was interested may
+    // have cached "never" (tracing#2874): recompute with this one in place.
+    tracing::callsite::rebuild_interest_cache();
     let server = plain_server();
     let home = ClientHome::new().var("PGMODE", "disable");
     let ap = access_point(&server.addr, "appdb", "scram_user", "scram-pw");

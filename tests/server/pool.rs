@@ -41,8 +41,8 @@ fn server() -> &'static Server {
     })
 }
 
-fn options(app: &str) -> pgdap::Options {
-    pgdap::Options {
+fn options(app: &str) -> pgdap::ConnectOptions {
+    pgdap::ConnectOptions {
         application_name: Some(app.to_string()),
         connect_timeout: Duration::from_secs(10),
         ..Default::default()

@@ -17,12 +17,12 @@ use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 fn connector(ap: pgdap::AccessPoint, home: &ClientHome) -> pgdap::Result<pgdap::Connector> {
-    pgdap::Connector::new(
-        pgdap::Config::new(ap, &home.env())?.with_options(pgdap::Options {
+    pgdap::Connector::new(pgdap::Config::new(ap, &home.env())?.with_options(
+        pgdap::ConnectOptions {
             connect_timeout: Duration::from_secs(5),
             ..Default::default()
-        }),
-    )
+        },
+    ))
 }
 
 fn ssl_ap() -> pgdap::AccessPoint {
@@ -562,7 +562,7 @@ async fn silent_peer_times_out_in_every_mode_and_through_the_pool() {
         }
     });
     let timeout = Duration::from_millis(600);
-    let options = pgdap::Options {
+    let options = pgdap::ConnectOptions {
         connect_timeout: timeout,
         ..Default::default()
     };

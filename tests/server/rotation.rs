@@ -9,7 +9,7 @@ use crate::common::{self, access_point, pki, ssl_server, ClientHome, Server, Ser
 fn connector(ap: pgdap::AccessPoint, home: &ClientHome) -> pgdap::Connector {
     let config = pgdap::Config::new(ap, &home.env())
         .unwrap()
-        .with_options(pgdap::Options {
+        .with_options(pgdap::ConnectOptions {
             reload_interval: Duration::ZERO,
             ..Default::default()
         });
@@ -105,7 +105,7 @@ async fn files_are_not_checked_before_the_interval() {
         &home.env(),
     )
     .unwrap()
-    .with_options(pgdap::Options {
+    .with_options(pgdap::ConnectOptions {
         reload_interval: Duration::from_secs(3600),
         ..Default::default()
     });
@@ -147,7 +147,7 @@ fn require_connector(server: &Server, home: &ClientHome) -> pgdap::Connector {
         &home.env(),
     )
     .unwrap()
-    .with_options(pgdap::Options {
+    .with_options(pgdap::ConnectOptions {
         reload_interval: VANISH_INTERVAL,
         ..Default::default()
     });

@@ -346,7 +346,7 @@ fn ed25519_server() -> &'static Server {
 fn rsa_pss_end_point_hash_is_the_pss_parameters_hash() {
     let (cert, _) = rsa_pss(&pki().dir, "sec-pss-unit");
     assert_eq!(
-        pgdap::tls::binding::server_end_point(&cert).unwrap(),
+        pgdap::tls::binding::server_end_point(&cert.to_der().unwrap()).unwrap(),
         cert.digest(MessageDigest::sha384()).unwrap().to_vec()
     );
 }
@@ -572,7 +572,7 @@ const INTERVAL: Duration = Duration::from_secs(1);
 fn rotating_connector(ap: pgdap::AccessPoint, home: &ClientHome) -> pgdap::Connector {
     let config = pgdap::Config::new(ap, &home.env())
         .unwrap()
-        .with_options(pgdap::Options {
+        .with_options(pgdap::ConnectOptions {
             reload_interval: INTERVAL,
             ..Default::default()
         });
