@@ -78,7 +78,7 @@ pub(crate) fn cert_mode_check(
     };
     Err(Error::LibpqSetting {
         var: "PGSSLCERTMODE",
-        reason: format!("connection to server at \"{host}\", port 5432 failed: {reason}"),
+        reason: crate::error::attempt_failed(host, reason),
     })
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::x509::{X509NameRef, X509Ref};
 
-use super::{check, likely_cause, CertificateSummary, Check, FileReport, Status};
+use super::{check, CertificateSummary, Check, FileReport, Status};
 use crate::env::variables::{PGCERT, PGCRL, PGKEY, PGROOTCA};
 use crate::env::Settings;
 use crate::error::Error;
@@ -200,9 +200,11 @@ pub(super) fn file_reports(
                     Status::Fail,
                     "client key",
                     e.to_string(),
-                    likely_cause(&e.to_string())
-                        .map(str::to_string)
-                        .or(Some("fix the key file named by PGKEY".into())),
+                    Some(
+                        e.likely_cause()
+                            .unwrap_or("fix the key file named by PGKEY".into())
+                            .into_owned(),
+                    ),
                 ));
                 key_report.problem = Some(e.to_string());
             }
@@ -453,7 +455,7 @@ mod tests {
         );
         assert_eq!(
             checks[2].fix.as_deref(),
-            likely_cause(&checks[2].found).or(Some("fix the key file named by PGKEY"))
+            Some("the client key is missing: set PGKEY")
         );
         assert_eq!(files[2].problem.as_deref(), Some(checks[2].found.as_str()));
         assert!(checks[3]

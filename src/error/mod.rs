@@ -5,6 +5,10 @@
 //! libpq-era runbooks. Server messages pass through unchanged. No variant ever holds a
 //! password or key material.
 
+mod kind;
+
+pub use kind::ErrorKind;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -213,7 +217,10 @@ pub enum Error {
 
     // ----- connecting -----
     /// The TCP connection failed.
-    #[error("connection to server at \"{host}\", port 5432 failed: {source}; is the server running on that host and accepting TCP/IP connections?")]
+    #[error(
+        "{}: {source}; is the server running on that host and accepting TCP/IP connections?",
+        at(host)
+    )]
     Connect {
         /// The server.
         host: String,
@@ -222,7 +229,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The server did not complete the connection in time.
-    #[error("connection to server at \"{host}\", port 5432 failed: timeout expired after {}s (connect timeout)", after.as_secs_f64())]
+    #[error("{}: timeout expired after {}s (connect timeout)", at(host), after.as_secs_f64())]
     Timeout {
         /// The server.
         host: String,
@@ -230,7 +237,7 @@ pub enum Error {
         after: Duration,
     },
     /// SSL is required but the server refused the SSLRequest (libpq's message).
-    #[error("connection to server at \"{host}\", port 5432 failed: server does not support SSL, but SSL was required (PGMODE={mode}); enable ssl on the server or change PGMODE")]
+    #[error("{}: server does not support SSL, but SSL was required (PGMODE={mode}); enable ssl on the server or change PGMODE", at(host))]
     SslNotSupported {
         /// The server.
         host: String,
@@ -240,7 +247,7 @@ pub enum Error {
     /// The reply to the SSLRequest was neither 'S', 'N' nor an error response (libpq's
     /// message): not a PostgreSQL server, or something in between that speaks another
     /// protocol.
-    #[error("connection to server at \"{host}\", port 5432 failed: received invalid response to SSL negotiation: {} (is dbserver a PostgreSQL server on port 5432?)", char::from(*byte))]
+    #[error("{}: received invalid response to SSL negotiation: {} (is dbserver a PostgreSQL server on port 5432?)", at(host), char::from(*byte))]
     InvalidSslResponse {
         /// The server.
         host: String,
@@ -252,14 +259,14 @@ pub enum Error {
     /// the message of a server it has not verified; so does pgdap, and nothing more is
     /// sent on that connection. Usually a server that could not start a backend (out of
     /// processes or memory); its log says why.
-    #[error("connection to server at \"{host}\", port 5432 failed: server sent an error response during SSL exchange (the message of an unverified server is not shown; see the server's log)")]
+    #[error("{}: server sent an error response during SSL exchange (the message of an unverified server is not shown; see the server's log)", at(host))]
     SslErrorResponse {
         /// The server.
         host: String,
     },
     /// An authentication request whose length is outside libpq's bounds (8 to 2000
     /// bytes): refused before any of it is read or answered (libpq's message).
-    #[error("connection to server at \"{host}\", port 5432 failed: received invalid authentication request (length {length}; libpq accepts 8 to 2000 bytes; is dbserver a PostgreSQL server?)")]
+    #[error("{}: received invalid authentication request (length {length}; libpq accepts 8 to 2000 bytes; is dbserver a PostgreSQL server?)", at(host))]
     InvalidAuthRequest {
         /// The server.
         host: String,
@@ -270,7 +277,7 @@ pub enum Error {
     /// PGCHANNELBINDING=require) on a plaintext attempt of the blocking adapter, which
     /// cannot watch tokio-postgres' own socket: refused before connecting rather than
     /// connecting unchecked.
-    #[error("connection to server at \"{host}\", port 5432 failed: {var} cannot be enforced by the blocking adapter on a connection without SSL (it cannot see the server's authentication requests there); connect with pgdap::Connector::connect (async), or use PGMODE=require or stricter")]
+    #[error("{}: {var} cannot be enforced by the blocking adapter on a connection without SSL (it cannot see the server's authentication requests there); connect with pgdap::Connector::connect (async), or use PGMODE=require or stricter", at(host))]
     BlockingUnenforceable {
         /// The server.
         host: String,
@@ -279,7 +286,7 @@ pub enum Error {
     },
     /// A check on the server's authentication request refused it before anything was
     /// sent (e.g. libpq's `require_auth`); the reason is in libpq's words.
-    #[error("connection to server at \"{host}\", port 5432 failed: {reason}")]
+    #[error("{}: {reason}", at(host))]
     AuthNotAllowed {
         /// The server.
         host: String,
@@ -288,7 +295,7 @@ pub enum Error {
     },
     /// The session is not of the kind PGTARGETSESSIONATTRS asks for (libpq's message,
     /// e.g. `session is read-only`).
-    #[error("connection to server at \"{host}\", port 5432 failed: {reason} (PGTARGETSESSIONATTRS={attrs})")]
+    #[error("{}: {reason} (PGTARGETSESSIONATTRS={attrs})", at(host))]
     TargetSessionAttrs {
         /// The server.
         host: String,
@@ -298,7 +305,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// The server certificate does not chain to the root CA file.
-    #[error("connection to server at \"{host}\", port 5432 failed: SSL error: certificate verify failed: {reason} (server certificate checked against root CA file \"{}\", PGROOTCA)", root_ca.display())]
+    #[error("{}: SSL error: certificate verify failed: {reason} (server certificate checked against root CA file \"{}\", PGROOTCA)", at(host), root_ca.display())]
     CertificateVerifyFailed {
         /// The server.
         host: String,
@@ -308,7 +315,7 @@ pub enum Error {
         root_ca: PathBuf,
     },
     /// The server certificate is listed in the CRL.
-    #[error("connection to server at \"{host}\", port 5432 failed: SSL error: certificate verify failed: certificate revoked (listed in CRL file \"{}\", PGCRL)", crl.display())]
+    #[error("{}: SSL error: certificate verify failed: certificate revoked (listed in CRL file \"{}\", PGCRL)", at(host), crl.display())]
     CertificateRevoked {
         /// The server.
         host: String,
@@ -316,7 +323,7 @@ pub enum Error {
         crl: PathBuf,
     },
     /// The CRL file has no CRL for the issuer of the server certificate.
-    #[error("connection to server at \"{host}\", port 5432 failed: SSL error: certificate verify failed: unable to get certificate CRL (CRL file \"{}\", PGCRL, holds no CRL from the CA that issued the server certificate)", crl.display())]
+    #[error("{}: SSL error: certificate verify failed: unable to get certificate CRL (CRL file \"{}\", PGCRL, holds no CRL from the CA that issued the server certificate)", at(host), crl.display())]
     CrlNotForIssuer {
         /// The server.
         host: String,
@@ -324,7 +331,7 @@ pub enum Error {
         crl: PathBuf,
     },
     /// verify-full: the certificate is for another host (libpq's message).
-    #[error("connection to server at \"{host}\", port 5432 failed: server certificate for \"{cert_name}\"{} does not match host name \"{host}\" (PGMODE=verify-full checks dbserver against the certificate)", match others { 0 => String::new(), 1 => " (and 1 other name)".to_string(), n => format!(" (and {n} other names)") })]
+    #[error("{}: server certificate for \"{cert_name}\"{} does not match host name \"{host}\" (PGMODE=verify-full checks dbserver against the certificate)", at(host), match others { 0 => String::new(), 1 => " (and 1 other name)".to_string(), n => format!(" (and {n} other names)") })]
     HostnameMismatch {
         /// The host name connected to.
         host: String,
@@ -334,14 +341,17 @@ pub enum Error {
         others: usize,
     },
     /// verify-full: the certificate holds no name at all (libpq's message).
-    #[error("connection to server at \"{host}\", port 5432 failed: could not get server's host name from server certificate")]
+    #[error(
+        "{}: could not get server's host name from server certificate",
+        at(host)
+    )]
     NoHostnameInCertificate {
         /// The server.
         host: String,
     },
     /// The TLS handshake or session failed (server messages such as `tlsv1 alert unknown ca`
     /// pass through).
-    #[error("connection to server at \"{host}\", port 5432 failed: SSL error: {reason}{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
+    #[error("{}: SSL error: {reason}{}", at(host), hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     Ssl {
         /// The server.
         host: String,
@@ -351,16 +361,19 @@ pub enum Error {
         hint: Option<String>,
     },
     /// The server refused the connection (its message passes through unchanged).
-    #[error("connection to server at \"{host}\", port 5432 failed: {refusal}", host = .0.host, refusal = .0)]
+    #[error("{}: {}", at(&.0.host), .0)]
     Server(Box<ServerRefusal>),
     /// The server asked for a password and the Access Point has none (libpq's message).
-    #[error("connection to server at \"{host}\", port 5432 failed: fe_sendauth: no password supplied (set password= in the Access Point)")]
+    #[error(
+        "{}: fe_sendauth: no password supplied (set password= in the Access Point)",
+        at(host)
+    )]
     NoPasswordSupplied {
         /// The server.
         host: String,
     },
     /// PGAUTH=cert and the server asked for a password: none is ever sent.
-    #[error("connection to server at \"{host}\", port 5432 failed: the server requested password authentication for user \"{user}\" but PGAUTH=cert, so no password is sent; the server must authenticate this user by certificate: a \"cert\" rule in pg_hba.conf (PostgreSQL) or auth_type = cert (PgBouncer)")]
+    #[error("{}: the server requested password authentication for user \"{user}\" but PGAUTH=cert, so no password is sent; the server must authenticate this user by certificate: a \"cert\" rule in pg_hba.conf (PostgreSQL) or auth_type = cert (PgBouncer)", at(host))]
     PasswordRequestedUnderCertAuth {
         /// The server.
         host: String,
@@ -372,7 +385,8 @@ pub enum Error {
     /// channel binding would let a man in the middle relay the login, so the connection
     /// fails, as libpq's does (libpq's message first).
     #[error(
-        "connection to server at \"{host}\", port 5432 failed: {}",
+        "{}: {}",
+        at(host),
         no_binding_text(libpq_message, signature_algorithm)
     )]
     ChannelBindingUnavailable {
@@ -384,7 +398,7 @@ pub enum Error {
         signature_algorithm: String,
     },
     /// Another protocol-level failure.
-    #[error("connection to server at \"{host}\", port 5432 failed: {source}")]
+    #[error("{}: {source}", at(host))]
     Protocol {
         /// The server.
         host: String,
@@ -430,6 +444,31 @@ pub enum Error {
         /// What failed (connecting, SSL negotiation or handshake, writing).
         reason: String,
     },
+}
+
+/// libpq's prefix of every error of a connection attempt, `connection to server at "h",
+/// port 5432 failed`, written here once for every such message.
+struct At<'a>(&'a str);
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "connection to server at \"{}\", port {} failed",
+            self.0,
+            crate::access_point::PORT
+        )
+    }
+}
+
+fn at(host: &str) -> At<'_> {
+    At(host)
+}
+
+/// A connection attempt's error text with libpq's prefix, for a message that is not a
+/// variant of its own (PGSSLCERTMODE=require's refusal).
+pub(crate) fn attempt_failed(host: &str, reason: impl std::fmt::Display) -> String {
+    format!("{}: {reason}", at(host))
 }
 
 impl From<tokio_postgres::Error> for Error {
