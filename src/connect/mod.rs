@@ -175,7 +175,11 @@ pub struct Connected {
     pub cancel: Option<CancelToken>,
 }
 
-/// A client whose connection task is already running, with its encoding set up.
+/// A client whose connection task is already running, with its encoding set up, and what
+/// pgdap knows of its session. Every way of connecting gives this one shape: the async
+/// [`Session`] (tokio-postgres' `Client` and its connection task), the blocking adapter's
+/// [`BlockingSession`](crate::integrations::blocking::BlockingSession) (`postgres::Client`,
+/// no task) and diesel-async's `Established` (`AsyncPgConnection`, no task).
 ///
 /// ```no_run
 /// # async fn run(connector: pgdap::Connector) -> Result<(), pgdap::Error> {
@@ -186,26 +190,28 @@ pub struct Connected {
 /// }
 /// # Ok(()) }
 /// ```
-pub struct Session {
+pub struct Session<C = Client, T = tokio::task::JoinHandle<()>> {
     /// The client.
-    pub client: Client,
+    pub client: C,
     /// The TLS session, `None` for a plaintext session.
     pub tls: Option<TlsSession>,
     /// The client encoding (PGCLIENTENCODING) and the database's, as
     /// [`prepare_session`](crate::encoding::prepare_session) set them up: convert the
     /// application's local byte strings with it.
     pub encoding: SessionEncoding,
-    /// The connection task; it ends when the connection closes.
-    pub task: tokio::task::JoinHandle<()>,
+    /// The connection task; it ends when the connection closes. `()` where the client
+    /// drives its connection itself (the blocking and diesel-async adapters).
+    pub task: T,
     /// The server's notices (NoticeResponse), from the start-up on (see [`Notices`]).
     pub notices: Notices,
     cancel: Option<CancelToken>,
 }
 
-impl Session {
-    /// The token that cancels this session's running query from another task, over TLS
-    /// with the session's verification when the session is encrypted
-    /// ([`CancelToken`]). `None` when the server sent no cancel key.
+impl<C, T> Session<C, T> {
+    /// The token that cancels this session's running query from another task (or thread:
+    /// [`CancelToken::cancel_query_blocking`]), over TLS with the session's verification
+    /// when the session is encrypted ([`CancelToken`]). `None` when the server sent no
+    /// cancel key.
     ///
     /// ```no_run
     /// # async fn run(session: pgdap::Session) -> Result<(), pgdap::Error> {
@@ -216,16 +222,64 @@ impl Session {
     pub fn cancel_token(&self) -> Option<CancelToken> {
         self.cancel.clone()
     }
+
+    /// The same session around another client (an adapter wrapping tokio-postgres'
+    /// `Client`, or a client that drives its own connection).
+    pub(crate) fn with_client<C2, T2>(self, client: C2, task: T2) -> Session<C2, T2> {
+        Session {
+            client,
+            tls: self.tls,
+            encoding: self.encoding,
+            task,
+            notices: self.notices,
+            cancel: self.cancel,
+        }
+    }
+
+    /// The client, and the session without it (to wrap the client in an adapter's).
+    pub(crate) fn split(self) -> (C, Session<(), T>) {
+        let Session {
+            client,
+            tls,
+            encoding,
+            task,
+            notices,
+            cancel,
+        } = self;
+        (
+            client,
+            Session::from_parts((), task, tls, encoding, notices, cancel),
+        )
+    }
+
+    /// A session of `client` with what pgdap knows of it.
+    pub(crate) fn from_parts(
+        client: C,
+        task: T,
+        tls: Option<TlsSession>,
+        encoding: SessionEncoding,
+        notices: Notices,
+        cancel: Option<CancelToken>,
+    ) -> Session<C, T> {
+        Session {
+            client,
+            tls,
+            encoding,
+            task,
+            notices,
+            cancel,
+        }
+    }
 }
 
-impl std::fmt::Debug for Session {
+impl<C, T> std::fmt::Debug for Session<C, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
+            .field("client", &std::any::type_name::<C>())
             .field("tls", &self.tls)
             .field("encoding", &self.encoding)
             .field("notices", &self.notices)
             .field("cancel", &self.cancel)
-            .field("closed", &self.client.is_closed())
             .finish_non_exhaustive()
     }
 }

@@ -59,55 +59,30 @@ use std::sync::{Arc, Mutex};
 use crate::connect::errors::ErrorContext;
 use crate::connect::notices::NoticeSink;
 use crate::connect::target::{self, CertFacts};
-use crate::connect::{Attempt, CancelToken, Connector, Failure, Notice, Notices};
+use crate::connect::{Attempt, CancelToken, Connector, Failure, Notice, Notices, Session};
 use crate::encoding::{SessionEncoding, SessionEncodingError};
 use crate::env::ChannelBinding;
 use crate::error::{Error, Result};
 use crate::startup::{StartupWatch, SSL_REQUEST};
 use crate::tls::{MakeTls, Probe, TlsContext, TlsSession};
 
-/// A synchronous client with what pgdap knows of its session.
-pub struct BlockingSession {
-    /// The client.
-    pub client: postgres::Client,
-    /// The TLS session, `None` for a plaintext session.
-    pub tls: Option<TlsSession>,
-    /// The client encoding (PGCLIENTENCODING) and the database's.
-    pub encoding: SessionEncoding,
-    /// The server's notices, from the start-up on (delivered while the client runs
-    /// commands: the `postgres` crate reads the connection only then).
-    pub notices: Notices,
-    cancel: Option<CancelToken>,
-}
-
-impl std::fmt::Debug for BlockingSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlockingSession")
-            .field("tls", &self.tls)
-            .field("encoding", &self.encoding)
-            .field("cancel", &self.cancel)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BlockingSession {
-    /// The token that cancels the running query from another thread
-    /// ([`CancelToken::cancel_query_blocking`]).
-    ///
-    /// ```no_run
-    /// # fn f(mut session: pgdap::integrations::blocking::BlockingSession) {
-    /// let token = session.cancel_token().expect("cancel key");
-    /// std::thread::spawn(move || {
-    ///     std::thread::sleep(std::time::Duration::from_secs(1));
-    ///     token.cancel_query_blocking()
-    /// });
-    /// assert!(session.client.batch_execute("select pg_sleep(20)").is_err());
-    /// # }
-    /// ```
-    pub fn cancel_token(&self) -> Option<CancelToken> {
-        self.cancel.clone()
-    }
-}
+/// A synchronous client with what pgdap knows of its session: a [`Session`] whose client
+/// is `postgres::Client`, which drives its connection itself (no task). Its notices are
+/// delivered while the client runs commands (the `postgres` crate reads the connection
+/// only then); [`Session::cancel_token`] cancels from another thread with
+/// [`CancelToken::cancel_query_blocking`].
+///
+/// ```no_run
+/// # fn f(mut session: pgdap::integrations::blocking::BlockingSession) {
+/// let token = session.cancel_token().expect("cancel key");
+/// std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_secs(1));
+///     token.cancel_query_blocking()
+/// });
+/// assert!(session.client.batch_execute("select pg_sleep(20)").is_err());
+/// # }
+/// ```
+pub type BlockingSession = Session<postgres::Client, ()>;
 
 /// Connects with libpq's sequence (see the module documentation). Must not be called
 /// from inside a tokio runtime (the `postgres` crate runs one of its own).
@@ -150,13 +125,14 @@ pub fn connect(connector: &Connector) -> Result<BlockingSession> {
         ctx.filter(|_| tls.is_some()),
         config.options().connect_timeout,
     ));
-    Ok(BlockingSession {
+    Ok(Session::from_parts(
         client,
+        (),
         tls,
         encoding,
         notices,
         cancel,
-    })
+    ))
 }
 
 fn one_attempt(

@@ -49,34 +49,22 @@ use diesel::ConnectionError;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::AsyncPgConnection;
 
-use crate::connect::{CancelToken, Connector, Notices};
+use crate::connect::{CancelToken, Connector, Notices, Session};
 use crate::encoding::SessionEncoding;
 use crate::error::{Error, Result};
 use crate::tls::TlsSession;
 
-/// A diesel-async connection with what pgdap knows of it.
-pub struct Established {
-    /// The connection.
-    pub connection: AsyncPgConnection,
-    /// The TLS session, `None` for a plaintext session.
-    pub tls: Option<TlsSession>,
-    /// The client encoding (PGCLIENTENCODING) for the application's local byte strings.
-    pub encoding: SessionEncoding,
-    /// The server's notices from the start-up on.
-    pub notices: Notices,
-    /// pgdap's cancel token (over TLS for an encrypted session).
-    pub cancel: Option<CancelToken>,
-}
-
-impl std::fmt::Debug for Established {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Established")
-            .field("tls", &self.tls)
-            .field("encoding", &self.encoding)
-            .field("cancel", &self.cancel)
-            .finish_non_exhaustive()
-    }
-}
+/// A diesel-async connection with what pgdap knows of it: a [`Session`] whose client is
+/// an [`AsyncPgConnection`] (its connection task runs on its own and ends when the
+/// connection is dropped).
+///
+/// ```no_run
+/// # async fn run(connector: pgdap::Connector) -> Result<(), pgdap::error::Report> {
+/// let est = pgdap::integrations::diesel_async::connect(&connector).await?;
+/// println!("encrypted: {}", est.tls.is_some());
+/// # Ok(()) }
+/// ```
+pub type Established = Session<AsyncPgConnection, ()>;
 
 /// Connects with libpq's sequence and wraps the session in an [`AsyncPgConnection`].
 ///
@@ -84,7 +72,7 @@ impl std::fmt::Debug for Established {
 /// # async fn run(connector: pgdap::Connector) -> Result<(), pgdap::error::Report> {
 /// use diesel_async::RunQueryDsl;
 /// let mut est = pgdap::integrations::diesel_async::connect(&connector).await?;
-/// diesel::sql_query("select 1").execute(&mut est.connection).await?;
+/// diesel::sql_query("select 1").execute(&mut est.client).await?;
 /// # Ok(()) }
 /// ```
 pub async fn connect(connector: &Connector) -> Result<Established> {
@@ -108,19 +96,14 @@ async fn connect_registered(
     }
     // The connection task keeps running on its own: it ends when the client (now the
     // AsyncPgConnection's) is dropped.
-    let connection = AsyncPgConnection::try_from(session.client)
+    let (client, session) = session.split();
+    let connection = AsyncPgConnection::try_from(client)
         .await
         .map_err(|e| Error::Adapter {
             library: "diesel-async",
             source: Box::new(e),
         })?;
-    Ok(Established {
-        connection,
-        tls: session.tls,
-        encoding: session.encoding,
-        notices: session.notices,
-        cancel,
-    })
+    Ok(session.with_client(connection, ()))
 }
 
 /// What pgdap knows of one pooled connection (diesel-async's pooled connections cannot
@@ -227,7 +210,7 @@ pub fn manager_config(
         Box::pin(async move {
             connect_registered(&connector, Some(&sessions))
                 .await
-                .map(|established| established.connection)
+                .map(|established| established.client)
                 .map_err(|e| ConnectionError::BadConnection(e.chain().to_string()))
         })
     });
