@@ -22,6 +22,8 @@ use crate::secret::Password;
 
 /// The port of every Access Point: the vendor makes the default port mandatory.
 pub const PORT: u16 = 5432;
+// `error::At` writes libpq's prefix with this port as text.
+const _: () = assert!(PORT == 5432);
 
 /// Access Point files larger than this are refused before parsing (a real one is a few
 /// hundred bytes; the cap keeps a wrong path from loading a huge file into memory).

@@ -225,6 +225,7 @@ impl<C, T> Session<C, T> {
 
     /// The same session around another client (an adapter wrapping tokio-postgres'
     /// `Client`, or a client that drives its own connection).
+    #[cfg(feature = "diesel-async")]
     pub(crate) fn with_client<C2, T2>(self, client: C2, task: T2) -> Session<C2, T2> {
         Session {
             client,
@@ -237,6 +238,7 @@ impl<C, T> Session<C, T> {
     }
 
     /// The client, and the session without it (to wrap the client in an adapter's).
+    #[cfg(feature = "diesel-async")]
     pub(crate) fn split(self) -> (C, Session<(), T>) {
         let Session {
             client,
@@ -253,6 +255,7 @@ impl<C, T> Session<C, T> {
     }
 
     /// A session of `client` with what pgdap knows of it.
+    #[cfg(any(feature = "postgres", feature = "diesel-async"))]
     pub(crate) fn from_parts(
         client: C,
         task: T,

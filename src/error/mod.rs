@@ -454,9 +454,10 @@ impl std::fmt::Display for At<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "connection to server at \"{}\", port {} failed",
-            self.0,
-            crate::access_point::PORT
+            // The port is the Access Point's fixed one (`access_point::PORT`, which
+            // asserts it; naming it here would make error import access_point).
+            "connection to server at \"{}\", port 5432 failed",
+            self.0
         )
     }
 }

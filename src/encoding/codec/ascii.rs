@@ -75,6 +75,17 @@ pub(super) fn all_clean(block: &[u8]) -> bool {
     steps.remainder().iter().all(|&b| b != 0 && b < 0x80)
 }
 
+/// Writes code point `cp` (U+0800..=U+FFFF: three UTF-8 bytes) to `buf` at `len` with one
+/// 4-byte store (the fourth byte is overwritten next) and returns the new output length.
+#[inline(always)]
+pub(super) fn put_utf8_3(buf: &mut [u8; OUT_BLOCK], len: usize, cp: u32) -> usize {
+    let utf8 = 0xe0 | cp >> 12 | (0x80 | (cp >> 6 & 0x3f)) << 8 | (0x80 | (cp & 0x3f)) << 16;
+    if let Some(dst) = buf.get_mut(len..len + 4) {
+        dst.copy_from_slice(&utf8.to_le_bytes());
+    }
+    len + 3
+}
+
 /// Appends `buf` (UTF-8 written by a decoder from table values) to `out`.
 #[inline(always)]
 pub(super) fn flush(out: &mut String, buf: &[u8]) {

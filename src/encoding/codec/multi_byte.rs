@@ -5,7 +5,7 @@
 //! encode is the table encode shared with the single-byte encodings
 //! ([`super::table_encode`]).
 
-use super::ascii::{all_clean, ascii16, flush, IN_BLOCK, OUT_BLOCK};
+use super::ascii::{all_clean, ascii16, flush, put_utf8_3, IN_BLOCK, OUT_BLOCK};
 use super::pair_run::pair_run;
 use super::reported_bytes;
 use crate::encoding::tables::{self, MultiByte};
@@ -212,17 +212,6 @@ fn two_byte_run<const M: u8>(
         at += 2;
     }
     (at, len)
-}
-
-/// Writes code point `cp` (U+0800..=U+FFFF: three UTF-8 bytes) to `buf` at `len` with one
-/// 4-byte store (the fourth byte is overwritten next) and returns the new output length.
-#[inline(always)]
-pub(super) fn put_utf8_3(buf: &mut [u8; OUT_BLOCK], len: usize, cp: u32) -> usize {
-    let utf8 = 0xe0 | cp >> 12 | (0x80 | (cp >> 6 & 0x3f)) << 8 | (0x80 | (cp & 0x3f)) << 16;
-    if let Some(dst) = buf.get_mut(len..len + 4) {
-        dst.copy_from_slice(&utf8.to_le_bytes());
-    }
-    len + 3
 }
 
 /// Multibyte decode, verifying and converting in one pass (PostgreSQL verifies the whole

@@ -2,8 +2,7 @@
 //! character there, so the characters of 64 bytes are found at once from the high-bit
 //! mask, and the ASCII between them is copied 16 bytes at a time.
 
-use super::ascii::OUT_BLOCK;
-use super::multi_byte::put_utf8_3;
+use super::ascii::{put_utf8_3, OUT_BLOCK};
 
 /// One bit per byte of `chunk`, set where `flag` marks the byte (`flag` maps each byte of
 /// a word to 0x80 or 0x00).
