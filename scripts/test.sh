@@ -66,8 +66,9 @@ cargo_test --no-fail-fast --features "$features" --all-targets "$@"
 cargo_test --no-fail-fast --features "$features" --doc
 # The exhaustive encoding check (every code point of every encoding against the server,
 # a few minutes) is kept out of the default run and run here: the ignored tests of the
-# `encoding` module of the tests/server binary (its other ignored test, reliability's
-# child half, runs only as its parent's child).
+# `encoding` module of the tests/server binary (its other ignored tests: reliability's
+# child half, run only as its parent's child, and windows::, run by scripts/windows.sh
+# on the Windows build).
 cargo_test --no-fail-fast --features "$features" --test server -- --ignored encoding::
 
 # Count libtest's "test result:" lines, one per test binary (doc tests included), the

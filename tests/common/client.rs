@@ -131,47 +131,86 @@ pub async fn pgdap_outcome(ap: &pgdap::AccessPoint, env: &pgdap::Environment) ->
     }
 }
 
-/// Runs the same case through psql (the libpq of [`PG_BIN`]): the Access Point and our variables mapped
-/// onto libpq's (PGSSLMODE, PGSSLROOTCERT, ... with the paths pgdap resolved, so both read
-/// the same files; PGSSLSNI passes through). `PGAUTH=cert` maps to no password and, as
-/// SPEC §4 requires, allow/prefer to require.
-pub fn psql_outcome(ap: &pgdap::AccessPoint, env: &pgdap::Environment, home: &Path) -> Outcome {
-    let settings = match pgdap::Settings::resolve(env, env.default_dir()) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Fail(format!("configuration: {e}")),
-    };
-    let cert_auth = settings.auth.value == pgdap::AuthMethod::Cert;
-    let mode = match (settings.mode.value, cert_auth) {
-        (pgdap::SslMode::Allow | pgdap::SslMode::Prefer, true) => "require",
-        (m, _) => m.as_str(),
-    };
+/// psql (the libpq of [`PG_BIN`]) set up for the same case as pgdap, resolving its own
+/// defaults: `HOME` is the case's home, so libpq finds `~/.postgresql/root.crt`,
+/// `postgresql.crt` and `postgresql.key` by itself, and nothing pgdap resolved is handed
+/// over. What the harness states itself, from docs/design.md, are pgdap's documented
+/// differences from libpq: a vendor variable, set and non-empty, becomes its libpq twin
+/// (else the twin passes as set); a relative path is relative to `~/.postgresql` (psql
+/// runs there); the default CRL file is `postgresql.crl` (libpq's is `root.crl`);
+/// `PGAUTH=cert` sends no password and makes allow/prefer require. libpq variables that
+/// pgdap honours by the same name pass through.
+pub fn libpq_command(
+    ap: &pgdap::AccessPoint,
+    env: &pgdap::Environment,
+    home: &Path,
+    psql_args: &[&str],
+) -> Command {
+    let dir = home.join(".postgresql");
+    assert_eq!(
+        env.default_dir(),
+        Some(dir.as_path()),
+        "the oracle's HOME must be the one whose .postgresql pgdap uses"
+    );
+    std::fs::create_dir_all(&dir).unwrap();
     let mut cmd = Command::new(format!("{PG_BIN}/psql"));
     cmd.env_clear()
+        .current_dir(&dir)
         .env("PATH", "/usr/bin:/bin")
         .env("HOME", home)
         .env("PGHOST", ap.server())
         .env("PGPORT", "5432")
         .env("PGUSER", ap.username())
         .env("PGDATABASE", ap.dbname())
-        .env("PGSSLMODE", mode)
-        .env("PGSSLROOTCERT", &settings.root_ca.value)
-        .env("PGSSLCERT", &settings.cert.value)
-        .env("PGSSLKEY", &settings.key.value)
-        .env("PGSSLCRL", &settings.crl.value)
         .env("PGCONNECT_TIMEOUT", "10")
-        .args(["-X", "-A", "-t", "-w", "-c", SSL_QUERY]);
-    // libpq's own variables without a vendor twin, which pgdap honours by the same name.
+        .args(psql_args);
+    for (vendor, twin) in [
+        ("PGMODE", "PGSSLMODE"),
+        ("PGROOTCA", "PGSSLROOTCERT"),
+        ("PGCERT", "PGSSLCERT"),
+        ("PGKEY", "PGSSLKEY"),
+        ("PGCRL", "PGSSLCRL"),
+    ] {
+        if let Some(value) = env.get(vendor).or_else(|| env.get_raw(twin)) {
+            cmd.env(twin, value);
+        }
+    }
+    if env.get("PGCRL").is_none() && env.get_raw("PGSSLCRL").is_none() {
+        cmd.env("PGSSLCRL", "postgresql.crl");
+    }
+    let cert_auth = env.get("PGAUTH") == Some("cert");
+    if cert_auth {
+        let mode = env
+            .get("PGMODE")
+            .or_else(|| env.get_raw("PGSSLMODE"))
+            .unwrap_or("prefer");
+        if matches!(mode, "allow" | "prefer") {
+            cmd.env("PGSSLMODE", "require");
+        }
+    } else if !ap.password().is_empty() {
+        cmd.env("PGPASSWORD", ap.password().expose());
+    }
     for var in ["PGSSLSNI"] {
-        if let Some(value) = env.get(var) {
+        if let Some(value) = env.get_raw(var) {
             cmd.env(var, value);
         }
     }
-    if !cert_auth && !ap.password().is_empty() {
-        cmd.env("PGPASSWORD", ap.password().expose());
-    }
+    cmd
+}
+
+/// Runs the same case through psql (see [`libpq_command`]) and classifies it by the
+/// server's `pg_stat_ssl`. A configuration pgdap refuses is still run: libpq decides.
+pub fn psql_outcome(ap: &pgdap::AccessPoint, env: &pgdap::Environment, home: &Path) -> Outcome {
+    let mut cmd = libpq_command(ap, env, home, &["-X", "-A", "-t", "-w", "-c", SSL_QUERY]);
     let out = cmd.output().unwrap();
     if !out.status.success() {
-        return Outcome::Fail(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        // The oracle's version is part of what it said: outcomes and messages are those
+        // of this libpq.
+        return Outcome::Fail(format!(
+            "[psql {}] {}",
+            pg_major(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     match String::from_utf8_lossy(&out.stdout).trim() {
         "t" => Outcome::Ssl,
@@ -191,24 +230,47 @@ pub fn test_name(module_path: &str, name: &str) -> String {
     }
 }
 
-/// The path of an example binary of this crate, building it first if this test run did
-/// not (`cargo test --test server` builds only that test).
+/// The features this test binary was built with: the examples are built with the same.
+fn features() -> Vec<&'static str> {
+    [
+        ("bb8", cfg!(feature = "bb8")),
+        ("diesel-async", cfg!(feature = "diesel-async")),
+        ("postgres", cfg!(feature = "postgres")),
+        ("cli", cfg!(feature = "cli")),
+        ("vendored", cfg!(feature = "vendored")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect()
+}
+
+/// The path of an example binary of this crate. The examples are built once per test
+/// process with this test binary's profile and features (`cargo test --all-targets`
+/// already built them so, and then this is a no-op; `cargo test --test server` did not),
+/// so no test runs a stale example or one built with other features.
 pub fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", name])
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        // target/<profile>/deps/<test>-<hash> → target/<profile>/examples
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build --example {name}");
-    }
-    path
+            .args(["build", "--quiet", "--examples"]);
+        let features = features().join(",");
+        if !features.is_empty() {
+            cargo.args(["--features", &features]);
+        }
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cargo.arg("--release");
+        }
+        let status = cargo.status().unwrap();
+        assert!(
+            status.success(),
+            "cargo build --examples --features {features}"
+        );
+        profile_dir.join("examples")
+    });
+    dir.join(name)
 }

@@ -357,44 +357,21 @@ impl Drop for HaProxy {
 // Oracles and measurements
 // ---------------------------------------------------------------------------------------
 
-/// psql (libpq 15) with pgdap's settings mapped onto libpq's (as
-/// [`super::psql_outcome`] does), through a proxy: the outcome of the client-side
-/// connection from `\conninfo`.
+/// psql (libpq 15) set up for the same case as pgdap ([`super::libpq_command`]), through
+/// a proxy: the outcome of the client-side connection from `\conninfo`.
 pub fn psql_via_proxy(
     ap: &pgdap::AccessPoint,
     env: &pgdap::Environment,
     home: &Path,
 ) -> super::Outcome {
-    let settings = match pgdap::Settings::resolve(env, env.default_dir()) {
-        Ok(s) => s,
-        Err(e) => return super::Outcome::Fail(format!("configuration: {e}")),
-    };
-    let cert_auth = settings.auth.value == pgdap::AuthMethod::Cert;
-    let mode = match (settings.mode.value, cert_auth) {
-        (pgdap::SslMode::Allow | pgdap::SslMode::Prefer, true) => "require",
-        (m, _) => m.as_str(),
-    };
-    let mut cmd = Command::new(format!("{}/psql", super::PG_BIN));
-    cmd.env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", home)
-        .env("PGHOST", ap.server())
-        .env("PGPORT", "5432")
-        .env("PGUSER", ap.username())
-        .env("PGDATABASE", ap.dbname())
-        .env("PGSSLMODE", mode)
-        .env("PGSSLROOTCERT", &settings.root_ca.value)
-        .env("PGSSLCERT", &settings.cert.value)
-        .env("PGSSLKEY", &settings.key.value)
-        .env("PGSSLCRL", &settings.crl.value)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .args(["-X", "-w", "-c", "\\conninfo"]);
-    if !cert_auth && !ap.password().is_empty() {
-        cmd.env("PGPASSWORD", ap.password().expose());
-    }
+    let mut cmd = super::libpq_command(ap, env, home, &["-X", "-w", "-c", "\\conninfo"]);
     let out = cmd.output().unwrap();
     if !out.status.success() {
-        return super::Outcome::Fail(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        return super::Outcome::Fail(format!(
+            "[psql {}] {}",
+            super::pg_major(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     if String::from_utf8_lossy(&out.stdout).contains("SSL connection") {
         super::Outcome::Ssl

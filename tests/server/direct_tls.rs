@@ -4,14 +4,14 @@
 //! by `PG18=1 bash scripts/roundtrips.sh`, results in docs/benchmarks.md.)
 //!
 //! Addresses: 127.0.0.110 (PostgreSQL 18, SSL), 127.0.0.111 (the recording proxy in
-//! front of it), 127.0.0.104 (PostgreSQL 15, from libpq_env's range, for
-//! "direct against a server without direct TLS").
+//! front of it), 127.0.0.108 (libpq_env's PostgreSQL 13 primary, for "direct against a
+//! server without direct TLS").
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::common::{self, access_point, pki, ClientHome, Server, ServerSpec};
+use crate::common::{self, access_point, pki, ClientHome};
 
 const PG18_ADDR: &str = "127.0.0.110";
 const PROXY_ADDR: &str = "127.0.0.111";
@@ -217,19 +217,23 @@ async fn direct_tls_refusals_as_libpq() {
     }
 }
 
-/// Against PostgreSQL 15 (no direct TLS) direct negotiation fails, with no fallback, in
-/// both.
+/// Against a server older than PostgreSQL 17 (no direct TLS; the npm PostgreSQL 13 primary
+/// of libpq_env), direct negotiation fails, with no fallback, in both.
 #[tokio::test]
-async fn direct_tls_against_postgresql_15_fails_without_fallback() {
-    let mut spec = ServerSpec::new("127.0.0.104", Some("server"));
-    spec.hba = "host all all 127.0.0.0/8 scram-sha-256\n".into();
-    let server = Server::start(spec);
+async fn direct_tls_against_postgresql_13_fails_without_fallback() {
+    let (primary, _) = crate::libpq_env::pg13_servers();
     let vars = [("PGSSLMODE", "require"), ("PGSSLNEGOTIATION", "direct")];
-    let ours = pgdap_connect(&server.addr, &vars).await;
-    assert!(
-        ours.is_err(),
-        "pgdap connected with direct TLS to PostgreSQL 15"
-    );
-    let theirs = libpq18(&server.addr, &vars, 0);
-    assert_eq!(theirs["ok"], false, "{theirs}");
+    let ours = pgdap_connect(primary, &vars).await;
+    let theirs = libpq18(primary, &vars, 0);
+    assert_eq!(theirs["ok"], false, "libpq 18: {theirs}");
+    match ours {
+        Ok(_) => panic!("pgdap connected with direct TLS to PostgreSQL 13"),
+        // The server reads the ClientHello as a start-up packet and closes the
+        // connection: an SSL error, as libpq's.
+        Err(e) => assert_eq!(
+            e.kind(),
+            pgdap::error::ErrorKind::Tls,
+            "pgdap: {e} (libpq 18: {theirs})"
+        ),
+    }
 }

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    access_point, ensure_hosts, psql_outcome, ClientHome, Outcome, Server, ServerSpec, MODES,
-    PG_BIN,
+    access_point, ensure_hosts, example, psql_outcome, ClientHome, Outcome, Server, ServerSpec,
+    MODES, PG_BIN,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -39,27 +39,6 @@ fn plain_server() -> &'static Server {
 const EXAMPLES: [&str; 4] = ["connect", "bb8", "diesel_async", "blocking"];
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 const CANCEL_CODE: [u8; 4] = [0x04, 0xd2, 0x16, 0x2e];
-
-/// An example binary built with every feature (the adapters need theirs); built once per
-/// test process so a stale binary is never used.
-fn example(name: &str) -> std::path::PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--all-features", "--examples"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build --all-features --examples");
-    });
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name)
-}
 
 fn write_ap(home: &ClientHome, server: &str, db: &str, user: &str, pw: &str) -> std::path::PathBuf {
     let cfg = home.home().join("dap.cfg");

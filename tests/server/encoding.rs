@@ -921,38 +921,11 @@ async fn database_that_cannot_represent_a_character() {
 // examples/convert.rs, the contract
 // ---------------------------------------------------------------------------------------
 
-/// Builds `examples/convert.rs` with the profile of this test binary and returns its path.
-fn convert_example() -> std::path::PathBuf {
-    static PATH: OnceLock<std::path::PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        // target/<profile>/deps/encoding-<hash> → target/<profile>/examples/convert
-        let exe = std::env::current_exe().expect("test executable");
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("target/<profile>");
-        let mut cargo = std::process::Command::new(env!("CARGO"));
-        cargo.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-            "build",
-            "--quiet",
-            "--example",
-            "convert",
-        ]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        let status = cargo.status().expect("cargo build --example convert");
-        assert!(status.success(), "cargo build --example convert failed");
-        profile_dir.join("examples").join("convert")
-    })
-    .clone()
-}
-
 /// Runs the example with `args`, feeding `stdin`: (exit code, stdout, stderr).
 fn run_convert(args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, String) {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let mut child = Command::new(convert_example())
+    let mut child = Command::new(crate::common::example("convert"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

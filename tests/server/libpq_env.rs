@@ -1000,8 +1000,9 @@ extern "C" fn stop_pg13() {
 
 /// 127.0.0.108: a PostgreSQL 13 primary with `ro_user`, whose sessions default to
 /// read-only; 127.0.0.109: its streaming hot standby, made from a copy of the stopped
-/// primary (the package has no pg_basebackup).
-fn pg13_servers() -> (&'static str, &'static str) {
+/// primary (the package has no pg_basebackup). Direct TLS uses the primary as a server
+/// older than 17.
+pub(crate) fn pg13_servers() -> (&'static str, &'static str) {
     PG13_DATA.get_or_init(|| {
         let bin = common::libpq18::install(PG13);
         let pg_ctl = bin.join("bin/pg_ctl");
