@@ -6,13 +6,12 @@ use std::time::{Duration, Instant};
 
 use crate::common::{self, ensure_hosts, ensure_hosts_in, remove_hosts_lines};
 
-/// When run as a child (PGDAP_HOSTS_CHILD set): adds a hosts line, prints "added", then
-/// exits normally ("exit") or waits to be killed ("wait"). Does nothing otherwise.
+/// The child half of the hosts tests, run only by them (ignored otherwise): adds a hosts
+/// line, prints "added", then exits normally ("exit") or waits to be killed ("wait").
 #[test]
+#[ignore = "the child half of the hosts tests: run by them"]
 fn hosts_child() {
-    let Ok(mode) = std::env::var("PGDAP_HOSTS_CHILD") else {
-        return;
-    };
+    let mode = std::env::var("PGDAP_HOSTS_CHILD").expect("run as the hosts tests' child");
     let name = std::env::var("PGDAP_HOSTS_NAME").unwrap();
     ensure_hosts(&name, "127.0.0.140");
     println!("added");
@@ -28,7 +27,7 @@ fn hosts() -> String {
 fn child(mode: &str, name: &str) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", &common::test_name(module_path!(), "hosts_child")])
-        .args(["--nocapture", "--test-threads=1"])
+        .args(["--ignored", "--nocapture", "--test-threads=1"])
         .env("PGDAP_HOSTS_CHILD", mode)
         .env("PGDAP_HOSTS_NAME", name)
         .stdout(Stdio::piped())

@@ -115,7 +115,12 @@ async fn files_are_not_checked_before_the_interval() {
     assert!(connector.connect().await.is_ok());
     // An explicit reload picks up the change.
     connector.tls_reloader().reload_now();
-    assert!(connector.connect().await.is_err());
+    match connector.connect().await {
+        Err(pgdap::Error::CertificateVerifyFailed { root_ca, .. }) => {
+            assert_eq!(root_ca, home.dir().join("root.crt"))
+        }
+        other => panic!("the new root CA does not verify the server: {other:?}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -620,9 +620,20 @@ async fn client_key_fixed_by_chmod_is_used() {
     home.put("bob.crt", "postgresql.crt");
     home.put("bob.key", "postgresql.key");
     let connector = rotating_connector(access_point(&server.addr, "certdb", "alice", ""), &home);
-    assert!(
-        connector.connect().await.is_err(),
-        "bob's certificate is not alice"
+    let not_alice = |result: Result<pgdap::Session, pgdap::Error>, why: &str| match result {
+        Err(e) => {
+            assert_eq!(e.server_code(), Some("28000"), "{why}: {e}");
+            assert!(
+                e.to_string()
+                    .contains("certificate authentication failed for user \"alice\""),
+                "{why}: {e}"
+            );
+        }
+        Ok(_) => panic!("{why}: connected"),
+    };
+    not_alice(
+        connector.connect_spawned().await,
+        "bob's certificate is not alice",
     );
 
     rename_in(&home, &pki().path("alice.key"), "postgresql.key", 0o644);
@@ -640,9 +651,10 @@ async fn client_key_fixed_by_chmod_is_used() {
         let _ = connector.connect().await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(
-        connector.connect().await.is_err(),
-        "the 0644 key is not used"
+    // Still bob's identity: the 0644 key and its certificate are not used.
+    not_alice(
+        connector.connect_spawned().await,
+        "the 0644 key is not used",
     );
 
     common::set_mode(&home.dir().join("postgresql.key"), 0o600);
