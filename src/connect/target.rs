@@ -15,6 +15,7 @@
 //! servers libpq asks, and so does pgdap: `SHOW transaction_read_only` or
 //! `SELECT pg_catalog.pg_is_in_recovery()`.
 
+use crate::env::variables::PGSSLCERTMODE;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
@@ -77,7 +78,7 @@ pub(crate) fn cert_mode_check(
         return Ok(());
     };
     Err(Error::LibpqSetting {
-        var: "PGSSLCERTMODE",
+        var: PGSSLCERTMODE.name,
         reason: crate::error::attempt_failed(host, reason),
     })
 }

@@ -54,6 +54,7 @@
 //! }
 //! ```
 
+use crate::env::variables::{PGCHANNELBINDING, PGREQUIREAUTH};
 use std::sync::{Arc, Mutex};
 
 use crate::connect::errors::ErrorContext;
@@ -249,9 +250,9 @@ fn one_attempt(
 fn unenforceable_var(connector: &Connector) -> Option<&'static str> {
     let settings = connector.config().settings();
     if settings.require_auth.is_some() {
-        Some("PGREQUIREAUTH")
+        Some(PGREQUIREAUTH.name)
     } else if settings.channel_binding.value == ChannelBinding::Require {
-        Some("PGCHANNELBINDING")
+        Some(PGCHANNELBINDING.name)
     } else {
         None
     }

@@ -1,6 +1,7 @@
 //! Loading the root CA, CRL, client certificate and key, with an error naming the file
 //! and the variable for every way a file can be wrong.
 
+use crate::env::variables::{PGCERT, PGCRL, PGKEY, PGROOTCA};
 use std::path::{Path, PathBuf};
 
 use openssl::pkey::{PKey, Private};
@@ -134,8 +135,8 @@ pub(crate) fn trust_store(
     crl: Option<&Path>,
 ) -> Result<(openssl::x509::store::X509Store, Vec<X509>)> {
     const WHAT: &str = "root certificate";
-    let bytes = read_pem(WHAT, "PGROOTCA", root_ca)?;
-    let roots = certificates(WHAT, "PGROOTCA", root_ca, &bytes)?;
+    let bytes = read_pem(WHAT, PGROOTCA.name, root_ca)?;
+    let roots = certificates(WHAT, PGROOTCA.name, root_ca, &bytes)?;
     let setup = |e: openssl::error::ErrorStack| Error::TlsSetup {
         reason: first_reason(&e),
     };
@@ -143,16 +144,16 @@ pub(crate) fn trust_store(
     for cert in &roots {
         store
             .add_cert(cert.clone())
-            .map_err(|e| bad(WHAT, "PGROOTCA", root_ca, first_reason(&e)))?;
+            .map_err(|e| bad(WHAT, PGROOTCA.name, root_ca, first_reason(&e)))?;
     }
     if let Some(crl) = crl {
         const CRL: &str = "certificate revocation list";
-        let bytes = read_pem(CRL, "PGCRL", crl)?;
+        let bytes = read_pem(CRL, PGCRL.name, crl)?;
         let blocks = pem_blocks(&bytes, "X509 CRL");
         if blocks.is_empty() {
             return Err(bad(
                 CRL,
-                "PGCRL",
+                PGCRL.name,
                 crl,
                 "no PEM CRL (-----BEGIN X509 CRL-----) found",
             ));
@@ -161,7 +162,7 @@ pub(crate) fn trust_store(
             X509Crl::from_pem(block).map_err(|e| {
                 bad(
                     CRL,
-                    "PGCRL",
+                    PGCRL.name,
                     crl,
                     format!("CRL #{} is malformed: {}", i + 1, first_reason(&e)),
                 )
@@ -170,7 +171,7 @@ pub(crate) fn trust_store(
         let lookup = store.add_lookup(X509Lookup::file()).map_err(setup)?;
         lookup
             .load_crl_file(crl, openssl::ssl::SslFiletype::PEM)
-            .map_err(|e| bad(CRL, "PGCRL", crl, first_reason(&e)))?;
+            .map_err(|e| bad(CRL, PGCRL.name, crl, first_reason(&e)))?;
         store
             .set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)
             .map_err(setup)?;
@@ -191,19 +192,19 @@ pub(crate) fn load_certificates(
 /// Reads and parses every CRL of a PEM file (for reports).
 pub(crate) fn load_crls(path: &Path) -> Result<Vec<X509Crl>> {
     const CRL: &str = "certificate revocation list";
-    let bytes = read_pem(CRL, "PGCRL", path)?;
+    let bytes = read_pem(CRL, PGCRL.name, path)?;
     let blocks = pem_blocks(&bytes, "X509 CRL");
     if blocks.is_empty() {
         return Err(bad(
             CRL,
-            "PGCRL",
+            PGCRL.name,
             path,
             "no PEM CRL (-----BEGIN X509 CRL-----) found",
         ));
     }
     blocks
         .iter()
-        .map(|b| X509Crl::from_pem(b).map_err(|e| bad(CRL, "PGCRL", path, first_reason(&e))))
+        .map(|b| X509Crl::from_pem(b).map_err(|e| bad(CRL, PGCRL.name, path, first_reason(&e))))
         .collect()
 }
 
@@ -234,8 +235,8 @@ impl std::fmt::Debug for ClientIdentity {
 /// certificate file exists.
 pub(crate) fn client_identity(cert_path: &Path, key_path: &Path) -> Result<ClientIdentity> {
     const WHAT: &str = "certificate";
-    let bytes = read_pem(WHAT, "PGCERT", cert_path)?;
-    let chain = certificates(WHAT, "PGCERT", cert_path, &bytes)?;
+    let bytes = read_pem(WHAT, PGCERT.name, cert_path)?;
+    let chain = certificates(WHAT, PGCERT.name, cert_path, &bytes)?;
     if !exists(key_path) {
         return Err(Error::ClientKeyMissing {
             path: key_path.to_path_buf(),
@@ -246,7 +247,7 @@ pub(crate) fn client_identity(cert_path: &Path, key_path: &Path) -> Result<Clien
     let public = leaf.public_key().map_err(|e| {
         bad(
             WHAT,
-            "PGCERT",
+            PGCERT.name,
             cert_path,
             format!("no usable public key: {}", first_reason(&e)),
         )
@@ -283,11 +284,11 @@ fn read_key(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
                     });
                 }
             }
-            return Err(bad(WHAT, "PGKEY", path, e.to_string()));
+            return Err(bad(WHAT, PGKEY.name, path, e.to_string()));
         }
     };
     if !meta.is_file() {
-        return Err(bad(WHAT, "PGKEY", path, "not a regular file"));
+        return Err(bad(WHAT, PGKEY.name, path, "not a regular file"));
     }
     // Windows has no Unix permission bits; libpq does not check there either.
     #[cfg(unix)]
@@ -299,7 +300,7 @@ fn read_key(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
             });
         }
     }
-    read_regular(WHAT, "PGKEY", path, file, &meta)
+    read_regular(WHAT, PGKEY.name, path, file, &meta)
 }
 
 #[cfg_attr(not(unix), allow(dead_code))]
@@ -334,7 +335,7 @@ fn load_key(path: &Path) -> Result<PKey<Private>> {
         .map_err(|e| {
             bad(
                 WHAT,
-                "PGKEY",
+                PGKEY.name,
                 path,
                 format!(
                     "not a PEM private key (PKCS#8, PKCS#1 or SEC1): {}",

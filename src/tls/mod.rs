@@ -22,6 +22,7 @@ mod reload;
 
 pub use reload::TlsReloader;
 
+use crate::env::variables::{PGCERT, PGKEY};
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
@@ -187,7 +188,7 @@ impl TlsContext {
                     reason: first_reason(&e),
                 }
             };
-            let cert_refused = refused("certificate", "PGCERT", identity.cert_path.clone());
+            let cert_refused = refused("certificate", PGCERT.name, identity.cert_path.clone());
             let mut chain = identity.chain.into_iter();
             if let Some(leaf) = chain.next() {
                 builder.set_certificate(&leaf).map_err(&cert_refused)?;
@@ -197,7 +198,7 @@ impl TlsContext {
             }
             builder.set_private_key(&identity.key).map_err(refused(
                 "private key",
-                "PGKEY",
+                PGKEY.name,
                 identity.key_path.clone(),
             ))?;
             builder

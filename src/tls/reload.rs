@@ -27,6 +27,7 @@
 //! finds a check running does not wait for it); the one connections take only guards two
 //! pointers.
 
+use crate::env::variables::{PGCERT, PGCRL, PGKEY, PGROOTCA};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -316,10 +317,25 @@ fn still_present(policy: &TlsPolicy) -> TlsPolicy {
 /// dangling symlink, or a directory that can no longer be searched).
 fn vanished(old: &TlsPolicy, new: &TlsPolicy) -> Option<Error> {
     [
-        (&old.root_ca, &new.root_ca, "root certificate", "PGROOTCA"),
-        (&old.crl, &new.crl, "certificate revocation list", "PGCRL"),
-        (&old.client_cert, &new.client_cert, "certificate", "PGCERT"),
-        (&old.client_key, &new.client_key, "private key", "PGKEY"),
+        (
+            &old.root_ca,
+            &new.root_ca,
+            "root certificate",
+            PGROOTCA.name,
+        ),
+        (
+            &old.crl,
+            &new.crl,
+            "certificate revocation list",
+            PGCRL.name,
+        ),
+        (
+            &old.client_cert,
+            &new.client_cert,
+            "certificate",
+            PGCERT.name,
+        ),
+        (&old.client_key, &new.client_key, "private key", PGKEY.name),
     ]
     .into_iter()
     .find_map(|(old, new, what, var)| match (old, new) {
