@@ -35,10 +35,19 @@ pub use crate::startup::{ChannelBindingUnavailable, NoEndPointHash};
 /// server certificate".
 ///
 /// ```
-/// use openssl::{hash::MessageDigest, pkey::PKey, ec::{EcGroup, EcKey}, nid::Nid, x509::X509};
+/// use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, ec::{EcGroup, EcKey}, nid::Nid};
+/// use openssl::x509::{X509, X509Name};
 /// let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
 /// let key = PKey::from_ec_key(EcKey::generate(&group)?)?;
+/// let mut name = X509Name::builder()?;
+/// name.append_entry_by_text("CN", "db1")?;
+/// let name = name.build();
 /// let mut b = X509::builder()?;
+/// b.set_version(2)?;
+/// b.set_subject_name(&name)?;
+/// b.set_issuer_name(&name)?;
+/// b.set_not_before(&*Asn1Time::days_from_now(0)?)?;
+/// b.set_not_after(&*Asn1Time::days_from_now(1)?)?;
 /// b.set_pubkey(&key)?;
 /// b.sign(&key, MessageDigest::sha384())?;
 /// let cert = b.build();
