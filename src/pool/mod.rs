@@ -296,6 +296,9 @@ impl fmt::Display for CreateError {
 struct SessionManager {
     connector: Connector,
     health_check: HealthCheck,
+    /// Bounds the health check's query here, not through deadpool's recycle timeout: a
+    /// recycle future that deadpool drops could not count the discard.
+    health_check_timeout: Duration,
     gate: Gate,
     counters: Counters,
 }
@@ -406,9 +409,20 @@ impl managed::Manager for SessionManager {
         // Each checkout sees its own notices (the callback and the log saw them all).
         session.notices.drain();
         if self.health_check.queries_after(metrics.last_used()) {
-            if let Err(e) = session.client.simple_query("select 1").await {
-                self.discard(&format!("its health check failed: {e}"));
-                return Err(RecycleError::Backend(CreateError::Connect(Error::Query(e))));
+            let query = session.client.simple_query("select 1");
+            match tokio::time::timeout(self.health_check_timeout, query).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    self.discard(&format!("its health check failed: {e}"));
+                    return Err(RecycleError::Backend(CreateError::Connect(Error::Query(e))));
+                }
+                Err(_) => {
+                    self.discard(&format!(
+                        "its health check did not answer within {:?}",
+                        self.health_check_timeout
+                    ));
+                    return Err(RecycleError::message("health check timed out"));
+                }
             }
         }
         Ok(())
@@ -478,13 +492,13 @@ impl Pool {
         let manager = SessionManager {
             connector,
             health_check: options.health_check,
+            health_check_timeout: options.health_check_timeout,
             gate: Gate::new(options.reconnect_backoff),
             counters: Counters::default(),
         };
         let inner = managed::Pool::builder(manager)
             .max_size(options.max_size)
             .wait_timeout(options.checkout_timeout)
-            .recycle_timeout(Some(options.health_check_timeout))
             // The most recently returned connection first: it is the likeliest to be
             // alive and skips the health check's round trip (HealthCheck::QueryIfIdle).
             .queue_mode(managed::QueueMode::Lifo)

@@ -412,3 +412,149 @@ async fn closed_pool_refuses_checkouts() {
     assert!(matches!(err, PoolError::Closed { .. }), "{err:?}");
     assert!(err.to_string().contains(ADDR));
 }
+
+/// `HealthCheck::QueryIfIdle`: a connection idle for longer than the window is checked
+/// with a query (a stopped backend is found and replaced); one used within the window is
+/// handed out without the round trip (the stopped backend comes back unchecked).
+#[tokio::test]
+async fn query_if_idle_checks_only_connections_idle_past_the_window() {
+    for (window, app) in [
+        (Duration::from_millis(100), "pool-idle-query"),
+        (Duration::from_secs(600), "pool-idle-bypass"),
+    ] {
+        let home = verify_full_home();
+        let pool = pool(
+            &home,
+            "appdb",
+            "scram_user",
+            "scram-pw",
+            app,
+            PoolOptions {
+                max_size: 1,
+                health_check: HealthCheck::QueryIfIdle(window),
+                health_check_timeout: Duration::from_millis(300),
+                ..Default::default()
+            },
+        );
+        let session = pool.get().await.unwrap();
+        let pid = backend_pid(&session).await;
+        drop(session);
+        // Idle past the short window, well within the long one.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+        let result = pool.get().await;
+        let status = pool.status();
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+        let session = result.unwrap();
+        if window < Duration::from_secs(1) {
+            assert_ne!(backend_pid(&session).await, pid, "{app}");
+            assert_eq!(
+                (status.health_check_discards, status.connects),
+                (1, 2),
+                "{app}: {status:?}"
+            );
+            wait_backend_gone(pid).await;
+        } else {
+            assert_eq!(backend_pid(&session).await, pid, "{app}");
+            assert_eq!(
+                (status.health_check_discards, status.connects),
+                (0, 1),
+                "{app}: {status:?}"
+            );
+        }
+    }
+}
+
+/// `PooledSession::detach` takes the session out of the pool for good: the pool no longer
+/// counts it and opens another for the next checkout; the detached session keeps working
+/// and its connection closes when it is dropped.
+#[tokio::test]
+async fn a_detached_session_leaves_the_pool() {
+    let home = verify_full_home();
+    let app = "pool-detach";
+    let pool = pool(
+        &home,
+        "appdb",
+        "scram_user",
+        "scram-pw",
+        app,
+        PoolOptions {
+            max_size: 1,
+            ..Default::default()
+        },
+    );
+    let pooled = pool.get().await.unwrap();
+    let pid = backend_pid(&pooled).await;
+    let session: pgdap::Session = pooled.detach();
+    assert_eq!(pool.status().size, 0, "{:?}", pool.status());
+    let other = pool.get().await.unwrap();
+    assert_ne!(backend_pid(&other).await, pid);
+    let row = session
+        .client
+        .query_one("select pg_backend_pid()", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, i32>(0),
+        pid,
+        "the detached session still works"
+    );
+    assert_eq!(server_connections(app), 2);
+    drop(session);
+    wait_backend_gone(pid).await;
+    assert_eq!(pool.status().size, 1);
+}
+
+/// A session's notices: `recv` waits for the next one, and past the queue's limit of
+/// unread notices the oldest are dropped and counted.
+#[tokio::test]
+async fn notices_are_received_and_the_oldest_dropped_past_the_limit() {
+    let home = verify_full_home();
+    let pool = pool(
+        &home,
+        "appdb",
+        "scram_user",
+        "scram-pw",
+        "pool-notices",
+        PoolOptions::default(),
+    );
+    let session = pool.get().await.unwrap();
+    let notices = session.notices.clone();
+    notices.drain();
+    let waiter = tokio::spawn(async move { notices.recv().await });
+    session
+        .client
+        .batch_execute("do $$ begin raise notice 'one for recv'; end $$")
+        .await
+        .unwrap();
+    let notice = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("recv returned")
+        .unwrap()
+        .expect("a notice");
+    assert_eq!(
+        (notice.severity.as_str(), notice.message.as_str()),
+        ("NOTICE", "one for recv")
+    );
+
+    let limit = pgdap::connect::NOTICE_QUEUE_LIMIT;
+    let extra = 44;
+    let dropped_before = session.notices.dropped();
+    session
+        .client
+        .batch_execute(&format!(
+            "do $$ begin for i in 1..{} loop raise notice 'n%', i; end loop; end $$",
+            limit + extra
+        ))
+        .await
+        .unwrap();
+    let kept = session.notices.drain();
+    assert_eq!(kept.len(), limit);
+    assert_eq!(session.notices.dropped() - dropped_before, extra as u64);
+    assert_eq!(
+        kept[0].message,
+        format!("n{}", extra + 1),
+        "the oldest went"
+    );
+    assert_eq!(kept[limit - 1].message, format!("n{}", limit + extra));
+}
