@@ -717,3 +717,97 @@ async fn make_tls_with_tokio_postgres_config_connect() {
     let text = pgdap::error::Chain(&err).to_string();
     assert!(text.contains("certificate verify failed"), "{text}");
 }
+
+#[cfg(feature = "bb8")]
+async fn bb8_pid(session: &pgdap::Session) -> i32 {
+    session
+        .client
+        .query_one("select pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Waits until the server no longer lists the backend.
+#[cfg(feature = "bb8")]
+async fn wait_backend_gone(server: &Server, pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.psql(
+        "postgres",
+        &format!("select count(*) from pg_stat_activity where pid = {pid}"),
+    ) != "0"
+    {
+        assert!(Instant::now() < deadline, "backend {pid} still there");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// bb8's checks through pgdap's `SessionManager` on a real server: `is_valid` (run on
+/// checkout) finds a connection whose backend was terminated while it was idle, and
+/// `has_broken` (run on return) one whose backend was terminated while it was checked
+/// out; either way the pool hands out a new connection, never the dead one.
+#[cfg(feature = "bb8")]
+#[tokio::test]
+async fn bb8_checks_discard_terminated_connections() {
+    let server = ssl_server();
+    let home = ClientHome::new().var("PGMODE", "require");
+    let ap = access_point(&server.addr, "appdb", "scram_user", "scram-pw");
+    let manager = pgdap::integrations::bb8::SessionManager::new(
+        pgdap::Connector::new(pgdap::Config::new(ap, &home.env()).unwrap()).unwrap(),
+    );
+    let terminate = |pid: i32| {
+        assert_eq!(
+            server.psql("postgres", &format!("select pg_terminate_backend({pid})")),
+            "t"
+        );
+    };
+
+    // is_valid, on checkout: terminated while idle in the pool.
+    let pool = bb8::Pool::builder()
+        .max_size(1)
+        .test_on_check_out(true)
+        .build(manager.clone())
+        .await
+        .unwrap();
+    let conn = pool.get().await.unwrap();
+    let first = bb8_pid(&conn).await;
+    drop(conn);
+    terminate(first);
+    wait_backend_gone(server, first).await;
+    let conn = pool.get().await.unwrap();
+    let second = bb8_pid(&conn).await;
+    assert_ne!(
+        second, first,
+        "is_valid handed out the terminated connection"
+    );
+    drop(conn);
+
+    // has_broken, on return: terminated while checked out (no check on checkout, so only
+    // has_broken can keep the dead connection out of the pool).
+    let pool = bb8::Pool::builder()
+        .max_size(1)
+        .test_on_check_out(false)
+        .build(manager)
+        .await
+        .unwrap();
+    let conn = pool.get().await.unwrap();
+    let first = bb8_pid(&conn).await;
+    terminate(first);
+    wait_backend_gone(server, first).await;
+    // The connection task ends once it reads the server's goodbye.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(conn.client.is_closed() || conn.task.is_finished()) {
+        assert!(
+            Instant::now() < deadline,
+            "the client never saw the connection close"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(conn);
+    let conn = pool.get().await.unwrap();
+    let second = bb8_pid(&conn).await;
+    assert_ne!(
+        second, first,
+        "has_broken returned the dead connection to the pool"
+    );
+}
