@@ -439,10 +439,30 @@ async fn cancel_from_every_adapter_example() {
     }
 }
 
+/// Runs `select pg_sleep(20)` on the session and cancels it from another task once the
+/// server (`ssl_server()`, behind the proxies) runs it: a cancel sent before the query
+/// starts would be lost, so the canceller waits for it in `pg_stat_activity` instead of a
+/// fixed delay.
 async fn sleeping_query_is_cancelled(session: &pgdap::Session) {
     let token = session.cancel_token().expect("cancel key");
+    let pid = token.process_id();
     let canceller = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let running = format!(
+            "select count(*) from pg_stat_activity where pid = {pid} \
+             and state = 'active' and query = 'select pg_sleep(20)'"
+        );
+        while tokio::task::spawn_blocking({
+            let running = running.clone();
+            move || ssl_server().psql("postgres", &running)
+        })
+        .await
+        .unwrap()
+            != "1"
+        {
+            assert!(Instant::now() < deadline, "the query never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         token.cancel_query().await
     });
     let started = Instant::now();

@@ -299,8 +299,12 @@ async fn size_limit_and_checkout_timeout() {
             backend_pid(&s).await
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(pool.status().waiting, 1);
+    // Returned as soon as the waiter waits (it gives up after the 300 ms checkout timeout).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pool.status().waiting != 1 {
+        assert!(Instant::now() < deadline, "the waiter never waited");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     drop(a);
     assert_eq!(waiter.await.unwrap(), pid_a);
     assert_eq!(pool.status().size, 2);
