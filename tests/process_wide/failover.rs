@@ -32,6 +32,12 @@ fn server(addr: &'static str, conf: &str) -> Server {
     Server::start(spec)
 }
 
+/// A backoff whose first delay (drawn from 30-60 s) outlasts any test's next checkout.
+const LONG_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_secs(60),
+    max: Duration::from_secs(60),
+};
+
 fn pool(addr: &str, max_size: usize, backoff: Backoff) -> Pool {
     let home = ClientHome::new().var("PGMODE", "prefer");
     let config = pgdap::Config::new(
@@ -525,8 +531,10 @@ fn pool_metrics_are_traced_with_target_pgdap_pool() {
 async fn traced() {
     let capture = capture();
     let recording = capture.record();
-    // Nothing listens on 127.0.0.178: connects are refused.
-    let pool = pool("127.0.0.178", 2, Backoff::default());
+    // Nothing listens on 127.0.0.178: connects are refused. A long first delay, so the
+    // second checkout is inside it however slow the machine is (the default's 50-100 ms
+    // window could pass between two lines).
+    let pool = pool("127.0.0.178", 2, LONG_BACKOFF);
     assert!(matches!(pool.get().await, Err(PoolError::Connect(_))));
     assert!(matches!(
         pool.get().await,
@@ -615,11 +623,15 @@ async fn read_write_target() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("session is read-only"));
-    // With the default backoff the pool also stops hammering the read-only server.
+    // With backoff the pool also stops hammering the read-only server (a long first delay,
+    // so the second checkout is inside it however slow the machine is).
     let home = ClientHome::new().var("PGTARGETSESSIONATTRS", "read-write");
     let pool = Pool::from_config(
         pgdap::Config::new(ap, &home.env()).unwrap(),
-        PoolOptions::default(),
+        PoolOptions {
+            reconnect_backoff: LONG_BACKOFF,
+            ..Default::default()
+        },
     )
     .unwrap();
     assert!(matches!(pool.get().await, Err(PoolError::Connect(_))));

@@ -568,6 +568,9 @@ async fn non_utf8_dns_san_blocks_the_cn_fallback_like_psql() {
 // ---------------------------------------------------------------------------------------
 
 const INTERVAL: Duration = Duration::from_secs(1);
+/// How much later than `INTERVAL` a rotation may take effect: each check is a whole
+/// connection, slow on a loaded machine; what counts is that no restart is needed.
+const SLACK: Duration = Duration::from_secs(10);
 
 fn rotating_connector(ap: pgdap::AccessPoint, home: &ClientHome) -> pgdap::Connector {
     let config = pgdap::Config::new(ap, &home.env())
@@ -593,8 +596,8 @@ async fn within_interval(
             return start.elapsed();
         }
         assert!(
-            start.elapsed() < INTERVAL + Duration::from_secs(1),
-            "{what} not effective within reload_interval + 1 s: last {:?}",
+            start.elapsed() < INTERVAL + SLACK,
+            "{what} not effective within reload_interval + {SLACK:?}: last {:?}",
             result.err().map(|e| e.to_string())
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -644,10 +647,7 @@ async fn client_key_fixed_by_chmod_is_used() {
         .last_error()
         .is_some_and(|e| e.to_string().contains("group or world access"))
     {
-        assert!(
-            start.elapsed() < INTERVAL + Duration::from_secs(1),
-            "no permission error"
-        );
+        assert!(start.elapsed() < INTERVAL + SLACK, "no permission error");
         let _ = connector.connect().await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -702,10 +702,7 @@ fn crl_fixed_by_chmod_is_enforced() {
             rename_in(&home, &pki().path("client.crl"), "postgresql.crl", 0o600);
             let start = Instant::now();
             while connector.tls_reloader().last_error().is_none() {
-                assert!(
-                    start.elapsed() < INTERVAL + Duration::from_secs(1),
-                    "CRL not checked"
-                );
+                assert!(start.elapsed() < INTERVAL + SLACK, "CRL not checked");
                 assert!(
                     connector.connect().await.is_ok(),
                     "previous context in service"
