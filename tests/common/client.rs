@@ -274,3 +274,62 @@ pub fn example(name: &str) -> PathBuf {
     });
     dir.join(name)
 }
+
+/// A TCP peer on `addr`:5432 that accepts connections and never answers, and counts
+/// them exactly: [`SilentPeer::attempts_since`] makes a marker connection from 127.0.0.63
+/// and waits until it is accepted, so every connection queued before it is counted.
+/// Tests of timeouts count attempts with it instead of inferring them from elapsed time.
+pub struct SilentPeer {
+    held: std::sync::Arc<Mutex<Vec<std::net::TcpStream>>>,
+    addr: std::net::SocketAddr,
+}
+
+/// The source address of [`SilentPeer`]'s marker connections (no test server uses it).
+const MARKER_SOURCE: &str = "127.0.0.63";
+
+impl SilentPeer {
+    pub fn start(addr: &str) -> SilentPeer {
+        let listener = std::net::TcpListener::bind((addr, 5432)).unwrap();
+        let held = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let keep = held.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                keep.lock().unwrap().push(stream);
+            }
+        });
+        SilentPeer {
+            held,
+            addr: format!("{addr}:5432").parse().unwrap(),
+        }
+    }
+
+    /// A point to count from.
+    pub fn mark(&self) -> usize {
+        self.held.lock().unwrap().len()
+    }
+
+    /// The connections accepted since `mark` (the marker excluded).
+    pub fn attempts_since(&self, mark: usize) -> usize {
+        let marker =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let source: std::net::SocketAddr = format!("{MARKER_SOURCE}:0").parse().unwrap();
+        marker.bind(&source.into()).unwrap();
+        marker.connect(&self.addr.into()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let streams = self.held.lock().unwrap();
+            if let Some(at) = streams.iter().skip(mark).position(|s| {
+                s.peer_addr()
+                    .is_ok_and(|a| a.ip().to_string() == MARKER_SOURCE)
+            }) {
+                return at;
+            }
+            drop(streams);
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the marker connection was never accepted"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}

@@ -22,8 +22,10 @@
 //!   helpers to place root CA, CRL, certificate and key files; [`ClientHome::env`] builds a
 //!   [`pgdap::Environment`] with that default directory.
 //! - [`access_point`]: an Access Point for a server/db/user/password.
+//! - [`SilentPeer`]: a peer that accepts and never answers, counting connection attempts
+//!   exactly (its marker connections come from 127.0.0.63), for timeout tests.
 //! - [`pgdap_outcome`] and [`psql_outcome`]: run the same case through pgdap and psql
-//!   (libpq of the same version) and classify it as [`Outcome::Ssl`], [`Outcome::Plain`] or
+//!   (which resolves its own defaults: [`libpq_command`]) and classify it as [`Outcome::Ssl`], [`Outcome::Plain`] or
 //!   [`Outcome::Fail`].
 //!
 //! Addresses: 127.0.0.2 ssl_server, .3 plain_server, .10-.29 sslmode matrix servers,

@@ -831,3 +831,69 @@ async fn bb8_checks_discard_terminated_connections() {
         "has_broken returned the dead connection to the pool"
     );
 }
+
+/// diesel-async's own bb8 pool on pgdap connections: a returned connection is reused (the
+/// same backend, with the parts pgdap recorded for it: TLS and pgdap's cancel token), and
+/// one whose backend was terminated is replaced, never handed out again.
+#[cfg(feature = "diesel-async")]
+#[tokio::test]
+async fn diesel_async_pool_reuses_connections_and_replaces_dead_ones() {
+    use diesel_async::RunQueryDsl;
+    let server = ssl_server();
+    let home = verify_ca_home();
+    let ap = access_point(&server.addr, "appdb", "scram_user", "scram-pw");
+    let connector = pgdap::Connector::new(pgdap::Config::new(ap, &home.env()).unwrap()).unwrap();
+    let sessions = pgdap::integrations::diesel_async::Sessions::new();
+    let pool = diesel_async::pooled_connection::bb8::Pool::builder()
+        .max_size(1)
+        .retry_connection(false)
+        .build(pgdap::integrations::diesel_async::manager(
+            connector, &sessions,
+        ))
+        .await
+        .unwrap();
+    let pid_of = |parts: Option<pgdap::integrations::diesel_async::SessionParts>| {
+        let parts = parts.expect("a connection pgdap opened");
+        assert!(parts.tls.is_some(), "verify-ca: encrypted");
+        parts.cancel.expect("cancel key").process_id()
+    };
+
+    let mut conn = pool.get().await.unwrap();
+    diesel::sql_query("select 1")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let first = pid_of(sessions.for_connection(&mut conn).await.unwrap());
+    drop(conn);
+    let mut conn = pool.get().await.unwrap();
+    assert_eq!(
+        pid_of(sessions.for_connection(&mut conn).await.unwrap()),
+        first,
+        "the returned connection is reused"
+    );
+    drop(conn);
+
+    assert_eq!(
+        server.psql("postgres", &format!("select pg_terminate_backend({first})")),
+        "t"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.psql(
+        "postgres",
+        &format!("select count(*) from pg_stat_activity where pid = {first}"),
+    ) != "0"
+    {
+        assert!(Instant::now() < deadline, "backend {first} still there");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut conn = pool.get().await.unwrap();
+    diesel::sql_query("select 1")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let second = pid_of(sessions.for_connection(&mut conn).await.unwrap());
+    assert_ne!(
+        second, first,
+        "the terminated connection was handed out again"
+    );
+}

@@ -552,55 +552,8 @@ fn cert_home(mode: &str, auth: &str) -> ClientHome {
 
 #[tokio::test]
 async fn silent_peer_times_out_in_every_mode_and_through_the_pool() {
-    // Accepts and never answers.
-    let listener = std::net::TcpListener::bind((SILENT, 5432)).unwrap();
-    let held: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
-    let keep = held.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            keep.lock().unwrap().push(stream);
-        }
-    });
-    // The connections the silent peer accepted since `before`, counted exactly: a marker
-    // connection from another source address is accepted after every connection queued
-    // before it, so once the marker is seen, the count is final.
-    let accepted_since = |before: usize| -> usize {
-        let marker =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        marker
-            .bind(
-                &"127.0.0.63:0"
-                    .parse::<std::net::SocketAddr>()
-                    .unwrap()
-                    .into(),
-            )
-            .unwrap();
-        marker
-            .connect(
-                &format!("{SILENT}:5432")
-                    .parse::<std::net::SocketAddr>()
-                    .unwrap()
-                    .into(),
-            )
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let streams = held.lock().unwrap();
-            if let Some(at) = streams.iter().skip(before).position(|s| {
-                s.peer_addr()
-                    .map(|a| a.ip().to_string() == "127.0.0.63")
-                    .unwrap_or(false)
-            }) {
-                return at;
-            }
-            drop(streams);
-            assert!(
-                Instant::now() < deadline,
-                "the marker connection was never accepted"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
+    // Accepts and never answers; counts the attempts.
+    let peer = common::SilentPeer::start(SILENT);
     let timeout = Duration::from_millis(600);
     let options = pgdap::ConnectOptions {
         connect_timeout: timeout,
@@ -616,7 +569,7 @@ async fn silent_peer_times_out_in_every_mode_and_through_the_pool() {
                 pgdap::Config::new(access_point(SILENT, "appdb", "alice", "pw"), &home.env())
                     .unwrap()
                     .with_options(options.clone());
-            let before = held.lock().unwrap().len();
+            let before = peer.mark();
             let err = tokio::time::timeout(
                 Duration::from_secs(10),
                 pgdap::Connector::new(config.clone()).unwrap().connect(),
@@ -631,8 +584,8 @@ async fn silent_peer_times_out_in_every_mode_and_through_the_pool() {
                 matches!(err, pgdap::Error::Timeout { .. }),
                 "{mode}/{auth}: {err:?}"
             );
-            assert_eq!(accepted_since(before), 1, "{mode}/{auth}: attempts");
-            let before = held.lock().unwrap().len();
+            assert_eq!(peer.attempts_since(before), 1, "{mode}/{auth}: attempts");
+            let before = peer.mark();
             let pool = pgdap::Pool::from_config(
                 config,
                 pgdap::PoolOptions {
@@ -647,10 +600,13 @@ async fn silent_peer_times_out_in_every_mode_and_through_the_pool() {
                 .err()
                 .unwrap();
             assert!(err.to_string().contains("timeout expired"), "{err}");
-            assert_eq!(accepted_since(before), 1, "{mode}/{auth}: pool attempts");
+            assert_eq!(
+                peer.attempts_since(before),
+                1,
+                "{mode}/{auth}: pool attempts"
+            );
         }
     }
-    drop(held);
 }
 
 /// What the fake server at 127.0.0.62 does. A plaintext startup is always answered as a

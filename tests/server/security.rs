@@ -582,7 +582,7 @@ fn rotating_connector(ap: pgdap::AccessPoint, home: &ClientHome) -> pgdap::Conne
     pgdap::Connector::new(config).unwrap()
 }
 
-/// Polls `connect` until `done(result)` or `reload_interval + 1 s` have passed; returns
+/// Polls `connect` until `done(result)` or `reload_interval + SLACK` have passed; returns
 /// the time it took.
 async fn within_interval(
     connector: &pgdap::Connector,
@@ -1024,4 +1024,66 @@ mod hostile_negotiation {
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         haystack.windows(needle.len()).any(|w| w == needle)
     }
+}
+
+/// A pool follows a certificate rotation without a restart: a session opened with the
+/// old files stays in service, connections opened after the rotation use the new files
+/// (a certificate the server refuses for this user fails them), and rotating back to a
+/// good certificate lets the pool grow again.
+#[tokio::test]
+async fn a_pool_follows_a_client_certificate_rotation() {
+    let server = common::ssl_server();
+    let home = ClientHome::new()
+        .var("PGMODE", "verify-ca")
+        .var("PGAUTH", "cert");
+    home.put("ca.crt", "root.crt");
+    home.put("alice.crt", "postgresql.crt");
+    home.put("alice.key", "postgresql.key");
+    let connector = rotating_connector(access_point(&server.addr, "certdb", "alice", ""), &home);
+    let pool = pgdap::Pool::new(
+        connector.clone(),
+        pgdap::PoolOptions {
+            max_size: 2,
+            reconnect_backoff: pgdap::pool::Backoff::OFF,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let held = pool.get().await.unwrap();
+
+    // Bob's identity: the server refuses it for alice (CN bob-cn, no map in certdb).
+    rename_in(&home, &pki().path("bob.key"), "postgresql.key", 0o600);
+    rename_in(&home, &pki().path("bob.crt"), "postgresql.crt", 0o644);
+    within_interval(&connector, "bob's certificate", |r| r.is_err()).await;
+    match pool.get().await {
+        Err(pgdap::PoolError::Connect(e)) => assert!(
+            e.to_string()
+                .contains("certificate authentication failed for user \"alice\""),
+            "{e}"
+        ),
+        other => panic!("a new pooled connection used the old files: {other:?}"),
+    }
+    let row = held
+        .client
+        .query_one("select current_user::text", &[])
+        .await;
+    assert_eq!(
+        row.unwrap().get::<_, String>(0),
+        "alice",
+        "the session opened before the rotation stays in service"
+    );
+
+    // Back to alice: the pool opens its second connection with the new files.
+    rename_in(&home, &pki().path("alice.key"), "postgresql.key", 0o600);
+    rename_in(&home, &pki().path("alice.crt"), "postgresql.crt", 0o644);
+    within_interval(&connector, "alice's certificate", |r| r.is_ok()).await;
+    let second = pool.get().await.unwrap();
+    let user: String = second
+        .client
+        .query_one("select current_user::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(user, "alice");
+    assert_eq!(pool.status().size, 2);
 }
