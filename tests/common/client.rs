@@ -309,27 +309,28 @@ impl SilentPeer {
     }
 
     /// The connections accepted since `mark` (the marker excluded).
-    pub fn attempts_since(&self, mark: usize) -> usize {
+    pub async fn attempts_since(&self, mark: usize) -> usize {
         let marker =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         let source: std::net::SocketAddr = format!("{MARKER_SOURCE}:0").parse().unwrap();
         marker.bind(&source.into()).unwrap();
+        // A blocking connect to a listener on loopback: done once the kernel queues it.
         marker.connect(&self.addr.into()).unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
-            let streams = self.held.lock().unwrap();
-            if let Some(at) = streams.iter().skip(mark).position(|s| {
+            let found = self.held.lock().unwrap().iter().skip(mark).position(|s| {
                 s.peer_addr()
                     .is_ok_and(|a| a.ip().to_string() == MARKER_SOURCE)
-            }) {
+            });
+            if let Some(at) = found {
                 return at;
             }
-            drop(streams);
             assert!(
                 std::time::Instant::now() < deadline,
                 "the marker connection was never accepted"
             );
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            // Yields: the test's runtime goes on meanwhile.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 }

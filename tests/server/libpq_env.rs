@@ -472,12 +472,12 @@ async fn connect_timeout_as_libpq() {
         let t = Instant::now();
         let err = c.pgdap(SSL).await.unwrap_err();
         let ours = t.elapsed().as_secs_f64();
-        let ours_attempts = peer.attempts_since(mark);
+        let ours_attempts = peer.attempts_since(mark).await;
         let mark = peer.mark();
         let t = Instant::now();
         let theirs_err = c.libpq(Lib::Psql15, SSL).unwrap_err();
         let theirs = t.elapsed().as_secs_f64();
-        let theirs_attempts = peer.attempts_since(mark);
+        let theirs_attempts = peer.attempts_since(mark).await;
         assert!(err.contains("timeout expired"), "{err}");
         assert!(theirs_err.contains("timeout expired"), "{theirs_err}");
         // 1 means 2 s (a lower bound: it waited that long); prefer does not retry in

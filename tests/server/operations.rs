@@ -123,7 +123,7 @@ async fn a_silent_peer_hits_the_connect_timeout() {
             elapsed >= Duration::from_millis(800),
             "{mode}: took {elapsed:?}"
         );
-        assert_eq!(peer.attempts_since(before), 1, "{mode}: attempts");
+        assert_eq!(peer.attempts_since(before).await, 1, "{mode}: attempts");
     }
 }
 

@@ -584,7 +584,11 @@ async fn silent_peer_times_out_in_every_mode_and_through_the_pool() {
                 matches!(err, pgdap::Error::Timeout { .. }),
                 "{mode}/{auth}: {err:?}"
             );
-            assert_eq!(peer.attempts_since(before), 1, "{mode}/{auth}: attempts");
+            assert_eq!(
+                peer.attempts_since(before).await,
+                1,
+                "{mode}/{auth}: attempts"
+            );
             let before = peer.mark();
             let pool = pgdap::Pool::from_config(
                 config,
@@ -601,7 +605,7 @@ async fn silent_peer_times_out_in_every_mode_and_through_the_pool() {
                 .unwrap();
             assert!(err.to_string().contains("timeout expired"), "{err}");
             assert_eq!(
-                peer.attempts_since(before),
+                peer.attempts_since(before).await,
                 1,
                 "{mode}/{auth}: pool attempts"
             );
