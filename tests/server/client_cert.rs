@@ -1,7 +1,7 @@
 //! Client certificates and PGAUTH=cert (issue: mutual TLS, certificate authentication,
 //! key handling). Every case runs through pgdap and through psql (libpq 15) with the same
 //! files; the outcome classes must agree and libpq's phrase must appear in our error.
-//! Where SPEC §4 makes us differ (PGAUTH=cert never settles for plaintext, so allow and
+//! Where docs/design.md §4 makes us differ (PGAUTH=cert never settles for plaintext, so allow and
 //! prefer act as require), psql is given sslmode=require (see `psql_outcome`).
 
 use std::sync::OnceLock;
@@ -293,7 +293,7 @@ async fn cert_auth_in_all_six_modes() {
                     "{mode} ssl={ssl}: {ours:?}"
                 );
             }
-            // psql agrees on the class (given sslmode=require for allow/prefer, SPEC §4).
+            // psql agrees on the class (given sslmode=require for allow/prefer, docs/design.md §4).
             let libpq = psql_outcome(&ap, &home.env(), home.home());
             assert_eq!(ours.class(), libpq.class(), "{mode} ssl={ssl}: {libpq:?}");
         }

@@ -1,4 +1,4 @@
-//! PGCLIENTENCODING against a real PostgreSQL 15 server (SPEC §6, issue 6).
+//! PGCLIENTENCODING against a real PostgreSQL 15 server (docs/design.md §6, issue 6).
 //!
 //! * Differential: pgdap's codecs against the server's own `convert_from()` and
 //!   `convert_to()` in a UTF8 database, text for text and error message for error

