@@ -227,14 +227,14 @@ impl<C, T> Session<C, T> {
     /// `Client`, or a client that drives its own connection).
     #[cfg(feature = "diesel-async")]
     pub(crate) fn with_client<C2, T2>(self, client: C2, task: T2) -> Session<C2, T2> {
-        Session {
+        Session::from_parts(
             client,
-            tls: self.tls,
-            encoding: self.encoding,
             task,
-            notices: self.notices,
-            cancel: self.cancel,
-        }
+            self.tls,
+            self.encoding,
+            self.notices,
+            self.cancel,
+        )
     }
 
     /// The client, and the session without it (to wrap the client in an adapter's).

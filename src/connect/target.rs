@@ -15,13 +15,13 @@
 //! servers libpq asks, and so does pgdap: `SHOW transaction_read_only` or
 //! `SELECT pg_catalog.pg_is_in_recovery()`.
 
-use crate::env::variables::PGSSLCERTMODE;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
 use tokio_postgres::{Client, Connection, SimpleQueryMessage};
 
+use crate::env::variables::PGSSLCERTMODE;
 use crate::env::{Settings, SslCertMode, TargetSessionAttrs};
 use crate::error::Error;
 

@@ -54,7 +54,6 @@
 //! }
 //! ```
 
-use crate::env::variables::{PGCHANNELBINDING, PGREQUIREAUTH};
 use std::sync::{Arc, Mutex};
 
 use crate::connect::errors::ErrorContext;
@@ -62,6 +61,7 @@ use crate::connect::notices::NoticeSink;
 use crate::connect::target::{self, CertFacts};
 use crate::connect::{Attempt, CancelToken, Connector, Failure, Notice, Notices, Session};
 use crate::encoding::{SessionEncoding, SessionEncodingError};
+use crate::env::variables::{PGCHANNELBINDING, PGREQUIREAUTH};
 use crate::env::ChannelBinding;
 use crate::error::{Error, Result};
 use crate::startup::{StartupWatch, SSL_REQUEST};

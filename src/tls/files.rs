@@ -1,7 +1,6 @@
 //! Loading the root CA, CRL, client certificate and key, with an error naming the file
 //! and the variable for every way a file can be wrong.
 
-use crate::env::variables::{PGCERT, PGCRL, PGKEY, PGROOTCA};
 use std::path::{Path, PathBuf};
 
 use openssl::pkey::{PKey, Private};
@@ -11,6 +10,7 @@ use openssl::x509::{X509Crl, X509};
 
 use zeroize::Zeroizing;
 
+use crate::env::variables::{PGCERT, PGCRL, PGKEY, PGROOTCA};
 use crate::error::{Error, Result};
 use crate::file::{open_checked, read_wiped};
 

@@ -22,7 +22,6 @@ mod reload;
 
 pub use reload::TlsReloader;
 
-use crate::env::variables::{PGCERT, PGKEY};
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
@@ -37,6 +36,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
 use tracing::debug;
 
+use crate::env::variables::{PGCERT, PGKEY};
 use crate::env::{AuthMethod, Settings, SslMode};
 use crate::error::{Error, Result};
 use hostname::{CertificateNames, SanName};

@@ -27,13 +27,13 @@
 //! finds a check running does not wait for it); the one connections take only guards two
 //! pointers.
 
-use crate::env::variables::{PGCERT, PGCRL, PGKEY, PGROOTCA};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{info, warn};
 
 use super::{TlsContext, TlsPolicy};
+use crate::env::variables::{PGCERT, PGCRL, PGKEY, PGROOTCA};
 use crate::env::{Settings, SslMode};
 use crate::error::{Error, Result};
 

@@ -334,3 +334,12 @@ impl SilentPeer {
         }
     }
 }
+
+/// The server process of a session (`pg_backend_pid()`).
+pub async fn backend_pid(client: &pgdap::tokio_postgres::Client) -> i32 {
+    client
+        .query_one("select pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0)
+}

@@ -375,6 +375,22 @@ impl Server {
         }
     }
 
+    /// Waits until the server no longer lists the backend `pid` (10 s at most).
+    pub async fn wait_backend_gone(&self, pid: i32) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.psql(
+            "postgres",
+            &format!("select count(*) from pg_stat_activity where pid = {pid}"),
+        ) != "0"
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "backend {pid} still there"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Runs SQL as superuser over the unix socket; returns stdout (unaligned, tuples only).
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let out = Command::new(format!("{PG_BIN}/psql"))

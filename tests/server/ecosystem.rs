@@ -738,30 +738,6 @@ async fn make_tls_with_tokio_postgres_config_connect() {
     assert!(text.contains("certificate verify failed"), "{text}");
 }
 
-#[cfg(feature = "bb8")]
-async fn bb8_pid(session: &pgdap::Session) -> i32 {
-    session
-        .client
-        .query_one("select pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
-/// Waits until the server no longer lists the backend.
-#[cfg(feature = "bb8")]
-async fn wait_backend_gone(server: &Server, pid: i32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.psql(
-        "postgres",
-        &format!("select count(*) from pg_stat_activity where pid = {pid}"),
-    ) != "0"
-    {
-        assert!(Instant::now() < deadline, "backend {pid} still there");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// bb8's checks through pgdap's `SessionManager` on a real server: `is_valid` (run on
 /// checkout) finds a connection whose backend was terminated while it was idle, and
 /// `has_broken` (run on return) one whose backend was terminated while it was checked
@@ -790,12 +766,12 @@ async fn bb8_checks_discard_terminated_connections() {
         .await
         .unwrap();
     let conn = pool.get().await.unwrap();
-    let first = bb8_pid(&conn).await;
+    let first = crate::common::backend_pid(&conn.client).await;
     drop(conn);
     terminate(first);
-    wait_backend_gone(server, first).await;
+    server.wait_backend_gone(first).await;
     let conn = pool.get().await.unwrap();
-    let second = bb8_pid(&conn).await;
+    let second = crate::common::backend_pid(&conn.client).await;
     assert_ne!(
         second, first,
         "is_valid handed out the terminated connection"
@@ -811,9 +787,9 @@ async fn bb8_checks_discard_terminated_connections() {
         .await
         .unwrap();
     let conn = pool.get().await.unwrap();
-    let first = bb8_pid(&conn).await;
+    let first = crate::common::backend_pid(&conn.client).await;
     terminate(first);
-    wait_backend_gone(server, first).await;
+    server.wait_backend_gone(first).await;
     // The connection task ends once it reads the server's goodbye.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !(conn.client.is_closed() || conn.task.is_finished()) {
@@ -825,7 +801,7 @@ async fn bb8_checks_discard_terminated_connections() {
     }
     drop(conn);
     let conn = pool.get().await.unwrap();
-    let second = bb8_pid(&conn).await;
+    let second = crate::common::backend_pid(&conn.client).await;
     assert_ne!(
         second, first,
         "has_broken returned the dead connection to the pool"
@@ -877,15 +853,7 @@ async fn diesel_async_pool_reuses_connections_and_replaces_dead_ones() {
         server.psql("postgres", &format!("select pg_terminate_backend({first})")),
         "t"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.psql(
-        "postgres",
-        &format!("select count(*) from pg_stat_activity where pid = {first}"),
-    ) != "0"
-    {
-        assert!(Instant::now() < deadline, "backend {first} still there");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server.wait_backend_gone(first).await;
     let mut conn = pool.get().await.unwrap();
     diesel::sql_query("select 1")
         .execute(&mut *conn)

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::common::{self, access_point, pki, ClientHome, San, Server, ServerSpec};
+use crate::common::{self, access_point, backend_pid, pki, ClientHome, San, Server, ServerSpec};
 use pgdap::pool::HealthCheck;
 use pgdap::{Pool, PoolError, PoolOptions};
 
@@ -70,15 +70,6 @@ fn verify_full_home() -> ClientHome {
     home
 }
 
-async fn backend_pid(session: &pgdap::PooledSession) -> i32 {
-    session
-        .client
-        .query_one("select pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 /// Connections of an application name as the server sees them.
 fn server_connections(app: &str) -> usize {
     server()
@@ -88,22 +79,6 @@ fn server_connections(app: &str) -> usize {
         )
         .parse()
         .unwrap()
-}
-
-/// Waits until the backend is gone from the server.
-async fn wait_backend_gone(pid: i32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let n = server().psql(
-            "postgres",
-            &format!("select count(*) from pg_stat_activity where pid = {pid}"),
-        );
-        if n == "0" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "backend {pid} still there");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -267,7 +242,7 @@ async fn size_limit_and_checkout_timeout() {
     );
     let a = pool.get().await.unwrap();
     let b = pool.get().await.unwrap();
-    let (pid_a, pid_b) = (backend_pid(&a).await, backend_pid(&b).await);
+    let (pid_a, pid_b) = (backend_pid(&a.client).await, backend_pid(&b.client).await);
     assert_ne!(pid_a, pid_b);
     let status = pool.status();
     assert_eq!((status.max_size, status.size, status.available), (2, 2, 0));
@@ -296,7 +271,7 @@ async fn size_limit_and_checkout_timeout() {
         let pool = pool.clone();
         tokio::spawn(async move {
             let s = pool.get().await.unwrap();
-            backend_pid(&s).await
+            backend_pid(&s.client).await
         })
     };
     // Returned as soon as the waiter waits (it gives up after the 300 ms checkout timeout).
@@ -314,7 +289,7 @@ async fn size_limit_and_checkout_timeout() {
     assert_eq!(pool.status().size, 1);
     let c = pool.get().await.unwrap();
     let d = pool.get().await.unwrap();
-    let pids = [backend_pid(&c).await, backend_pid(&d).await];
+    let pids = [backend_pid(&c.client).await, backend_pid(&d.client).await];
     assert!(pids.contains(&pid_a) && !pids.contains(&pid_b), "{pids:?}");
 }
 
@@ -339,18 +314,18 @@ async fn health_check_discards_a_terminated_connection() {
             },
         );
         let session = pool.get().await.unwrap();
-        let pid = backend_pid(&session).await;
+        let pid = backend_pid(&session.client).await;
         drop(session);
         assert_eq!(
             server().psql("postgres", &format!("select pg_terminate_backend({pid})")),
             "t"
         );
-        wait_backend_gone(pid).await;
+        server().wait_backend_gone(pid).await;
         // Let the connection task read the server's goodbye (what is_closed() reports).
         tokio::time::sleep(Duration::from_millis(200)).await;
 
         let session = pool.get().await.unwrap();
-        let new_pid = backend_pid(&session).await;
+        let new_pid = backend_pid(&session.client).await;
         assert_ne!(
             new_pid, pid,
             "{check:?}: got the terminated connection back"
@@ -383,7 +358,7 @@ async fn health_check_query_discards_a_connection_that_stopped_answering() {
         },
     );
     let session = pool.get().await.unwrap();
-    let pid = backend_pid(&session).await;
+    let pid = backend_pid(&session.client).await;
     drop(session);
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
     let started = Instant::now();
@@ -391,12 +366,12 @@ async fn health_check_query_discards_a_connection_that_stopped_answering() {
     let waited = started.elapsed();
     assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
     let session = result.unwrap();
-    assert_ne!(backend_pid(&session).await, pid);
+    assert_ne!(backend_pid(&session.client).await, pid);
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
     assert_eq!(pool.status().size, 1);
     // The discarded client said goodbye; once resumed, the old backend exits.
-    wait_backend_gone(pid).await;
+    server().wait_backend_gone(pid).await;
 }
 
 #[tokio::test]
@@ -441,7 +416,7 @@ async fn query_if_idle_checks_only_connections_idle_past_the_window() {
             },
         );
         let session = pool.get().await.unwrap();
-        let pid = backend_pid(&session).await;
+        let pid = backend_pid(&session.client).await;
         drop(session);
         // Idle past the short window, well within the long one.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -451,15 +426,15 @@ async fn query_if_idle_checks_only_connections_idle_past_the_window() {
         assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
         let session = result.unwrap();
         if window < Duration::from_secs(1) {
-            assert_ne!(backend_pid(&session).await, pid, "{app}");
+            assert_ne!(backend_pid(&session.client).await, pid, "{app}");
             assert_eq!(
                 (status.health_check_discards, status.connects),
                 (1, 2),
                 "{app}: {status:?}"
             );
-            wait_backend_gone(pid).await;
+            server().wait_backend_gone(pid).await;
         } else {
-            assert_eq!(backend_pid(&session).await, pid, "{app}");
+            assert_eq!(backend_pid(&session.client).await, pid, "{app}");
             assert_eq!(
                 (status.health_check_discards, status.connects),
                 (0, 1),
@@ -488,11 +463,11 @@ async fn a_detached_session_leaves_the_pool() {
         },
     );
     let pooled = pool.get().await.unwrap();
-    let pid = backend_pid(&pooled).await;
+    let pid = backend_pid(&pooled.client).await;
     let session: pgdap::Session = pooled.detach();
     assert_eq!(pool.status().size, 0, "{:?}", pool.status());
     let other = pool.get().await.unwrap();
-    assert_ne!(backend_pid(&other).await, pid);
+    assert_ne!(backend_pid(&other.client).await, pid);
     let row = session
         .client
         .query_one("select pg_backend_pid()", &[])
@@ -505,7 +480,7 @@ async fn a_detached_session_leaves_the_pool() {
     );
     assert_eq!(server_connections(app), 2);
     drop(session);
-    wait_backend_gone(pid).await;
+    server().wait_backend_gone(pid).await;
     assert_eq!(pool.status().size, 1);
 }
 

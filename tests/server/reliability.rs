@@ -1031,15 +1031,6 @@ async fn server_killed_during_a_query_gives_an_error_not_a_hang() {
     session.client.simple_query("select 1").await.unwrap();
 }
 
-async fn backend_pid(session: &pgdap::PooledSession) -> i32 {
-    session
-        .client
-        .query_one("select pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_discards_dead_connections_across_a_server_restart() {
     let server = RESTARTED_SERVER
@@ -1064,7 +1055,7 @@ async fn pool_discards_dead_connections_across_a_server_restart() {
     }
     let mut before = Vec::new();
     for s in &held {
-        before.push(backend_pid(s).await);
+        before.push(common::backend_pid(&s.client).await);
     }
     drop(held);
     assert_eq!(pool.status().available, 4);
@@ -1086,7 +1077,7 @@ async fn pool_discards_dead_connections_across_a_server_restart() {
         held.push(s);
     }
     for s in &held {
-        let pid = backend_pid(s).await;
+        let pid = common::backend_pid(&s.client).await;
         assert!(
             !before.contains(&pid),
             "a connection from before the restart was reused"
