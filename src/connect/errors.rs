@@ -192,15 +192,16 @@ fn tls_failure_error(
     let root_ca = policy
         .and_then(|p| p.root_ca.clone())
         .unwrap_or_else(|| settings.root_ca.value.clone());
+    let crl_dir = policy.and_then(|p| p.crl_dir.clone());
     let crl = policy
-        .and_then(|p| p.crl.clone())
+        .and_then(|p| p.crl.clone().or_else(|| p.crl_dir.clone()))
         .unwrap_or_else(|| settings.crl.value.clone());
     match failure {
         TlsFailure::Verify { code, .. } if *code == CERT_REVOKED => {
-            Error::CertificateRevoked { host, crl }
+            Error::CertificateRevoked { host, crl, crl_dir }
         }
         TlsFailure::Verify { code, .. } if *code == UNABLE_TO_GET_CRL => {
-            Error::CrlNotForIssuer { host, crl }
+            Error::CrlNotForIssuer { host, crl, crl_dir }
         }
         TlsFailure::Verify { reason, .. } => Error::CertificateVerifyFailed {
             host,

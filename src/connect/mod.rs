@@ -31,8 +31,9 @@ use tracing::{info, Instrument};
 
 use crate::access_point::{AccessPoint, PORT};
 use crate::encoding::SessionEncoding;
-use crate::env::{ChannelBinding, Environment, Settings, SslNegotiation};
+use crate::env::{ChannelBinding, Environment, Setting, Settings, Source, SslNegotiation};
 use crate::error::{Error, Result};
+use crate::secret::Password;
 use crate::startup::{AuthCheck, StartupWatch};
 use crate::tls::{MakeTls, Probe, TlsContext, TlsFailure, TlsReloader, TlsSession, TlsStream};
 use errors::ErrorContext;
@@ -68,6 +69,18 @@ pub struct ConnectOptions {
     /// How often, at most, the certificate files are checked for changes (certificate
     /// rotation without a restart). Zero checks before every connection.
     pub reload_interval: Duration,
+    /// The passphrase of an encrypted client key (PGKEY), as libpq's `sslpassword`; it
+    /// wins over a service file's `sslpassword`. pgdap never prompts for it (the `pgdap`
+    /// command does, on a terminal).
+    ///
+    /// ```
+    /// let opts = pgdap::ConnectOptions {
+    ///     key_passphrase: Some(pgdap::Password::new("from a secret store")),
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(format!("{opts:?}").matches("from a secret store").count(), 0);
+    /// ```
+    pub key_passphrase: Option<Password>,
 }
 
 /// The former name of [`ConnectOptions`], kept so existing code compiles (it was one of
@@ -93,6 +106,7 @@ impl Default for ConnectOptions {
             tcp_user_timeout: Duration::from_secs(30),
             application_name: None,
             reload_interval: Duration::from_secs(5),
+            key_passphrase: None,
         }
     }
 }
@@ -130,17 +144,37 @@ impl Config {
         settings: Settings,
         options: ConnectOptions,
     ) -> Config {
-        Config {
+        let mut config = Config {
             access_point,
             settings,
             options,
-        }
+        };
+        config.apply_key_passphrase();
+        config
     }
 
     /// Replaces the options (builder style).
     pub fn with_options(mut self, options: ConnectOptions) -> Config {
         self.options = options;
+        self.apply_key_passphrase();
         self
+    }
+
+    /// `ConnectOptions::key_passphrase` wins over the service file's `sslpassword`.
+    fn apply_key_passphrase(&mut self) {
+        match &self.options.key_passphrase {
+            Some(passphrase) => {
+                self.settings.key_passphrase = Some(Setting {
+                    value: passphrase.clone(),
+                    source: Source::Code,
+                });
+            }
+            None => {
+                if matches!(&self.settings.key_passphrase, Some(s) if s.source == Source::Code) {
+                    self.settings.key_passphrase = None;
+                }
+            }
+        }
     }
 
     /// The Access Point.

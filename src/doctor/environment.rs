@@ -7,7 +7,9 @@ use std::path::Path;
 
 use crate::access_point::{AccessPoint, PORT};
 use crate::env::passfile::{self, Lookup};
-use crate::env::variables::{Kind, Show, ALL, PGPASSFILE, PGPASSWORD, PGSSLMINPROTOCOLVERSION};
+use crate::env::variables::{
+    Kind, Show, ALL, PGPASSFILE, PGPASSWORD, PGSERVICE, PGSSLMINPROTOCOLVERSION,
+};
 use crate::env::{AuthMethod, Environment, Settings, Source, TlsVersion};
 
 use super::{check, line, Check, SettingLine, Status};
@@ -111,6 +113,21 @@ fn ignored_and_conflicting(
             .filter(move |var| kind(&var.kind))
             .filter_map(|var| Some((var.name, env.get_raw(var.name)?)))
     };
+    if let Some(service) = settings.service.as_ref() {
+        if !service.ignored_keys.is_empty() {
+            checks.push(check(
+                Status::Warn,
+                PGSERVICE.name,
+                format!(
+                    "service \"{}\" (file \"{}\") sets {}: ignored, the Access Point names the server, port, database and user",
+                    service.name,
+                    service.file.display(),
+                    service.ignored_keys.join(", ")
+                ),
+                Some("remove them from the service's group, or change the Access Point".into()),
+            ));
+        }
+    }
     for (name, value) in set(|kind| matches!(kind, Kind::OverriddenByAccessPoint)) {
         checks.push(check(
             Status::Warn,
@@ -156,7 +173,7 @@ fn ignored_and_conflicting(
 mod tests {
     use super::*;
     use crate::env::variables::{
-        PGAPPNAME, PGAUTH, PGCONNECT_TIMEOUT, PGHOST, PGMODE, PGROOTCA, PGSERVICE,
+        PGAPPNAME, PGAUTH, PGCONNECT_TIMEOUT, PGHOST, PGLOADBALANCEHOSTS, PGMODE, PGROOTCA,
         PGSSLMAXPROTOCOLVERSION, PGSSLMODE, PGSSLROOTCERT, PGSSLSNI,
     };
 
@@ -210,6 +227,12 @@ mod tests {
                 "PGSSLSNI = 1 (default)",
                 "PGGSSENCMODE = prefer (default)",
                 "PGTARGETSESSIONATTRS = any (default)",
+                "PGSSLCRLDIR = (unset) (default)",
+                "PGMINPROTOCOLVERSION = 3.0 (default)",
+                "PGMAXPROTOCOLVERSION = 3.0 (default)",
+                "PGSERVICE = (unset) (default)",
+                "PGSERVICEFILE = /nonexistent/.pg_service.conf (default)",
+                "PGSYSCONFDIR = /etc/postgresql-common/pg_service.conf (default)",
             ]
         );
         assert!(checks.is_empty(), "{checks:?}");
@@ -244,7 +267,7 @@ mod tests {
     fn ignored_unsupported_and_conflicting_variables_are_warnings() {
         let (_, checks) = lines_and_checks(&[
             (PGHOST.name, "elsewhere"),
-            (PGSERVICE.name, ""),
+            (PGLOADBALANCEHOSTS.name, ""),
             (PGPASSWORD.name, "hunter2"),
             (PGMODE.name, "require"),
             (PGSSLMODE.name, "disable"),
@@ -261,7 +284,7 @@ mod tests {
             [
                 "PGHOST: PGHOST=\"elsewhere\" is set but ignored: the Access Point wins / unset PGHOST, or change the Access Point",
                 "PGPASSWORD: PGPASSWORD is set but ignored: the Access Point has a password / unset PGPASSWORD, or empty the Access Point's password",
-                "PGSERVICE: PGSERVICE=\"\" is set but not supported by pgdap; it is ignored / unset PGSERVICE; configure the setting through the Access Point and the PG* variables pgdap reads",
+                "PGLOADBALANCEHOSTS: PGLOADBALANCEHOSTS=\"\" is set but not supported by pgdap; it is ignored / unset PGLOADBALANCEHOSTS; configure the setting through the Access Point and the PG* variables pgdap reads",
                 "PGSSLMODE: PGMODE=\"require\" and PGSSLMODE=\"disable\" disagree; PGMODE wins / unset PGSSLMODE or make it equal to PGMODE",
             ]
         );

@@ -184,7 +184,7 @@ pub(super) fn file_reports(
     };
     if cert_found {
         let result = if key_report.found {
-            tls::check_key(key)
+            tls::check_key(key, settings.key_passphrase.as_ref().map(|p| &p.value))
         } else {
             Err(Error::ClientKeyMissing { path: key.clone() })
         };

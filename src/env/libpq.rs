@@ -219,6 +219,56 @@ pub(crate) fn parse_tls_bound(
         .ok_or_else(|| libpq_error(var, format!("invalid \"{option}\" value: \"{value}\"")))
 }
 
+/// `PGMINPROTOCOLVERSION` / `PGMAXPROTOCOLVERSION` (libpq 18): a version of
+/// PostgreSQL's wire protocol. pgdap speaks 3.0 (tokio-postgres), so a minimum above it
+/// is refused when the settings are resolved.
+///
+/// ```
+/// use pgdap::env::ProtocolVersion;
+/// assert_eq!(ProtocolVersion::parse_libpq("PGMAXPROTOCOLVERSION", "max_protocol_version", "latest")?, ProtocolVersion::Latest);
+/// assert!(ProtocolVersion::parse_libpq("PGMINPROTOCOLVERSION", "min_protocol_version", "3.1").is_err());
+/// assert!(ProtocolVersion::V3_0 < ProtocolVersion::V3_2);
+/// # Ok::<(), pgdap::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum ProtocolVersion {
+    /// 3.0: every PostgreSQL since 7.4 (the default of both bounds).
+    V3_0,
+    /// 3.2: PostgreSQL 18 (longer cancel keys).
+    V3_2,
+    /// The newest libpq knows (3.2 for libpq 18).
+    Latest,
+}
+
+impl ProtocolVersion {
+    /// libpq's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProtocolVersion::V3_0 => "3.0",
+            ProtocolVersion::V3_2 => "3.2",
+            ProtocolVersion::Latest => "latest",
+        }
+    }
+
+    /// Parses a value as libpq 18 does (`3.0`, `3.2`, `latest`; `\"\"` is invalid), with
+    /// libpq's error naming `option` and pgdap's naming `var`.
+    pub fn parse_libpq(var: &'static str, option: &str, value: &str) -> Result<ProtocolVersion> {
+        match value {
+            "3.0" => Ok(ProtocolVersion::V3_0),
+            "3.2" => Ok(ProtocolVersion::V3_2),
+            "latest" => Ok(ProtocolVersion::Latest),
+            _ => Err(invalid(var, option, value)),
+        }
+    }
+}
+
+impl fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `PGCONNECT_TIMEOUT` as libpq parses it (`parse_int_param`: a decimal integer, leading
 /// and trailing white space allowed), then libpq's rule: zero or negative waits forever
 /// (`None`), 1 means 2 seconds.

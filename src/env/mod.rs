@@ -18,6 +18,7 @@
 mod libpq;
 pub(crate) mod passfile;
 pub(crate) mod path;
+pub(crate) mod service;
 mod settings;
 mod startup_params;
 pub(crate) mod variables;
@@ -25,14 +26,15 @@ mod vendor;
 
 pub(crate) use libpq::Method;
 pub use libpq::{
-    parse_connect_timeout, ChannelBinding, GssEncMode, RequireAuth, SslCertMode, SslNegotiation,
-    TargetSessionAttrs, TlsVersion,
+    parse_connect_timeout, ChannelBinding, GssEncMode, ProtocolVersion, RequireAuth, SslCertMode,
+    SslNegotiation, TargetSessionAttrs, TlsVersion,
 };
+pub use service::ServiceInfo;
 pub use settings::Settings;
 pub use variables::{LIBPQ_VARIABLES, OVERRIDDEN_BY_ACCESS_POINT, TWINS, UNSUPPORTED, VARIABLES};
 pub use vendor::{AuthMethod, SslMode};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -53,6 +55,11 @@ pub enum Source {
     Twin(&'static str),
     /// From the password file.
     PasswordFile,
+    /// From the connection service file (`PGSERVICE`; [`Settings::service`] names the
+    /// file).
+    Service,
+    /// Set in code ([`ConnectOptions`](crate::ConnectOptions)).
+    Code,
 }
 
 impl fmt::Display for Source {
@@ -63,6 +70,8 @@ impl fmt::Display for Source {
             Source::AccessPoint => "access point",
             Source::Twin(var) => return write!(f, "env {var}"),
             Source::PasswordFile => "password file",
+            Source::Service => "service file",
+            Source::Code => "ConnectOptions",
         })
     }
 }
@@ -90,6 +99,8 @@ pub struct Setting<T> {
 pub struct Environment {
     vars: BTreeMap<String, Zeroizing<String>>,
     default_dir: Option<PathBuf>,
+    /// The variables a connection service set (the environment as [`service`] layers it).
+    from_service: BTreeSet<&'static str>,
 }
 
 impl fmt::Debug for Environment {
@@ -125,6 +136,7 @@ impl Environment {
                 .map(|(k, v)| (k.into(), Zeroizing::new(v.into())))
                 .collect(),
             default_dir: None,
+            from_service: BTreeSet::new(),
         }
     }
 
@@ -192,9 +204,27 @@ impl Environment {
         self.vars.get(name).map(|v| v.as_str())
     }
 
+    /// Sets a variable to a connection service's value.
+    pub(crate) fn set_from_service(&mut self, name: &'static str, value: &str) {
+        self.vars
+            .insert(name.to_string(), Zeroizing::new(value.to_string()));
+        self.from_service.insert(name);
+    }
+
+    /// Where a variable's value came from: the environment, or a connection service.
+    pub(crate) fn source_of(&self, name: &str) -> Source {
+        if self.from_service.contains(name) {
+            Source::Service
+        } else {
+            Source::Env
+        }
+    }
+
     /// Sets a variable (builder style).
     pub fn with(mut self, name: impl Into<String>, value: impl Into<String>) -> Environment {
-        self.vars.insert(name.into(), Zeroizing::new(value.into()));
+        let name = name.into();
+        self.from_service.remove(name.as_str());
+        self.vars.insert(name, Zeroizing::new(value.into()));
         self
     }
 }

@@ -10,9 +10,9 @@ use tracing::warn;
 use super::libpq;
 use super::variables::*;
 use super::{
-    passfile, path, startup_params, AuthMethod, ChannelBinding, Environment, GssEncMode,
-    RequireAuth, Setting, Source, SslCertMode, SslMode, SslNegotiation, TargetSessionAttrs,
-    TlsVersion,
+    passfile, path, service, startup_params, AuthMethod, ChannelBinding, Environment, GssEncMode,
+    ProtocolVersion, RequireAuth, ServiceInfo, Setting, Source, SslCertMode, SslMode,
+    SslNegotiation, TargetSessionAttrs, TlsVersion,
 };
 use crate::encoding::ClientEncoding;
 use crate::error::{Error, Result};
@@ -80,6 +80,21 @@ pub struct Settings {
     pub gss_enc_mode: Setting<GssEncMode>,
     /// PGTARGETSESSIONATTRS (default any), checked after connecting.
     pub target_session_attrs: Setting<TargetSessionAttrs>,
+    /// PGSSLCRLDIR: a directory of CRLs named by hash (`openssl rehash`).
+    pub crl_dir: Option<Setting<PathBuf>>,
+    /// PGMINPROTOCOLVERSION (default 3.0; pgdap speaks 3.0 only).
+    pub min_protocol: Setting<ProtocolVersion>,
+    /// PGMAXPROTOCOLVERSION (default 3.0).
+    pub max_protocol: Setting<ProtocolVersion>,
+    /// PGSERVICE: the connection service whose group was read, if any.
+    pub service: Option<ServiceInfo>,
+    /// The per-user service file searched first (PGSERVICEFILE, or `~/.pg_service.conf`).
+    pub service_file: Option<Setting<PathBuf>>,
+    /// The system-wide service file searched next (`PGSYSCONFDIR/pg_service.conf`).
+    pub sysconf_file: Option<Setting<PathBuf>>,
+    /// The client key's passphrase: the service's `sslpassword`, or
+    /// [`ConnectOptions::key_passphrase`](crate::ConnectOptions::key_passphrase).
+    pub key_passphrase: Option<Setting<Password>>,
     /// Vendor/twin pairs both set to different values: (vendor variable, twin); the
     /// vendor's value is used.
     pub conflicts: Vec<(&'static str, &'static str)>,
@@ -91,9 +106,22 @@ impl Settings {
     /// variable is unset or relative.
     pub fn resolve(env: &Environment, default_dir: Option<&Path>) -> Result<Settings> {
         let mut conflicts = Vec::new();
+        // The connection service's values sit below the vendor's variables and above
+        // libpq's (docs/design.md §13): the environment as the service layers it.
+        let service = service::find(env, default_dir)?;
+        let search = service::search_path(env, default_dir);
+        let layered;
+        let outer = env;
+        let env = match &service {
+            Some(s) => {
+                layered = s.overlay(env);
+                &layered
+            }
+            None => env,
+        };
         for (vendor, twin) in TWINS {
             // A twin set to "" differs from any vendor value: reported too.
-            if let (Some(v), Some(t)) = (env.get(vendor), env.get_raw(twin)) {
+            if let (Some(v), Some(t)) = (outer.get(vendor), outer.get_raw(twin)) {
                 if v != t {
                     warn!("{vendor}={v:?} and {twin}={t:?} are both set; {vendor} wins");
                     conflicts.push((vendor, twin));
@@ -106,9 +134,37 @@ impl Settings {
                     var: PGSSLMODE.name,
                     reason: format!("invalid sslmode value: \"{twin}\""),
                 })?,
-                source: Source::Twin(PGSSLMODE.name),
+                source: twin_source(env, &PGSSLMODE),
             },
             _ => read(env, &PGMODE, str::parse, SslMode::Prefer)?,
+        };
+        // PGSSLROOTCERT=system (libpq 16+): the operating system's roots, verify-full by
+        // default and nothing weaker. PGROOTCA names a file, never the system's store.
+        if PGROOTCA.value(env) == Some(SYSTEM_ROOTS) {
+            return Err(Error::InvalidPath {
+                var: PGROOTCA.name,
+                reason: "\"system\" would name a file here; for the operating system's trusted roots set PGSSLROOTCERT=system and leave PGROOTCA unset",
+            });
+        }
+        let system_roots =
+            PGROOTCA.value(env).is_none() && PGSSLROOTCERT.value(env) == Some(SYSTEM_ROOTS);
+        let mode = if !system_roots {
+            mode
+        } else if mode.source == Source::Default {
+            Setting {
+                value: SslMode::VerifyFull,
+                source: twin_source(env, &PGSSLROOTCERT),
+            }
+        } else if mode.value != SslMode::VerifyFull {
+            return Err(Error::LibpqSetting {
+                var: PGSSLROOTCERT.name,
+                reason: format!(
+                    "weak sslmode \"{}\" may not be used with sslrootcert=system (use \"verify-full\")",
+                    mode.value
+                ),
+            });
+        } else {
+            mode
         };
         let auth = read(env, &PGAUTH, str::parse, AuthMethod::Password)?;
         if auth.value == AuthMethod::Cert && mode.value == SslMode::Disable {
@@ -217,12 +273,85 @@ impl Settings {
                     source: Source::Default,
                 }),
         };
-        if PGSSLROOTCERT.value(env) == Some("system") && PGROOTCA.value(env).is_none() {
+        let min_protocol = read(
+            env,
+            &PGMINPROTOCOLVERSION,
+            |v| ProtocolVersion::parse_libpq(PGMINPROTOCOLVERSION.name, "min_protocol_version", v),
+            ProtocolVersion::V3_0,
+        )?;
+        let max_protocol = read(
+            env,
+            &PGMAXPROTOCOLVERSION,
+            |v| ProtocolVersion::parse_libpq(PGMAXPROTOCOLVERSION.name, "max_protocol_version", v),
+            ProtocolVersion::V3_0,
+        )?;
+        // libpq 18: "latest" is 3.2; an unset maximum follows the minimum.
+        let rank = |v: ProtocolVersion| u8::from(v != ProtocolVersion::V3_0);
+        if max_protocol.source != Source::Default
+            && rank(min_protocol.value) > rank(max_protocol.value)
+        {
             return Err(Error::LibpqSetting {
-                var: PGSSLROOTCERT.name,
-                reason: "sslrootcert=system (the operating system's trusted roots) is not supported: pgdap trusts only the root CA file; set PGROOTCA or PGSSLROOTCERT to the CA file".into(),
+                var: PGMINPROTOCOLVERSION.name,
+                reason: "\"min_protocol_version\" is greater than \"max_protocol_version\"".into(),
             });
         }
+        if rank(min_protocol.value) > 0 {
+            return Err(Error::LibpqSetting {
+                var: PGMINPROTOCOLVERSION.name,
+                reason: format!(
+                    "min_protocol_version {} is not supported: pgdap speaks protocol version 3.0 only (tokio-postgres); set {} to 3.0 or unset it (libpq 18 connects only to PostgreSQL 18 with it: \"server only supports protocol version 3.0, but \"min_protocol_version\" was set to 3.2\")",
+                    min_protocol.value,
+                    PGMINPROTOCOLVERSION.name
+                ),
+            });
+        }
+        let crl_dir = match PGSSLCRLDIR.value(env) {
+            Some(dir) => {
+                check_path(PGSSLCRLDIR.name, dir)?;
+                Some(Setting {
+                    value: PathBuf::from(dir),
+                    source: env.source_of(PGSSLCRLDIR.name),
+                })
+            }
+            None => None,
+        };
+        let key_passphrase = service
+            .as_ref()
+            .and_then(|s| s.get(service::SSLPASSWORD))
+            .map(|p| Setting {
+                value: Password::new(p),
+                source: Source::Service,
+            });
+        let service_info = service.as_ref().map(|s| ServiceInfo {
+            name: s.name.clone(),
+            file: s.file.clone(),
+            ignored_keys: s.ignored_keys(),
+        });
+        if let Some(info) = &service_info {
+            if !info.ignored_keys.is_empty() {
+                warn!(
+                    "service \"{}\" (file {}) sets {}: ignored, the Access Point names the server, port, database and user",
+                    info.name,
+                    info.file.display(),
+                    info.ignored_keys.join(", ")
+                );
+            }
+        }
+        let env_source = |var: &Variable| {
+            if var.value(outer).is_some() {
+                Source::Env
+            } else {
+                Source::Default
+            }
+        };
+        let service_file = search.user.map(|(path, _)| Setting {
+            value: path,
+            source: env_source(&PGSERVICEFILE),
+        });
+        let sysconf_file = search.system.map(|path| Setting {
+            value: path,
+            source: env_source(&PGSYSCONFDIR),
+        });
         for var in ALL {
             if matches!(var.kind, Kind::Unsupported) && var.value(env).is_some() {
                 warn!(
@@ -256,6 +385,13 @@ impl Settings {
             ssl_sni,
             gss_enc_mode,
             target_session_attrs,
+            crl_dir,
+            min_protocol,
+            max_protocol,
+            service: service_info,
+            service_file,
+            sysconf_file,
+            key_passphrase,
             conflicts,
         })
     }
@@ -296,6 +432,28 @@ impl Settings {
             .filter(|asked| *asked < TlsVersion::Tls1_2)
     }
 
+    /// Whether the server is verified against the operating system's trusted roots
+    /// (`PGSSLROOTCERT=system`, libpq 16+) rather than a root CA file.
+    ///
+    /// ```
+    /// let env = pgdap::Environment::from_pairs([("PGSSLROOTCERT", "system")]).with_default_dir("/h/.postgresql");
+    /// let s = pgdap::Settings::resolve(&env, env.default_dir())?;
+    /// assert!(s.system_roots());
+    /// assert_eq!(s.mode.value, pgdap::SslMode::VerifyFull); // libpq's default with system
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    pub fn system_roots(&self) -> bool {
+        self.root_ca.value.as_os_str() == SYSTEM_ROOTS
+    }
+
+    /// The CRL file to check when it exists: `PGCRL` (or its twin, or the service's
+    /// `sslcrl`), else the default file, except that the default is not read when
+    /// `PGSSLCRLDIR` is set (libpq reads its default CRL only when neither is given).
+    pub fn crl_file(&self) -> Option<&Path> {
+        (self.crl.source != Source::Default || self.crl_dir.is_none())
+            .then_some(self.crl.value.as_path())
+    }
+
     /// The `options` start-up parameter: PGOPTIONS, PGTZ and PGDATESTYLE
     /// (appended as `-c timezone=...` and `-c datestyle=...`, escaped as the server splits).
     pub fn startup_options(&self) -> Option<String> {
@@ -330,11 +488,23 @@ fn read_if_set<T>(
         .map(|value| {
             Ok(Setting {
                 value: parse(value)?,
-                source: Source::Env,
+                source: env.source_of(var.name),
             })
         })
         .transpose()
 }
+
+/// The source of a value read through a vendor variable's twin: the twin, or the
+/// connection service that set it.
+fn twin_source(env: &Environment, twin: &Variable) -> Source {
+    match env.source_of(twin.name) {
+        Source::Service => Source::Service,
+        _ => Source::Twin(twin.name),
+    }
+}
+
+/// `PGSSLROOTCERT`'s value for the operating system's trusted roots (libpq 16+).
+pub(crate) const SYSTEM_ROOTS: &str = "system";
 
 /// A server setting (PGTZ, PGDATESTYLE): libpq does not send "default" (any case).
 fn guc(env: &Environment, var: &Variable) -> Option<Setting<String>> {
@@ -342,7 +512,7 @@ fn guc(env: &Environment, var: &Variable) -> Option<Setting<String>> {
         .filter(|v| !v.eq_ignore_ascii_case("default"))
         .map(|v| Setting {
             value: v.to_string(),
-            source: Source::Env,
+            source: env.source_of(var.name),
         })
 }
 
@@ -360,7 +530,7 @@ fn path_var(
                 check_path(twin.name, value)?;
                 return Ok(Setting {
                     value: PathBuf::from(value),
-                    source: Source::Twin(twin.name),
+                    source: twin_source(env, twin),
                 });
             }
         }
@@ -616,10 +786,77 @@ mod tests {
         // The vendor's variable wins even over an invalid twin.
         assert!(resolve(&[(PGMODE.name, "require"), (PGSSLMODE.name, "")]).is_ok());
         assert!(resolve(&[(PGMODE.name, ""), (PGSSLMODE.name, "")]).is_err());
-        assert!(resolve(&[(PGSSLROOTCERT.name, "system")])
-            .unwrap_err()
-            .to_string()
-            .contains("not supported"));
+    }
+
+    #[test]
+    fn system_roots_as_libpq_16() {
+        // The default sslmode becomes verify-full; a weaker mode is libpq's error.
+        let s = resolve(&[(PGSSLROOTCERT.name, "system")]).unwrap();
+        assert!(s.system_roots());
+        assert_eq!(s.mode.value, SslMode::VerifyFull);
+        assert_eq!(s.mode.source, Source::Twin(PGSSLROOTCERT.name));
+        for (var, mode) in [(PGMODE.name, "require"), (PGSSLMODE.name, "verify-ca")] {
+            let err = resolve(&[(PGSSLROOTCERT.name, "system"), (var, mode)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("weak sslmode \"{mode}\" may not be used with sslrootcert=system (use \"verify-full\")")),
+                "{err}"
+            );
+        }
+        assert!(resolve(&[(PGSSLROOTCERT.name, "system"), (PGMODE.name, "verify-full")]).is_ok());
+        // PGROOTCA wins over its twin, and names a file, never the system's store.
+        let s = resolve(&[(PGSSLROOTCERT.name, "system"), (PGROOTCA.name, "/ca.pem")]).unwrap();
+        assert!(!s.system_roots());
+        assert_eq!(s.mode.value, SslMode::Prefer);
+        let err = resolve(&[(PGROOTCA.name, "system")]).unwrap_err();
+        assert!(matches!(err, Error::InvalidPath { var, .. } if var == PGROOTCA.name));
+    }
+
+    #[test]
+    fn protocol_versions_as_libpq_18() {
+        let s = resolve(&[(PGMAXPROTOCOLVERSION.name, "latest")]).unwrap();
+        assert_eq!(s.max_protocol.value, ProtocolVersion::Latest);
+        assert_eq!(s.min_protocol.value, ProtocolVersion::V3_0);
+        for (pairs, phrase) in [
+            (
+                &[(PGMINPROTOCOLVERSION.name, "3.1")][..],
+                "invalid min_protocol_version value: \"3.1\"",
+            ),
+            (
+                &[(PGMAXPROTOCOLVERSION.name, "")][..],
+                "invalid max_protocol_version value: \"\"",
+            ),
+            (
+                &[
+                    (PGMINPROTOCOLVERSION.name, "latest"),
+                    (PGMAXPROTOCOLVERSION.name, "3.0"),
+                ][..],
+                "\"min_protocol_version\" is greater than \"max_protocol_version\"",
+            ),
+            (
+                &[(PGMINPROTOCOLVERSION.name, "3.2")][..],
+                "pgdap speaks protocol version 3.0 only",
+            ),
+        ] {
+            let err = resolve(pairs).unwrap_err().to_string();
+            assert!(err.contains(phrase), "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn crl_directory_replaces_the_default_crl_file() {
+        let s = resolve(&[(PGSSLCRLDIR.name, "/crls")]).unwrap();
+        assert_eq!(s.crl_dir.as_ref().unwrap().value, Path::new("/crls"));
+        assert_eq!(s.crl_file(), None);
+        let s = resolve(&[(PGSSLCRLDIR.name, "/crls"), (PGCRL.name, "/a.crl")]).unwrap();
+        assert_eq!(s.crl_file(), Some(Path::new("/a.crl")));
+        let s = resolve(&[(PGSSLCRLDIR.name, "")]).unwrap();
+        assert!(s.crl_dir.is_none());
+        assert_eq!(
+            s.crl_file(),
+            Some(Path::new("/home/op/.postgresql/postgresql.crl"))
+        );
     }
 
     #[test]
@@ -652,6 +889,65 @@ mod tests {
                 .timezone
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_service_sits_below_the_vendor_and_above_libpq() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("services.conf");
+        std::fs::write(
+            &file,
+            "[s]\nsslmode=verify-ca\napplication_name=svc\nhost=elsewhere\nuser=other\npassword=svc-pw\nsslpassword=key-pw\nclient_encoding=LATIN1\nsslrootcert=/svc/ca.pem\n",
+        )
+        .unwrap();
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = vec![
+                (PGSERVICE.name, "s"),
+                (PGSERVICEFILE.name, file.to_str().unwrap()),
+            ];
+            pairs.extend_from_slice(extra);
+            resolve(&pairs).unwrap()
+        };
+        // Above libpq's variables.
+        let s = with(&[(PGSSLMODE.name, "disable"), (PGAPPNAME.name, "env")]);
+        assert_eq!(
+            (s.mode.value, s.mode.source),
+            (SslMode::VerifyCa, Source::Service)
+        );
+        let app = s.application_name.unwrap();
+        assert_eq!((app.value.as_str(), app.source), ("svc", Source::Service));
+        assert_eq!(s.root_ca.value, Path::new("/svc/ca.pem"));
+        assert_eq!(s.root_ca.source, Source::Service);
+        let password = s.password.unwrap();
+        assert_eq!(
+            (password.value.expose(), password.source),
+            ("svc-pw", Source::Service)
+        );
+        let passphrase = s.key_passphrase.unwrap();
+        assert_eq!(passphrase.value.expose(), "key-pw");
+        assert_eq!(s.encoding.value, ClientEncoding::Latin1);
+        let service = s.service.unwrap();
+        assert_eq!(service.ignored_keys, ["host", "user"]);
+        assert!(!format!("{service:?}").contains("pw"));
+        // Below the vendor's.
+        let s = with(&[
+            (PGMODE.name, "require"),
+            (PGROOTCA.name, "/vendor/ca.pem"),
+            (PGCLIENTENCODING.name, "UTF8"),
+        ]);
+        assert_eq!(
+            (s.mode.value, s.mode.source),
+            (SslMode::Require, Source::Env)
+        );
+        assert_eq!(s.root_ca.value, Path::new("/vendor/ca.pem"));
+        assert_eq!(s.encoding.value, ClientEncoding::Utf8);
+        // A missing service is an error, not a connection without it.
+        let err = resolve(&[
+            (PGSERVICE.name, "nope"),
+            (PGSERVICEFILE.name, file.to_str().unwrap()),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, Error::ServiceNotFound { .. }), "{err}");
     }
 
     #[test]

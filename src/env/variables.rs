@@ -20,17 +20,18 @@ use super::{Environment, Setting, Settings, Source};
 pub(crate) struct Variable {
     /// Its name.
     pub(crate) name: &'static str,
+    /// libpq's connection parameter for it (`sslmode` for PGSSLMODE): the key a service
+    /// file sets it with. The vendor's variables with a twin have none (the twin's is
+    /// theirs).
+    pub(crate) keyword: Option<&'static str>,
     /// Who defines it and what pgdap does with it.
     pub(crate) kind: Kind,
     /// What a variable set to the empty string means.
     pub(crate) empty: Empty,
     /// Its default, as the docs show it.
     pub(crate) default: DefaultIs,
-    /// What pgdap does with it: its row in the docs (Markdown).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read to render the docs' tables (tests)")
-    )]
+    /// What pgdap does with it: its row in the docs (Markdown), and the reason a service
+    /// file's key for an unsupported variable is refused.
     pub(crate) doc: &'static str,
     /// What `doctor` prints for it.
     pub(crate) show: Show,
@@ -120,6 +121,8 @@ impl Variable {
 }
 
 /// Variables are the same when their names are.
+impl Eq for Variable {}
+
 impl PartialEq for Variable {
     fn eq(&self, other: &Variable) -> bool {
         self.name == other.name
@@ -149,6 +152,13 @@ fn shown_or_unset<T: Display>(s: &Option<Setting<T>>) -> Option<(String, Source)
     })
 }
 
+fn shown_path_or_unset(s: &Option<Setting<std::path::PathBuf>>) -> Option<(String, Source)> {
+    match s {
+        Some(s) => shown_path(s),
+        None => Some(("(unset)".to_string(), Source::Default)),
+    }
+}
+
 fn shown_version(s: &Setting<Option<super::TlsVersion>>) -> Option<(String, Source)> {
     let text = s.value.map(|v| v.as_str()).unwrap_or("(none)");
     Some((text.to_string(), s.source))
@@ -159,6 +169,7 @@ fn shown_version(s: &Setting<Option<super::TlsVersion>>) -> Option<(String, Sour
 /// The sslmode.
 pub(crate) const PGMODE: Variable = Variable {
     name: "PGMODE",
+    keyword: None,
     kind: Kind::Vendor {
         twin: Some(&PGSSLMODE),
     },
@@ -171,6 +182,7 @@ pub(crate) const PGMODE: Variable = Variable {
 /// The authentication method.
 pub(crate) const PGAUTH: Variable = Variable {
     name: "PGAUTH",
+    keyword: None,
     kind: Kind::Vendor { twin: None },
     empty: Empty::Unset,
     default: DefaultIs::Text("`password`"),
@@ -181,19 +193,21 @@ pub(crate) const PGAUTH: Variable = Variable {
 /// The root CA file.
 pub(crate) const PGROOTCA: Variable = Variable {
     name: "PGROOTCA",
+    keyword: None,
     kind: Kind::Vendor {
         twin: Some(&PGSSLROOTCERT),
     },
     empty: Empty::Unset,
     default: DefaultIs::File("root.crt"),
     doc:
-        "trusted CA certificates (PEM, several allowed); only these are trusted, never the OS store",
+        "trusted CA certificates (PEM, several allowed); only these are trusted, never the OS store unless `PGSSLROOTCERT=system` asks for it with `PGROOTCA` unset (`PGROOTCA=system` is refused: it names a file)",
     show: Show::Value(|s| shown_path(&s.root_ca)),
 };
 
 /// The client certificate.
 pub(crate) const PGCERT: Variable = Variable {
     name: "PGCERT",
+    keyword: None,
     kind: Kind::Vendor {
         twin: Some(&PGSSLCERT),
     },
@@ -206,6 +220,7 @@ pub(crate) const PGCERT: Variable = Variable {
 /// The client key.
 pub(crate) const PGKEY: Variable = Variable {
     name: "PGKEY",
+    keyword: None,
     kind: Kind::Vendor {
         twin: Some(&PGSSLKEY),
     },
@@ -218,6 +233,7 @@ pub(crate) const PGKEY: Variable = Variable {
 /// The certificate revocation list.
 pub(crate) const PGCRL: Variable = Variable {
     name: "PGCRL",
+    keyword: None,
     kind: Kind::Vendor {
         twin: Some(&PGSSLCRL),
     },
@@ -230,6 +246,7 @@ pub(crate) const PGCRL: Variable = Variable {
 /// The client encoding.
 pub(crate) const PGCLIENTENCODING: Variable = Variable {
     name: "PGCLIENTENCODING",
+    keyword: Some("client_encoding"),
     kind: Kind::Vendor { twin: None },
     empty: Empty::Unset,
     default: DefaultIs::Text("`UTF8`"),
@@ -241,6 +258,7 @@ pub(crate) const PGCLIENTENCODING: Variable = Variable {
 
 pub(crate) const PGSSLMODE: Variable = Variable {
     name: "PGSSLMODE",
+    keyword: Some("sslmode"),
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Value,
     default: DefaultIs::None,
@@ -250,15 +268,17 @@ pub(crate) const PGSSLMODE: Variable = Variable {
 
 pub(crate) const PGSSLROOTCERT: Variable = Variable {
     name: "PGSSLROOTCERT",
+    keyword: Some("sslrootcert"),
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Unset,
     default: DefaultIs::None,
-    doc: "twin of `PGROOTCA`, read when `PGROOTCA` is unset or empty; `\"\"` means the default; a relative path is relative to the working directory, as in libpq; `system` (the operating system's roots) is an error: only the root CA file is ever trusted",
+    doc: "twin of `PGROOTCA`, read when `PGROOTCA` is unset or empty; `\"\"` means the default; a relative path is relative to the working directory, as in libpq; `system` is the operating system's trusted roots (OpenSSL's default paths, which honour `SSL_CERT_FILE` and `SSL_CERT_DIR`), as in libpq 16+: the default sslmode becomes verify-full, a weaker mode is libpq's `weak sslmode \"...\" may not be used with sslrootcert=system (use \"verify-full\")`, and no CRL is read",
     show: Show::Nothing,
 };
 
 pub(crate) const PGSSLCERT: Variable = Variable {
     name: "PGSSLCERT",
+    keyword: Some("sslcert"),
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Unset,
     default: DefaultIs::None,
@@ -268,6 +288,7 @@ pub(crate) const PGSSLCERT: Variable = Variable {
 
 pub(crate) const PGSSLKEY: Variable = Variable {
     name: "PGSSLKEY",
+    keyword: Some("sslkey"),
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Unset,
     default: DefaultIs::None,
@@ -277,6 +298,7 @@ pub(crate) const PGSSLKEY: Variable = Variable {
 
 pub(crate) const PGSSLCRL: Variable = Variable {
     name: "PGSSLCRL",
+    keyword: Some("sslcrl"),
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Unset,
     default: DefaultIs::None,
@@ -288,6 +310,7 @@ pub(crate) const PGSSLCRL: Variable = Variable {
 
 pub(crate) const PGPASSWORD: Variable = Variable {
     name: "PGPASSWORD",
+    keyword: Some("password"),
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Unset,
     default: DefaultIs::None,
@@ -298,6 +321,7 @@ pub(crate) const PGPASSWORD: Variable = Variable {
 
 pub(crate) const PGPASSFILE: Variable = Variable {
     name: "PGPASSFILE",
+    keyword: Some("passfile"),
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Unset,
     default: DefaultIs::Text("`~/.pgpass`; `%APPDATA%\\postgresql\\pgpass.conf`"),
@@ -307,6 +331,7 @@ pub(crate) const PGPASSFILE: Variable = Variable {
 
 pub(crate) const PGAPPNAME: Variable = Variable {
     name: "PGAPPNAME",
+    keyword: Some("application_name"),
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Value,
     default: DefaultIs::None,
@@ -316,6 +341,7 @@ pub(crate) const PGAPPNAME: Variable = Variable {
 
 pub(crate) const PGOPTIONS: Variable = Variable {
     name: "PGOPTIONS",
+    keyword: Some("options"),
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Value,
     default: DefaultIs::None,
@@ -325,6 +351,7 @@ pub(crate) const PGOPTIONS: Variable = Variable {
 
 pub(crate) const PGTZ: Variable = Variable {
     name: "PGTZ",
+    keyword: None,
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Value,
     default: DefaultIs::None,
@@ -334,6 +361,7 @@ pub(crate) const PGTZ: Variable = Variable {
 
 pub(crate) const PGDATESTYLE: Variable = Variable {
     name: "PGDATESTYLE",
+    keyword: None,
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Value,
     default: DefaultIs::None,
@@ -343,6 +371,7 @@ pub(crate) const PGDATESTYLE: Variable = Variable {
 
 pub(crate) const PGCONNECT_TIMEOUT: Variable = Variable {
     name: "PGCONNECT_TIMEOUT",
+    keyword: Some("connect_timeout"),
     kind: Kind::Libpq { since: "15" },
     empty: Empty::Value,
     default: DefaultIs::Text("10 s (`ConnectOptions`)"),
@@ -365,6 +394,7 @@ pub(crate) const PGCONNECT_TIMEOUT: Variable = Variable {
 
 pub(crate) const PGCHANNELBINDING: Variable = Variable {
     name: "PGCHANNELBINDING",
+    keyword: Some("channel_binding"),
     kind: Kind::Libpq { since: "13" },
     empty: Empty::Value,
     default: DefaultIs::Text("`prefer`"),
@@ -374,6 +404,7 @@ pub(crate) const PGCHANNELBINDING: Variable = Variable {
 
 pub(crate) const PGREQUIREAUTH: Variable = Variable {
     name: "PGREQUIREAUTH",
+    keyword: Some("require_auth"),
     kind: Kind::Libpq {
         since: "16 (oauth: 18)",
     },
@@ -385,6 +416,7 @@ pub(crate) const PGREQUIREAUTH: Variable = Variable {
 
 pub(crate) const PGSSLNEGOTIATION: Variable = Variable {
     name: "PGSSLNEGOTIATION",
+    keyword: Some("sslnegotiation"),
     kind: Kind::Libpq { since: "17" },
     empty: Empty::Value,
     default: DefaultIs::Text("`postgres`"),
@@ -394,6 +426,7 @@ pub(crate) const PGSSLNEGOTIATION: Variable = Variable {
 
 pub(crate) const PGSSLMINPROTOCOLVERSION: Variable = Variable {
     name: "PGSSLMINPROTOCOLVERSION",
+    keyword: Some("ssl_min_protocol_version"),
     kind: Kind::Libpq { since: "13" },
     empty: Empty::Value,
     default: DefaultIs::Text("`TLSv1.2`"),
@@ -403,6 +436,7 @@ pub(crate) const PGSSLMINPROTOCOLVERSION: Variable = Variable {
 
 pub(crate) const PGSSLMAXPROTOCOLVERSION: Variable = Variable {
     name: "PGSSLMAXPROTOCOLVERSION",
+    keyword: Some("ssl_max_protocol_version"),
     kind: Kind::Libpq { since: "13" },
     empty: Empty::Value,
     default: DefaultIs::Text("none"),
@@ -412,6 +446,7 @@ pub(crate) const PGSSLMAXPROTOCOLVERSION: Variable = Variable {
 
 pub(crate) const PGSSLCERTMODE: Variable = Variable {
     name: "PGSSLCERTMODE",
+    keyword: Some("sslcertmode"),
     kind: Kind::Libpq { since: "16" },
     empty: Empty::Value,
     default: DefaultIs::Text("`allow`"),
@@ -421,6 +456,7 @@ pub(crate) const PGSSLCERTMODE: Variable = Variable {
 
 pub(crate) const PGSSLSNI: Variable = Variable {
     name: "PGSSLSNI",
+    keyword: Some("sslsni"),
     kind: Kind::Libpq { since: "14" },
     empty: Empty::Value,
     default: DefaultIs::Text("`1`"),
@@ -433,6 +469,7 @@ pub(crate) const PGSSLSNI: Variable = Variable {
 
 pub(crate) const PGGSSENCMODE: Variable = Variable {
     name: "PGGSSENCMODE",
+    keyword: Some("gssencmode"),
     kind: Kind::Libpq { since: "12" },
     empty: Empty::Value,
     default: DefaultIs::Text("`prefer`"),
@@ -442,6 +479,7 @@ pub(crate) const PGGSSENCMODE: Variable = Variable {
 
 pub(crate) const PGTARGETSESSIONATTRS: Variable = Variable {
     name: "PGTARGETSESSIONATTRS",
+    keyword: Some("target_session_attrs"),
     kind: Kind::Libpq {
         since: "14 values",
     },
@@ -451,10 +489,79 @@ pub(crate) const PGTARGETSESSIONATTRS: Variable = Variable {
     show: Show::Value(|s| shown(&s.target_session_attrs)),
 };
 
+pub(crate) const PGSERVICE: Variable = Variable {
+    name: "PGSERVICE",
+    keyword: Some("service"),
+    kind: Kind::Libpq { since: "15" },
+    empty: Empty::Value,
+    default: DefaultIs::None,
+    doc: "a group of a connection service file, found as libpq finds it (`PGSERVICEFILE`, else `~/.pg_service.conf`, then `PGSYSCONFDIR/pg_service.conf`); its keys sit below the vendor's variables and above libpq's variables; `host`, `hostaddr`, `port`, `dbname`, `user` are ignored (the Access Point wins; logged and shown by `doctor`), `sslpassword` is the client key's passphrase, another libpq parameter pgdap does not support is an error naming it; libpq's errors (`definition of service \"x\" not found`, `syntax error in service file \"f\", line N`, `nested service specifications not supported ...`); `\"\"` is a service named `\"\"`",
+    show: Show::Value(|s| {
+        Some(match &s.service {
+            Some(service) => (
+                format!("{} (file {})", service.name, service.file.display()),
+                Source::Env,
+            ),
+            None => ("(unset)".to_string(), Source::Default),
+        })
+    }),
+};
+
+pub(crate) const PGSERVICEFILE: Variable = Variable {
+    name: "PGSERVICEFILE",
+    keyword: None,
+    kind: Kind::Libpq { since: "15" },
+    empty: Empty::Value,
+    default: DefaultIs::Text("`~/.pg_service.conf`; `%APPDATA%\\postgresql\\.pg_service.conf`"),
+    doc: "the per-user service file; when set it must exist (libpq's `service file \"...\" not found`), the default is skipped when absent",
+    show: Show::Value(|s| shown_path_or_unset(&s.service_file)),
+};
+
+pub(crate) const PGSYSCONFDIR: Variable = Variable {
+    name: "PGSYSCONFDIR",
+    keyword: None,
+    kind: Kind::Libpq { since: "15" },
+    empty: Empty::Value,
+    default: DefaultIs::Text("`/etc/postgresql-common` (Debian's libpq); none on Windows"),
+    doc: "the directory of the system-wide `pg_service.conf`, searched when the per-user file has no such service; skipped when absent",
+    show: Show::Value(|s| shown_path_or_unset(&s.sysconf_file)),
+};
+
+pub(crate) const PGSSLCRLDIR: Variable = Variable {
+    name: "PGSSLCRLDIR",
+    keyword: Some("sslcrldir"),
+    kind: Kind::Libpq { since: "14" },
+    empty: Empty::Unset,
+    default: DefaultIs::None,
+    doc: "a directory of CRLs named by hash (`openssl rehash`), checked with the CRL file when both are set; when set and `PGCRL`/`PGSSLCRL` are not, the default CRL file is not read (libpq); used only with a root CA file; a directory that does not exist is an error (libpq fails every verification with `unable to get certificate CRL`); `\"\"` means unset",
+    show: Show::Value(|s| shown_path_or_unset(&s.crl_dir)),
+};
+
+pub(crate) const PGMINPROTOCOLVERSION: Variable = Variable {
+    name: "PGMINPROTOCOLVERSION",
+    keyword: Some("min_protocol_version"),
+    kind: Kind::Libpq { since: "18" },
+    empty: Empty::Value,
+    default: DefaultIs::Text("`3.0`"),
+    doc: "`3.0`, `3.2` or `latest` (libpq's `invalid min_protocol_version value`); pgdap speaks protocol 3.0 (tokio-postgres), so a minimum of `3.2` or `latest` is refused with an error saying so, where libpq 18 would connect to a PostgreSQL 18 server and fail with `server only supports protocol version 3.0` against older ones",
+    show: Show::Value(|s| shown(&s.min_protocol)),
+};
+
+pub(crate) const PGMAXPROTOCOLVERSION: Variable = Variable {
+    name: "PGMAXPROTOCOLVERSION",
+    keyword: Some("max_protocol_version"),
+    kind: Kind::Libpq { since: "18" },
+    empty: Empty::Value,
+    default: DefaultIs::Text("`3.0`"),
+    doc: "`3.0`, `3.2` or `latest`; a minimum above it is libpq's `\"min_protocol_version\" is greater than \"max_protocol_version\"`; pgdap asks for 3.0 whatever the maximum",
+    show: Show::Value(|s| shown(&s.max_protocol)),
+};
+
 // ----- libpq's: ignored, the Access Point wins --------------------------------------------
 
 pub(crate) const PGHOST: Variable = Variable {
     name: "PGHOST",
+    keyword: Some("host"),
     kind: Kind::OverriddenByAccessPoint,
     empty: Empty::Value,
     default: DefaultIs::None,
@@ -464,6 +571,7 @@ pub(crate) const PGHOST: Variable = Variable {
 
 pub(crate) const PGHOSTADDR: Variable = Variable {
     name: "PGHOSTADDR",
+    keyword: Some("hostaddr"),
     kind: Kind::OverriddenByAccessPoint,
     empty: Empty::Value,
     default: DefaultIs::None,
@@ -473,6 +581,7 @@ pub(crate) const PGHOSTADDR: Variable = Variable {
 
 pub(crate) const PGPORT: Variable = Variable {
     name: "PGPORT",
+    keyword: Some("port"),
     kind: Kind::OverriddenByAccessPoint,
     empty: Empty::Value,
     default: DefaultIs::None,
@@ -482,6 +591,7 @@ pub(crate) const PGPORT: Variable = Variable {
 
 pub(crate) const PGDATABASE: Variable = Variable {
     name: "PGDATABASE",
+    keyword: Some("dbname"),
     kind: Kind::OverriddenByAccessPoint,
     empty: Empty::Value,
     default: DefaultIs::None,
@@ -491,6 +601,7 @@ pub(crate) const PGDATABASE: Variable = Variable {
 
 pub(crate) const PGUSER: Variable = Variable {
     name: "PGUSER",
+    keyword: Some("user"),
     kind: Kind::OverriddenByAccessPoint,
     empty: Empty::Value,
     default: DefaultIs::None,
@@ -500,35 +611,9 @@ pub(crate) const PGUSER: Variable = Variable {
 
 // ----- libpq's: not supported ------------------------------------------------------------
 
-pub(crate) const PGSERVICE: Variable = Variable {
-    name: "PGSERVICE",
-    kind: Kind::Unsupported,
-    empty: Empty::Value,
-    default: DefaultIs::None,
-    doc: "not supported (service files): the Access Point names the server",
-    show: Show::Nothing,
-};
-
-pub(crate) const PGSERVICEFILE: Variable = Variable {
-    name: "PGSERVICEFILE",
-    kind: Kind::Unsupported,
-    empty: Empty::Value,
-    default: DefaultIs::None,
-    doc: "not supported (service files): the Access Point names the server",
-    show: Show::Nothing,
-};
-
-pub(crate) const PGSSLCRLDIR: Variable = Variable {
-    name: "PGSSLCRLDIR",
-    kind: Kind::Unsupported,
-    empty: Empty::Value,
-    default: DefaultIs::None,
-    doc: "not supported: revocation lists come from the one file `PGCRL` names",
-    show: Show::Nothing,
-};
-
 pub(crate) const PGLOADBALANCEHOSTS: Variable = Variable {
     name: "PGLOADBALANCEHOSTS",
+    keyword: Some("load_balance_hosts"),
     kind: Kind::Unsupported,
     empty: Empty::Value,
     default: DefaultIs::None,
@@ -538,6 +623,7 @@ pub(crate) const PGLOADBALANCEHOSTS: Variable = Variable {
 
 pub(crate) const PGSSLCOMPRESSION: Variable = Variable {
     name: "PGSSLCOMPRESSION",
+    keyword: Some("sslcompression"),
     kind: Kind::Unsupported,
     empty: Empty::Value,
     default: DefaultIs::None,
@@ -575,14 +661,17 @@ pub(crate) const ALL: &[Variable] = &[
     PGSSLSNI,
     PGGSSENCMODE,
     PGTARGETSESSIONATTRS,
+    PGSSLCRLDIR,
+    PGMINPROTOCOLVERSION,
+    PGMAXPROTOCOLVERSION,
+    PGSERVICE,
+    PGSERVICEFILE,
+    PGSYSCONFDIR,
     PGHOST,
     PGHOSTADDR,
     PGPORT,
     PGDATABASE,
     PGUSER,
-    PGSERVICE,
-    PGSERVICEFILE,
-    PGSSLCRLDIR,
     PGLOADBALANCEHOSTS,
     PGSSLCOMPRESSION,
 ];
@@ -655,14 +744,14 @@ pub const VARIABLES: [&str; 7] = names(List::Vendor);
 
 /// libpq's variables pgdap reads as well (docs/design.md §9): the ones it honours, and
 /// the ones `doctor` reports as ignored (the Access Point wins) or unsupported.
-pub const LIBPQ_VARIABLES: [&str; 31] = names(List::Libpq);
+pub const LIBPQ_VARIABLES: [&str; 34] = names(List::Libpq);
 
 /// The libpq variables that the Access Point overrides (docs/design.md §9).
 pub const OVERRIDDEN_BY_ACCESS_POINT: [&str; 5] = names(List::Overridden);
 
 /// The libpq variables pgdap does not support (docs/design.md §9); `doctor` says so when
 /// set.
-pub const UNSUPPORTED: [&str; 5] = names(List::Unsupported);
+pub const UNSUPPORTED: [&str; 2] = names(List::Unsupported);
 
 /// The vendor's variables and their libpq twins.
 pub const TWINS: [(&str, &str); 5] = twins();

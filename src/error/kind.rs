@@ -71,6 +71,8 @@ impl Error {
             | Error::CertAuthWithoutSsl
             | Error::CertAuthWithoutCertificate { .. }
             | Error::LibpqSetting { .. }
+            | Error::ServiceFile { .. }
+            | Error::ServiceNotFound { .. }
             | Error::BlockingUnenforceable { .. } => K::Environment,
             Error::RootCertMissing { .. }
             | Error::BadFile { .. }
@@ -78,6 +80,7 @@ impl Error {
             | Error::ClientKeyMissing { .. }
             | Error::ClientKeyPermissions { .. }
             | Error::ClientKeyEncrypted { .. }
+            | Error::ClientKeyPassphrase { .. }
             | Error::ClientKeyMismatch { .. } => K::File,
             Error::Connect { .. } | Error::Timeout { .. } => K::Network,
             Error::TlsSetup { .. }

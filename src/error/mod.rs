@@ -130,6 +130,25 @@ pub enum Error {
     /// The per-user default directory could not be determined.
     #[error("could not determine the per-user PostgreSQL directory (no home directory); set PGROOTCA, PGCERT, PGKEY and PGCRL to absolute paths")]
     NoDefaultDirectory,
+    /// The connection service file: not found where `PGSERVICEFILE` names it, unreadable,
+    /// or a line libpq refuses (`message` is libpq's).
+    #[error("{message} ({hint}; PGSERVICE)")]
+    ServiceFile {
+        /// The service file.
+        path: PathBuf,
+        /// libpq's message, e.g. `syntax error in service file "...", line 4`.
+        message: String,
+        /// What is wrong or what to do.
+        hint: String,
+    },
+    /// `PGSERVICE` names a service that no service file defines.
+    #[error("definition of service \"{service}\" not found (PGSERVICE; searched: {})", if searched.is_empty() { "no service file exists (set PGSERVICEFILE or PGSYSCONFDIR)".to_string() } else { searched.iter().map(|p| format!("\"{}\"", p.display())).collect::<Vec<_>>().join(", ") })]
+    ServiceNotFound {
+        /// The service's name.
+        service: String,
+        /// The files searched, in order (those that exist and those that do not).
+        searched: Vec<PathBuf>,
+    },
     /// `PGAUTH=cert` with `PGMODE=disable`.
     #[error("PGAUTH=cert requires SSL but PGMODE=disable; set PGMODE to require, verify-ca or verify-full")]
     CertAuthWithoutSsl,
@@ -195,8 +214,14 @@ pub enum Error {
         path: PathBuf,
     },
     /// The key is protected by a passphrase.
-    #[error("private key file \"{}\" is encrypted with a passphrase, which pgdap cannot prompt for; store it decrypted with mode 0600 (e.g. openssl pkey -in KEY -out KEY.new)", path.display())]
+    #[error("private key file \"{}\" is encrypted with a passphrase and none was supplied (PGKEY); supply it with pgdap::ConnectOptions::key_passphrase or the service file's sslpassword (libpq's sslpassword), or let the `pgdap` command prompt for it on a terminal; or store the key decrypted with mode 0600 (openssl pkey -in KEY -out KEY.new)", path.display())]
     ClientKeyEncrypted {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The passphrase supplied for an encrypted client key does not decrypt it.
+    #[error("could not load private key file \"{}\": bad decrypt (the passphrase supplied does not decrypt this key, PGKEY; check pgdap::ConnectOptions::key_passphrase or the service file's sslpassword)", path.display())]
+    ClientKeyPassphrase {
         /// The key file.
         path: PathBuf,
     },
@@ -305,7 +330,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// The server certificate does not chain to the root CA file.
-    #[error("{}: SSL error: certificate verify failed: {reason} (server certificate checked against root CA file \"{}\", PGROOTCA)", at(host), root_ca.display())]
+    #[error("{}: SSL error: certificate verify failed: {reason} (server certificate checked against {})", at(host), trusted_roots(root_ca))]
     CertificateVerifyFailed {
         /// The server.
         host: String,
@@ -315,20 +340,24 @@ pub enum Error {
         root_ca: PathBuf,
     },
     /// The server certificate is listed in the CRL.
-    #[error("{}: SSL error: certificate verify failed: certificate revoked (listed in CRL file \"{}\", PGCRL)", at(host), crl.display())]
+    #[error("{}: SSL error: certificate verify failed: certificate revoked (listed in {})", at(host), crl_sources(crl, crl_dir.as_deref()))]
     CertificateRevoked {
         /// The server.
         host: String,
-        /// The CRL file.
+        /// The CRL file (or the CRL directory, when no file is in use).
         crl: PathBuf,
+        /// The CRL directory, when one is in use (`PGSSLCRLDIR`).
+        crl_dir: Option<PathBuf>,
     },
     /// The CRL file has no CRL for the issuer of the server certificate.
-    #[error("{}: SSL error: certificate verify failed: unable to get certificate CRL (CRL file \"{}\", PGCRL, holds no CRL from the CA that issued the server certificate)", at(host), crl.display())]
+    #[error("{}: SSL error: certificate verify failed: unable to get certificate CRL ({} holds no CRL from the CA that issued the server certificate or one in its chain)", at(host), crl_sources(crl, crl_dir.as_deref()))]
     CrlNotForIssuer {
         /// The server.
         host: String,
-        /// The CRL file.
+        /// The CRL file (or the CRL directory, when no file is in use).
         crl: PathBuf,
+        /// The CRL directory, when one is in use (`PGSSLCRLDIR`).
+        crl_dir: Option<PathBuf>,
     },
     /// verify-full: the certificate is for another host (libpq's message).
     #[error("{}: server certificate for \"{cert_name}\"{} does not match host name \"{host}\" (PGMODE=verify-full checks dbserver against the certificate)", at(host), match others { 0 => String::new(), 1 => " (and 1 other name)".to_string(), n => format!(" (and {n} other names)") })]
@@ -459,6 +488,29 @@ impl std::fmt::Display for At<'_> {
             "connection to server at \"{}\", port 5432 failed",
             self.0
         )
+    }
+}
+
+/// The CRL file and directory of a revocation error, as the message names them.
+fn crl_sources(crl: &std::path::Path, crl_dir: Option<&std::path::Path>) -> String {
+    match crl_dir {
+        None => format!("CRL file \"{}\", PGCRL", crl.display()),
+        Some(dir) if dir == crl => format!("CRL directory \"{}\", PGSSLCRLDIR", dir.display()),
+        Some(dir) => format!(
+            "CRL file \"{}\", PGCRL, or CRL directory \"{}\", PGSSLCRLDIR",
+            crl.display(),
+            dir.display()
+        ),
+    }
+}
+
+/// What the server certificate was checked against: the root CA file, or the system's
+/// trusted roots (`PGSSLROOTCERT=system`).
+fn trusted_roots(root_ca: &std::path::Path) -> String {
+    if root_ca.as_os_str() == "system" {
+        "the operating system's trusted roots (PGSSLROOTCERT=system: OpenSSL's default paths, SSL_CERT_FILE, SSL_CERT_DIR)".to_string()
+    } else {
+        format!("root CA file \"{}\", PGROOTCA", root_ca.display())
     }
 }
 

@@ -10,9 +10,10 @@ use openssl::x509::{X509Crl, X509};
 
 use zeroize::Zeroizing;
 
-use crate::env::variables::{PGCERT, PGCRL, PGKEY, PGROOTCA};
+use crate::env::variables::{PGCERT, PGCRL, PGKEY, PGROOTCA, PGSSLCRLDIR};
 use crate::error::{Error, Result};
 use crate::file::{open_checked, read_wiped};
+use crate::secret::Password;
 
 /// Certificates, keys and CRLs larger than this are refused unread (real ones are a few KB;
 /// CRLs of big CAs reach a few MB).
@@ -128,11 +129,13 @@ pub(crate) fn first_reason(stack: &openssl::error::ErrorStack) -> String {
 }
 
 /// The trust store: the certificates of the root CA file only (never the OS store), plus
-/// the CRL file when it exists, checked for the whole chain as libpq does
+/// the CRL file when it exists and the CRL directory (hashed names, `openssl rehash`)
+/// when one is set, checked for the whole chain as libpq does
 /// (`X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL`).
 pub(crate) fn trust_store(
     root_ca: &Path,
     crl: Option<&Path>,
+    crl_dir: Option<&Path>,
 ) -> Result<(openssl::x509::store::X509Store, Vec<X509>)> {
     const WHAT: &str = "root certificate";
     let bytes = read_pem(WHAT, PGROOTCA.name, root_ca)?;
@@ -172,6 +175,32 @@ pub(crate) fn trust_store(
         lookup
             .load_crl_file(crl, openssl::ssl::SslFiletype::PEM)
             .map_err(|e| bad(CRL, PGCRL.name, crl, first_reason(&e)))?;
+    }
+    if let Some(dir) = crl_dir {
+        // libpq hands the directory to OpenSSL unchecked, and OpenSSL then fails every
+        // verification ("unable to get certificate CRL") when it does not exist: say so
+        // before connecting.
+        if !std::fs::metadata(dir).map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(bad(
+                "certificate revocation list directory",
+                PGSSLCRLDIR.name,
+                dir,
+                "not a directory (libpq would fail every verification with \"unable to get certificate CRL\")",
+            ));
+        }
+        let lookup = store.add_lookup(X509Lookup::hash_dir()).map_err(setup)?;
+        lookup
+            .add_dir(&dir.to_string_lossy(), openssl::ssl::SslFiletype::PEM)
+            .map_err(|e| {
+                bad(
+                    "certificate revocation list directory",
+                    PGSSLCRLDIR.name,
+                    dir,
+                    first_reason(&e),
+                )
+            })?;
+    }
+    if crl.is_some() || crl_dir.is_some() {
         store
             .set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)
             .map_err(setup)?;
@@ -209,8 +238,8 @@ pub(crate) fn load_crls(path: &Path) -> Result<Vec<X509Crl>> {
 }
 
 /// Checks that the key file loads (permissions, encryption, format) without keeping it.
-pub(crate) fn check_key(path: &Path) -> Result<()> {
-    load_key(path).map(|_| ())
+pub(crate) fn check_key(path: &Path, passphrase: Option<&Password>) -> Result<()> {
+    load_key(path, passphrase).map(|_| ())
 }
 
 /// A client certificate chain and its key, checked like libpq checks them.
@@ -233,7 +262,11 @@ impl std::fmt::Debug for ClientIdentity {
 
 /// Loads the client certificate (chain) and key. The caller has checked that the
 /// certificate file exists.
-pub(crate) fn client_identity(cert_path: &Path, key_path: &Path) -> Result<ClientIdentity> {
+pub(crate) fn client_identity(
+    cert_path: &Path,
+    key_path: &Path,
+    passphrase: Option<&Password>,
+) -> Result<ClientIdentity> {
     const WHAT: &str = "certificate";
     let bytes = read_pem(WHAT, PGCERT.name, cert_path)?;
     let chain = certificates(WHAT, PGCERT.name, cert_path, &bytes)?;
@@ -242,7 +275,7 @@ pub(crate) fn client_identity(cert_path: &Path, key_path: &Path) -> Result<Clien
             path: key_path.to_path_buf(),
         });
     }
-    let key = load_key(key_path)?;
+    let key = load_key(key_path, passphrase)?;
     let leaf = &chain[0];
     let public = leaf.public_key().map_err(|e| {
         bad(
@@ -314,7 +347,7 @@ pub(crate) fn key_mode_too_open(owner_uid: u32, mode: u32) -> bool {
     }
 }
 
-fn load_key(path: &Path) -> Result<PKey<Private>> {
+fn load_key(path: &Path, passphrase: Option<&Password>) -> Result<PKey<Private>> {
     const WHAT: &str = "private key";
     let bytes = read_key(path)?;
     // The PEM label is spelt in two parts so that scans for committed keys do not flag
@@ -323,9 +356,16 @@ fn load_key(path: &Path) -> Result<PKey<Private>> {
     let encrypted = find(&bytes, encrypted_label.as_bytes()).is_some()
         || find(&bytes, b"Proc-Type: 4,ENCRYPTED").is_some();
     if encrypted {
-        return Err(Error::ClientKeyEncrypted {
-            path: path.to_path_buf(),
-        });
+        // libpq's sslpassword; pgdap never prompts (the `pgdap` command does).
+        let Some(passphrase) = passphrase else {
+            return Err(Error::ClientKeyEncrypted {
+                path: path.to_path_buf(),
+            });
+        };
+        return PKey::private_key_from_pem_passphrase(&bytes, passphrase.expose().as_bytes())
+            .map_err(|_| Error::ClientKeyPassphrase {
+                path: path.to_path_buf(),
+            });
     }
     // PEM_read_bio_PrivateKey recognises PKCS#8, PKCS#1 (`RSA PRIVATE KEY`) and SEC1
     // (`EC PRIVATE KEY`). The callback refuses to supply a passphrase, so OpenSSL can
@@ -383,11 +423,11 @@ mod tests {
             .unwrap();
         let root = dir.path().join("root.crt");
         std::fs::write(&root, b.build().to_pem().unwrap()).unwrap();
-        assert!(trust_store(&root, None).is_ok());
+        assert!(trust_store(&root, None, None).is_ok());
 
         let crl = dir.path().join("postgresql.crl");
         std::fs::write(&crl, b"not a crl").unwrap();
-        let err = trust_store(&root, Some(&crl)).err().unwrap();
+        let err = trust_store(&root, Some(&crl), None).err().unwrap();
         assert!(
             err.to_string().contains("postgresql.crl") && err.to_string().contains("PGCRL"),
             "{err}"
@@ -397,9 +437,9 @@ mod tests {
             b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
         )
         .unwrap();
-        let err = trust_store(&root, Some(&crl)).err().unwrap();
+        let err = trust_store(&root, Some(&crl), None).err().unwrap();
         assert!(err.to_string().contains("malformed"), "{err}");
-        let err = trust_store(&root, Some(dir.path())).err().unwrap();
+        let err = trust_store(&root, Some(dir.path()), None).err().unwrap();
         assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 
@@ -413,12 +453,12 @@ mod tests {
             .status()
             .unwrap()
             .success());
-        let err = check_key(&fifo).unwrap_err();
+        let err = check_key(&fifo, None).unwrap_err();
         assert!(
             matches!(&err, Error::BadFile { var: "PGKEY", reason, .. } if reason == "not a regular file"),
             "{err}"
         );
-        let err = trust_store(&fifo, None).err().unwrap();
+        let err = trust_store(&fifo, None, None).err().unwrap();
         assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 
@@ -436,15 +476,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let garbage = dir.path().join("root.crt");
         std::fs::write(&garbage, [0u8, 159, 146, 150, 1, 2, 3]).unwrap();
-        let err = trust_store(&garbage, None).err().unwrap();
+        let err = trust_store(&garbage, None, None).err().unwrap();
         assert!(err.to_string().contains("root.crt") && err.to_string().contains("PGROOTCA"));
         let empty = dir.path().join("empty.crt");
         std::fs::write(&empty, b"").unwrap();
         assert!(matches!(
-            trust_store(&empty, None),
+            trust_store(&empty, None, None),
             Err(Error::BadFile { .. })
         ));
-        let err = trust_store(dir.path(), None).err().unwrap();
+        let err = trust_store(dir.path(), None, None).err().unwrap();
         assert!(err.to_string().contains("not a regular file"), "{err}");
         let broken = dir.path().join("broken.crt");
         std::fs::write(
@@ -452,7 +492,7 @@ mod tests {
             b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
         )
         .unwrap();
-        assert!(trust_store(&broken, None)
+        assert!(trust_store(&broken, None, None)
             .err()
             .unwrap()
             .to_string()

@@ -46,11 +46,14 @@ pub(crate) use files::{check_key, exists, first_reason, load_certificates, load_
 /// What the TLS context verifies, and with which files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsPolicy {
-    /// The root CA file in use (it existed when the context was built). `None`: the
-    /// server certificate is not verified (require/prefer/allow without a root CA).
+    /// The root CA file in use (it existed when the context was built), or `system` for
+    /// the operating system's trusted roots (`PGSSLROOTCERT=system`). `None`: the server
+    /// certificate is not verified (require/prefer/allow without a root CA).
     pub root_ca: Option<PathBuf>,
-    /// The CRL file in use (only with a root CA).
+    /// The CRL file in use (only with a root CA file).
     pub crl: Option<PathBuf>,
+    /// The CRL directory in use (`PGSSLCRLDIR`; only with a root CA file).
+    pub crl_dir: Option<PathBuf>,
     /// The client certificate sent, if any.
     pub client_cert: Option<PathBuf>,
     /// The key of that certificate.
@@ -149,18 +152,34 @@ impl TlsContext {
         let mut policy = TlsPolicy {
             root_ca: None,
             crl: None,
+            crl_dir: None,
             client_cert: None,
             client_key: None,
             verify_host: mode == SslMode::VerifyFull,
         };
         let mut roots = Vec::new();
-        if files::exists(root_ca) {
-            let crl = Some(settings.crl.value.as_path()).filter(|p| files::exists(p));
-            let (store, certs) = files::trust_store(root_ca, crl)?;
+        if settings.system_roots() {
+            // PGSSLROOTCERT=system (libpq 16+): OpenSSL's default paths, which honour
+            // SSL_CERT_FILE and SSL_CERT_DIR; no CRL, as in libpq.
+            let mut store = openssl::x509::store::X509StoreBuilder::new().map_err(setup)?;
+            store.set_default_paths().map_err(|e| Error::TlsSetup {
+                reason: format!(
+                    "could not load system root certificate paths: {}",
+                    first_reason(&e)
+                ),
+            })?;
+            builder.set_cert_store(store.build());
+            builder.set_verify(SslVerifyMode::PEER);
+            policy.root_ca = Some(root_ca.clone());
+        } else if files::exists(root_ca) {
+            let crl = settings.crl_file().filter(|p| files::exists(p));
+            let crl_dir = settings.crl_dir.as_ref().map(|d| d.value.as_path());
+            let (store, certs) = files::trust_store(root_ca, crl, crl_dir)?;
             builder.set_cert_store(store);
             builder.set_verify(SslVerifyMode::PEER);
             policy.root_ca = Some(root_ca.clone());
             policy.crl = crl.map(|p| p.to_path_buf());
+            policy.crl_dir = crl_dir.map(|p| p.to_path_buf());
             roots = certs;
         } else if mode.requires_root_ca() {
             return Err(Error::RootCertMissing {
@@ -177,7 +196,8 @@ impl TlsContext {
         // PGSSLCERTMODE=disable: the client certificate is never sent (libpq 16).
         let send_cert = settings.ssl_cert_mode.value != crate::env::SslCertMode::Disable;
         if send_cert && files::exists(cert) {
-            let identity = files::client_identity(cert, &settings.key.value)?;
+            let passphrase = settings.key_passphrase.as_ref().map(|p| &p.value);
+            let identity = files::client_identity(cert, &settings.key.value, passphrase)?;
             // OpenSSL refuses some parsable certificates and keys here (e.g. "ee key too
             // small" for an RSA key under 2048 bits): name the file, as libpq does.
             let refused = |what: &'static str, var: &'static str, path: PathBuf| {

@@ -48,9 +48,11 @@ struct FileStamp {
     mode: u32,
 }
 
-/// The fingerprint of the four files a TLS context is built from.
+/// The fingerprint of the files a TLS context is built from (root CA, CRL, certificate,
+/// key) and of the CRL directory (its own entry: changes when a CRL is added, removed or
+/// renamed in it, as `openssl rehash` does).
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Fingerprint([Option<FileStamp>; 4]);
+struct Fingerprint([Option<FileStamp>; 5]);
 
 impl Fingerprint {
     fn of(settings: &Settings) -> Fingerprint {
@@ -60,6 +62,7 @@ impl Fingerprint {
             stamp(&settings.crl.value),
             stamp(&settings.cert.value),
             stamp(&settings.key.value),
+            settings.crl_dir.as_ref().and_then(|d| stamp(&d.value)),
         ])
     }
 }
@@ -303,8 +306,14 @@ fn still_present(policy: &TlsPolicy) -> TlsPolicy {
     let present =
         |path: &Option<std::path::PathBuf>| path.clone().filter(|p| super::files::exists(p));
     TlsPolicy {
-        root_ca: present(&policy.root_ca),
+        // `system` (the operating system's roots) is no file of ours.
+        root_ca: if policy.root_ca.as_deref() == Some(std::path::Path::new("system")) {
+            policy.root_ca.clone()
+        } else {
+            present(&policy.root_ca)
+        },
         crl: present(&policy.crl),
+        crl_dir: present(&policy.crl_dir),
         client_cert: present(&policy.client_cert),
         client_key: present(&policy.client_key),
         verify_host: policy.verify_host,
@@ -495,6 +504,7 @@ mod tests {
         let full = TlsPolicy {
             root_ca: Some("/c/root.crt".into()),
             crl: Some("/c/postgresql.crl".into()),
+            crl_dir: None,
             client_cert: Some("/c/postgresql.crt".into()),
             client_key: Some("/c/postgresql.key".into()),
             verify_host: false,
@@ -531,6 +541,7 @@ mod tests {
         let bare = TlsPolicy {
             root_ca: None,
             crl: None,
+            crl_dir: None,
             client_cert: None,
             client_key: None,
             verify_host: false,
