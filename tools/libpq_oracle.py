@@ -2,7 +2,7 @@
 """A libpq oracle: connects with libpq exactly as an application would (conninfo "" so
 every setting comes from the PG* environment variables), then prints one JSON line.
 
-Usage: LIBPQ=/path/to/libpq.so.5 python3 tools/libpq_oracle.py [SQL]
+Usage: LIBPQ=/path/to/libpq.so.5 [ORACLE_CONNINFO=...] python3 tools/libpq_oracle.py [SQL]
 
 Output: {"ok": true, "ssl": bool, "result": "<first column of first row of SQL>",
 "tls_version": ..., "alpn": ...} or {"ok": false, "error": "<PQerrorMessage>"}.
@@ -58,7 +58,9 @@ if repeat:
     sys.exit(0)
 
 
-conn = lib.PQconnectdb(b"")
+# ORACLE_CONNINFO: explicit connection parameters (above a service file and the
+# environment, as an application's own settings are); empty by default.
+conn = lib.PQconnectdb(os.environ.get("ORACLE_CONNINFO", "").encode())
 if lib.PQstatus(conn) != 0:  # CONNECTION_OK
     print(json.dumps({"ok": False, "error": text(lib.PQerrorMessage(conn)).strip()}))
     sys.exit(2)

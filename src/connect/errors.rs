@@ -50,8 +50,37 @@ impl ErrorContext<'_> {
             Some((_, crate::env::Source::Env)) => {
                 "check PGPASSWORD (the Access Point has no password), or set password= in the Access Point".into()
             }
+            Some((_, crate::env::Source::Service)) => match &self.settings.service {
+                Some(service) => format!(
+                    "check the password of service \"{}\" in \"{}\" (the Access Point has no password), or set password= in the Access Point",
+                    service.name,
+                    service.file.display()
+                ),
+                None => hint,
+            },
             _ => hint,
         }
+    }
+
+    /// What to do when no password was found: libpq's warning when the password file
+    /// was skipped (looked up again only on this error path), else where to put one.
+    fn no_password_hint(&self) -> String {
+        let file = self.settings.passfile.as_ref().map(|f| &f.value);
+        if let Some(file) = file {
+            if let crate::env::passfile::Lookup::Ignored(warning) = crate::env::passfile::lookup(
+                file,
+                self.access_point.server(),
+                crate::access_point::PORT,
+                self.access_point.dbname(),
+                self.access_point.username(),
+            ) {
+                return format!(
+                    "{warning}; the password file was skipped: chmod 0600 \"{}\", or set password= in the Access Point",
+                    file.display()
+                );
+            }
+        }
+        "set password= in the Access Point, or PGPASSWORD, or a line of the password file".into()
     }
 
     fn wire_error(&self, wire: &StartupError) -> Error {
@@ -152,7 +181,10 @@ impl ErrorContext<'_> {
                         user: self.user.to_string(),
                     }
                 } else {
-                    Error::NoPasswordSupplied { host }
+                    Error::NoPasswordSupplied {
+                        host,
+                        hint: self.no_password_hint(),
+                    }
                 };
             }
             source = err.source();

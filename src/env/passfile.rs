@@ -29,7 +29,7 @@ pub fn password_for(ap: &AccessPoint, settings: &Settings) -> Option<(Password, 
         return Some((ap.password().clone(), Source::AccessPoint));
     }
     if let Some(p) = &settings.password {
-        return Some((p.value.clone(), Source::Env));
+        return Some((p.value.clone(), p.source));
     }
     let file = settings.passfile.as_ref()?;
     match lookup(&file.value, ap.server(), PORT, ap.dbname(), ap.username()) {

@@ -135,7 +135,7 @@ impl Error {
             | Error::HostnameMismatch { host, .. }
             | Error::NoHostnameInCertificate { host }
             | Error::Ssl { host, .. }
-            | Error::NoPasswordSupplied { host }
+            | Error::NoPasswordSupplied { host, .. }
             | Error::PasswordRequestedUnderCertAuth { host, .. }
             | Error::ChannelBindingUnavailable { host, .. }
             | Error::Protocol { host, .. }

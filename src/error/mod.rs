@@ -392,14 +392,15 @@ pub enum Error {
     /// The server refused the connection (its message passes through unchanged).
     #[error("{}: {}", at(&.0.host), .0)]
     Server(Box<ServerRefusal>),
-    /// The server asked for a password and the Access Point has none (libpq's message).
-    #[error(
-        "{}: fe_sendauth: no password supplied (set password= in the Access Point)",
-        at(host)
-    )]
+    /// The server asked for a password and none was found (libpq's message): not in the
+    /// Access Point, PGPASSWORD, the service file or the password file.
+    #[error("{}: fe_sendauth: no password supplied ({hint})", at(host))]
     NoPasswordSupplied {
         /// The server.
         host: String,
+        /// What to do; it carries libpq's warning when the password file was skipped
+        /// (`WARNING: password file "..." has group or world access; ...`).
+        hint: String,
     },
     /// PGAUTH=cert and the server asked for a password: none is ever sent.
     #[error("{}: the server requested password authentication for user \"{user}\" but PGAUTH=cert, so no password is sent; the server must authenticate this user by certificate: a \"cert\" rule in pg_hba.conf (PostgreSQL) or auth_type = cert (PgBouncer)", at(host))]

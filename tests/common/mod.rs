@@ -31,7 +31,7 @@
 //! Addresses: 127.0.0.2 ssl_server, .3 plain_server, .10-.29 sslmode matrix servers,
 //! .30-.39 client-certificate tests, .40-.49 encoding tests, .50-.59 operations and pool,
 //! .60-.69 reliability and load, .70-.79 security (MITM proxy), .80-.99 ecosystem
-//! adapters and cancel, .100-.129 libpq variables and direct TLS (PostgreSQL 18),
+//! adapters and cancel, .100-.129 libpq variables and direct TLS (PostgreSQL 18; .112 service files and CRL directories),
 //! .130-.139 round-trip counting, .140-.149 CLI, demo and docker checks, .150-.179
 //! PgBouncer and HAProxy, .180-.199 Windows under Wine, .200-.209 certificate rotation,
 //! .210-.219 hostile fake servers (security). The modules of tests/server share one

@@ -39,5 +39,6 @@ mod pool;
 mod reliability;
 mod rotation;
 mod security;
+mod services;
 mod sslmode;
 mod windows;
