@@ -196,7 +196,7 @@ async fn connect(args: ConfigArg) -> ExitCode {
     let result = async {
         let ap = pgdap::AccessPoint::from_file(&args.config)?;
         let config = pgdap::Config::new(ap, &pgdap::Environment::from_process_env())?;
-        let session = pgdap::Connector::new(config)?.connect_spawned().await?;
+        let session = connector(config)?.connect_spawned().await?;
         pgdap::session_info::SessionInfo::query(&session).await
     }
     .await;
@@ -300,7 +300,7 @@ async fn run_bench(args: &BenchArgs) -> Result<serde_json::Value, String> {
             }
         }
     } else {
-        let connector = pgdap::Connector::new(config).map_err(|e| chain(&e))?;
+        let connector = connector(config).map_err(|e| chain(&e))?;
         let mut encrypted = false;
         for i in 0..args.warmup + args.n {
             let start = Instant::now();
@@ -357,6 +357,26 @@ fn summarize(mut times: Vec<Duration>) -> serde_json::Value {
 
 /// The error and every source below it, on one line (pgdap's one formatter, as the
 /// `connect` example prints it).
+/// A connector for `config`; when the client key is encrypted and no passphrase was
+/// given (a service file's `sslpassword`), asks for it on the terminal without echo, as
+/// psql does (OpenSSL's prompt), and never when stdin is not a terminal.
+fn connector(config: pgdap::Config) -> Result<pgdap::Connector, pgdap::Error> {
+    use std::io::IsTerminal;
+    match pgdap::Connector::new(config.clone()) {
+        Err(pgdap::Error::ClientKeyEncrypted { path }) if std::io::stdin().is_terminal() => {
+            let prompt = format!("Enter PEM pass phrase for \"{}\": ", path.display());
+            let passphrase = rpassword::prompt_password(prompt)
+                .map_err(|_| pgdap::Error::ClientKeyEncrypted { path: path.clone() })?;
+            let options = pgdap::ConnectOptions {
+                key_passphrase: Some(pgdap::Password::new(passphrase)),
+                ..config.options().clone()
+            };
+            pgdap::Connector::new(config.with_options(options))
+        }
+        other => other,
+    }
+}
+
 fn chain(e: &pgdap::Error) -> String {
     e.chain().to_string()
 }

@@ -208,3 +208,60 @@ fn bench_prints_a_summary() {
         );
     }
 }
+
+/// An encrypted client key: `pgdap connect` asks for the passphrase on a terminal (with
+/// echo off, as psql does), and fails at once, naming the key, without one.
+#[test]
+fn connect_prompts_for_an_encrypted_keys_passphrase_on_a_terminal() {
+    server();
+    let home = ClientHome::new();
+    home.put("alice.crt", "postgresql.crt");
+    home.put("alice-enc.key", "postgresql.key");
+    let config = config_file(&home, "certdb", "alice", "");
+    let ca = common::pki().path("ca.crt").display().to_string();
+    let vars = [
+        ("PGMODE", "verify-ca"),
+        ("PGROOTCA", ca.as_str()),
+        ("PGAUTH", "cert"),
+    ];
+    // No terminal: no prompt, the key's error.
+    let out = pgdap(
+        &["connect", "--config", &config],
+        &vars,
+        home.home(),
+        Some(b"passphrase\n"),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is encrypted with a passphrase") && stderr.contains("postgresql.key"),
+        "{stderr}"
+    );
+    // A terminal (script(1) gives the command a pseudo-terminal): the prompt, then the
+    // session.
+    let command = format!("{} connect --config {config}", env!("CARGO_BIN_EXE_pgdap"));
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"])
+        .env_clear()
+        .env("HOME", home.home())
+        .env("PATH", "/usr/bin:/bin")
+        .envs(vars.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        // The prompt reads the terminal once the command asks.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        stdin.write_all(b"passphrase\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("Enter PEM pass phrase for"), "{stdout}");
+    // Not echoed: the terminal shows the prompt, never the passphrase typed.
+    assert!(!stdout.contains("passphrase"), "echoed: {stdout}");
+    assert!(stdout.contains("\"user\":\"alice\""), "{stdout}");
+}
