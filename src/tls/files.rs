@@ -208,6 +208,36 @@ pub(crate) fn trust_store(
     Ok((store.build(), roots))
 }
 
+/// The operating system's trusted roots (`PGSSLROOTCERT=system`): OpenSSL's default
+/// paths, which honour `SSL_CERT_FILE` and `SSL_CERT_DIR` (libpq's
+/// `SSL_CTX_set_default_verify_paths`), and on Windows, where OpenSSL's paths hold
+/// nothing, the current user's `ROOT` certificate store too (which includes the machine's).
+pub(crate) fn system_store() -> Result<openssl::x509::store::X509Store> {
+    let setup = |e: openssl::error::ErrorStack| Error::TlsSetup {
+        reason: format!(
+            "could not load system root certificate paths: {}",
+            first_reason(&e)
+        ),
+    };
+    let mut store = X509StoreBuilder::new().map_err(setup)?;
+    store.set_default_paths().map_err(setup)?;
+    #[cfg(windows)]
+    {
+        let roots = schannel::cert_store::CertStore::open_current_user("ROOT").map_err(|e| {
+            Error::TlsSetup {
+                reason: format!("could not open the Windows certificate store \"ROOT\": {e}"),
+            }
+        })?;
+        for cert in roots.certs() {
+            // A certificate OpenSSL cannot parse, or one already added, is skipped.
+            if let Ok(x509) = X509::from_der(cert.to_der()) {
+                let _ = store.add_cert(x509);
+            }
+        }
+    }
+    Ok(store.build())
+}
+
 /// Reads and parses every certificate of a PEM file (for reports).
 pub(crate) fn load_certificates(
     what: &'static str,

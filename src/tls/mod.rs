@@ -159,16 +159,8 @@ impl TlsContext {
         };
         let mut roots = Vec::new();
         if settings.system_roots() {
-            // PGSSLROOTCERT=system (libpq 16+): OpenSSL's default paths, which honour
-            // SSL_CERT_FILE and SSL_CERT_DIR; no CRL, as in libpq.
-            let mut store = openssl::x509::store::X509StoreBuilder::new().map_err(setup)?;
-            store.set_default_paths().map_err(|e| Error::TlsSetup {
-                reason: format!(
-                    "could not load system root certificate paths: {}",
-                    first_reason(&e)
-                ),
-            })?;
-            builder.set_cert_store(store.build());
+            // PGSSLROOTCERT=system (libpq 16+); no CRL, as in libpq.
+            builder.set_cert_store(files::system_store()?);
             builder.set_verify(SslVerifyMode::PEER);
             policy.root_ca = Some(root_ca.clone());
         } else if files::exists(root_ca) {

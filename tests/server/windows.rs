@@ -655,6 +655,17 @@ fn cases(wine: &Wine) -> Vec<Case> {
             .error("no password supplied"),
     );
 
+    // PGSSLROOTCERT=system: the operating system's store (Windows: the ROOT store, read
+    // through schannel), which does not hold the test CA: verification fails on every
+    // platform (psql 15 takes "system" for a file that does not exist).
+    cases.push(
+        Case::new("verify-full, PGSSLROOTCERT=system", SSL_ADDR)
+            .mode("verify-full")
+            .var(same("PGSSLROOTCERT", "system"))
+            .error("certificate verify failed")
+            .error("PGSSLROOTCERT=system"),
+    );
+
     // A server without SSL.
     for mode in ["disable", "allow", "prefer", "require"] {
         cases.push(Case::new(format!("{mode}, server without SSL"), PLAIN_ADDR).mode(mode));
