@@ -48,6 +48,8 @@ pub struct AccessPoint {
     password: Password,
     /// Set by [`AccessPoint::from_file`]: the file holds a password others can read.
     readable_by_others: Option<ReadableByOthers>,
+    /// Set by [`AccessPoint::from_file`]: the file it was read from.
+    file: Option<std::path::PathBuf>,
 }
 
 /// Two Access Points are equal when they name the same server, database, user and
@@ -118,6 +120,7 @@ impl AccessPoint {
             username: username.into(),
             password,
             readable_by_others: None,
+            file: None,
         }
     }
 
@@ -176,6 +179,7 @@ impl AccessPoint {
                     .unwrap_or_default(),
             ),
             readable_by_others: None,
+            file: None,
         })
     }
 
@@ -230,6 +234,7 @@ impl AccessPoint {
             });
         }
         let mut ap = AccessPoint::parse_bytes(&bytes)?;
+        ap.file = Some(path.to_path_buf());
         if !ap.password.is_empty() {
             ap.readable_by_others = meta.as_ref().and_then(|m| readable_by_others(path, m));
             if let Some(exposed) = &ap.readable_by_others {
@@ -249,6 +254,19 @@ impl AccessPoint {
     /// ```
     pub fn readable_by_others(&self) -> Option<&ReadableByOthers> {
         self.readable_by_others.as_ref()
+    }
+
+    /// The file [`from_file`](AccessPoint::from_file) read it from: a
+    /// [`Connector`](crate::Connector) reads that file again for new connections when it
+    /// changes (docs/design.md §12). `None` for an Access Point built in code.
+    ///
+    /// ```
+    /// let ap = pgdap::AccessPoint::parse("dbengine=postgre\ndbserver=h\ndbname=d\nusername=u\n")?;
+    /// assert!(ap.file().is_none());
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
     /// `dbserver`: host name or IP address.

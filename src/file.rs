@@ -7,6 +7,7 @@
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::path::Path;
+use std::time::SystemTime;
 
 use zeroize::Zeroizing;
 
@@ -118,5 +119,55 @@ mod tests {
         assert!(status.success());
         let (_, meta) = open_checked(&fifo).unwrap();
         assert!(!meta.is_file());
+    }
+}
+
+/// A cheap fingerprint of a file, to notice a change without reading it: size,
+/// modification and status-change times, inode, owner and mode (an atomic rename, an
+/// in-place rewrite and a `chmod` all change it). Certificate rotation and the Access
+/// Point file's re-read compare it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    /// Status-change time (`st_ctime`, nanoseconds): moves on chmod/chown too.
+    changed: (i64, i64),
+    inode: (u64, u64),
+    owner: u32,
+    mode: u32,
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` (`stat`, following symlinks); `None` when there
+    /// is none.
+    pub(crate) fn of(path: &Path) -> Option<FileStamp> {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| FileStamp::from_metadata(&m))
+    }
+
+    #[cfg(unix)]
+    fn from_metadata(m: &Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+            changed: (m.ctime(), m.ctime_nsec()),
+            inode: (m.dev(), m.ino()),
+            owner: m.uid(),
+            mode: m.mode(),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn from_metadata(m: &Metadata) -> FileStamp {
+        FileStamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+            changed: (0, 0),
+            inode: (0, 0),
+            owner: 0,
+            mode: u32::from(m.permissions().readonly()),
+        }
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod access_point;
 pub mod connect;
+pub mod credentials;
 pub mod doctor;
 pub mod encoding;
 pub mod env;

@@ -18,6 +18,8 @@ pub(crate) struct ErrorContext<'a> {
     /// For the password hints: where the password sent came from.
     pub(crate) access_point: &'a crate::access_point::AccessPoint,
     pub(crate) user: &'a str,
+    /// The credential provider whose secret was sent, if one was.
+    pub(crate) provider: Option<&'a str>,
     pub(crate) settings: &'a Settings,
     pub(crate) attempt: Attempt,
     pub(crate) tls: Option<&'a TlsContext>,
@@ -38,6 +40,11 @@ impl ErrorContext<'_> {
     fn password_hint(&self, hint: String) -> String {
         if hint != PASSWORD_HINT {
             return hint;
+        }
+        if let Some(provider) = self.provider {
+            return format!(
+                "the password came from credential provider \"{provider}\": check what it returns for this user"
+            );
         }
         match crate::env::passfile::password_for(self.access_point, self.settings) {
             Some((_, crate::env::Source::PasswordFile)) => match &self.settings.passfile {

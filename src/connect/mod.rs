@@ -30,8 +30,12 @@ use tokio_postgres::{Client, Connection};
 use tracing::{info, Instrument};
 
 use crate::access_point::{AccessPoint, PORT};
+use crate::credentials::reload::AccessPointWatch;
+use crate::credentials::{CredentialCache, CredentialProvider};
 use crate::encoding::SessionEncoding;
-use crate::env::{ChannelBinding, Environment, Setting, Settings, Source, SslNegotiation};
+use crate::env::{
+    AuthMethod, ChannelBinding, Environment, Setting, Settings, Source, SslNegotiation,
+};
 use crate::error::{Error, Result};
 use crate::secret::Password;
 use crate::startup::{AuthCheck, StartupWatch};
@@ -336,6 +340,10 @@ impl<C, T> std::fmt::Debug for Session<C, T> {
 pub struct Connector {
     config: Arc<Config>,
     tls: Arc<TlsReloader>,
+    /// The Access Point in service: its file is read again when it changes.
+    access_point: Arc<AccessPointWatch>,
+    /// The credential provider and its cached secret, if one is set.
+    credentials: Option<Arc<CredentialCache>>,
     notice_callback: Option<NoticeCallback>,
 }
 
@@ -344,6 +352,11 @@ impl std::fmt::Debug for Connector {
         f.debug_struct("Connector")
             .field("config", &self.config)
             .field("tls", &self.tls)
+            .field("access_point", &self.access_point)
+            .field(
+                "credential_provider",
+                &self.credentials.as_ref().map(|c| c.name().to_string()),
+            )
             .field("notice_callback", &self.notice_callback.is_some())
             .finish()
     }
@@ -356,11 +369,93 @@ impl Connector {
             &config.settings,
             config.options.reload_interval,
         )?);
+        let access_point = Arc::new(AccessPointWatch::new(
+            config.access_point.clone(),
+            config.options.reload_interval,
+        ));
         Ok(Connector {
             config: Arc::new(config),
             tls,
+            access_point,
+            credentials: None,
             notice_callback: None,
         })
+    }
+
+    /// Takes the password (or token) of new connections from `provider` (docs/design.md
+    /// §12): it wins over the Access Point's password, PGPASSWORD, a service's password
+    /// and the password file, and is never called under `PGAUTH=cert`. Its secret is
+    /// cached until shortly before its expiry; concurrent connections wait for one call;
+    /// after the server refuses a cached secret (28P01, 28000) one fresh secret is
+    /// fetched and the connection tried once more. Its errors are
+    /// [`Error::CredentialProvider`].
+    ///
+    /// ```no_run
+    /// # fn f(config: pgdap::Config) -> Result<(), pgdap::Error> {
+    /// use pgdap::credentials::{provider_fn, Credential};
+    /// let connector = pgdap::Connector::new(config)?.with_credential_provider(provider_fn(
+    ///     "secret-store",
+    ///     || async { Ok(Credential::new(pgdap::Password::new("s3cret"))) },
+    /// ));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_credential_provider(mut self, provider: impl CredentialProvider) -> Connector {
+        self.credentials = Some(Arc::new(CredentialCache::new(Arc::new(provider))));
+        self
+    }
+
+    /// The credential provider's name, if one is set.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn credential_provider_name(&self) -> Option<&str> {
+        self.credentials.as_ref().map(|c| c.name())
+    }
+
+    /// The provider's secret for the blocking adapter, which runs outside tokio: fetched
+    /// (when due) on a runtime of its own. `None` without a provider or under
+    /// `PGAUTH=cert`.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn blocking_secret(&self) -> Result<Option<Password>> {
+        let Some(cache) = &self.credentials else {
+            return Ok(None);
+        };
+        if self.config.settings.auth.value == AuthMethod::Cert {
+            return Ok(None);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::CredentialProvider {
+                provider: cache.name().to_string(),
+                source: Box::new(e),
+            })?;
+        runtime.block_on(cache.get()).map(|s| Some(s.password))
+    }
+
+    /// The credential provider's name, calls and the cached secret's expiry; `None`
+    /// without a provider.
+    pub fn credential_status(&self) -> Option<crate::credentials::CredentialStatus> {
+        self.credentials.as_ref().map(|c| c.status())
+    }
+
+    /// The Access Point new connections use: the one the configuration was built with,
+    /// or, when it was read from a file ([`AccessPoint::from_file`]), that file as last
+    /// read (it is read again when it changes, at most once per
+    /// [`ConnectOptions::reload_interval`]; a file that no longer parses keeps the last
+    /// good one: [`Connector::access_point_error`]).
+    ///
+    /// ```no_run
+    /// # fn f(connector: pgdap::Connector) {
+    /// println!("connecting to {}", connector.access_point().server());
+    /// # }
+    /// ```
+    pub fn access_point(&self) -> Arc<AccessPoint> {
+        self.access_point.current()
+    }
+
+    /// Why the Access Point file could not be read again after it changed, while it
+    /// cannot (the last good one stays in service).
+    pub fn access_point_error(&self) -> Option<Arc<Error>> {
+        self.access_point.last_error()
     }
 
     /// Calls `callback` with every server notice of every connection this connector
@@ -424,7 +519,8 @@ impl Connector {
     /// # }
     /// ```
     pub fn tokio_postgres_config(&self, attempt: Attempt) -> tokio_postgres::Config {
-        self.pg_config(attempt)
+        let password = self.credentials.as_ref().and_then(|c| c.peek());
+        self.pg_config(attempt, &self.access_point.current(), password.as_ref())
     }
 
     /// libpq's attempts for this configuration's sslmode and PGAUTH.
@@ -458,21 +554,59 @@ impl Connector {
 
     /// Connects, following libpq's sequence for the configured sslmode.
     pub async fn connect(&self) -> Result<Connected> {
+        self.connect_to(self.access_point.current()).await
+    }
+
+    async fn connect_to(&self, ap: Arc<AccessPoint>) -> Result<Connected> {
         let settings = &self.config.settings;
         let span = tracing::info_span!(
             "pgdap.connect",
-            host = self.config.access_point.server(),
+            host = ap.server(),
             port = PORT,
             mode = %settings.mode.value,
             auth = %settings.auth.value
         );
-        self.connect_sequence().instrument(span).await
+        self.connect_with_credentials(ap).instrument(span).await
     }
 
-    async fn connect_sequence(&self) -> Result<Connected> {
+    /// The sequence with the credentials of the moment, and one more try when the server
+    /// refused a login whose secret has moved since (a provider's cached secret, an
+    /// Access Point file changed during the attempt).
+    async fn connect_with_credentials(&self, ap: Arc<AccessPoint>) -> Result<Connected> {
+        let secret = match (&self.credentials, self.config.settings.auth.value) {
+            (Some(cache), AuthMethod::Password) => Some(cache.get().await?),
+            _ => None,
+        };
+        let password = secret.as_ref().map(|s| &s.password);
+        let err = match self.connect_sequence(&ap, password).await {
+            Ok(connected) => return Ok(connected),
+            Err(e) if !e.refused_login() => return Err(e),
+            Err(e) => e,
+        };
+        if let (Some(cache), Some(secret)) = (&self.credentials, &secret) {
+            if secret.fresh {
+                return Err(err);
+            }
+            let fresh = cache.refresh_after_refusal(&secret.password).await?;
+            return self.connect_sequence(&ap, Some(&fresh.password)).await;
+        }
+        match self.access_point.changed_since(&ap) {
+            Some(newer) => {
+                info!("the Access Point file changed since the refused login; trying once more with it");
+                self.connect_sequence(&newer, None).await
+            }
+            None => Err(err),
+        }
+    }
+
+    async fn connect_sequence(
+        &self,
+        ap: &AccessPoint,
+        password: Option<&Password>,
+    ) -> Result<Connected> {
         let settings = &self.config.settings;
         Plan::new(settings.mode.value, settings.auth.value)
-            .run(|attempt| self.attempt(attempt))
+            .run(|attempt| self.attempt(attempt, ap, password))
             .await
     }
 
@@ -481,9 +615,10 @@ impl Connector {
     /// SQL_ASCII database gets `client_encoding = SQL_ASCII`, so its raw bytes pass
     /// through to [`RawText`](crate::encoding::RawText)).
     pub async fn connect_spawned(&self) -> Result<Session> {
-        let connected = self.connect().await?;
+        let ap = self.access_point.current();
+        let connected = self.connect_to(ap.clone()).await?;
         let connection = connected.connection;
-        let host = self.config.access_point.server();
+        let host = ap.server();
         // The encodings the server reported at start-up (ParameterStatus) save a query.
         let reported = connection.parameter("server_encoding").map(|server| {
             (
@@ -524,8 +659,13 @@ impl Connector {
         })
     }
 
-    fn pg_config(&self, attempt: Attempt) -> tokio_postgres::Config {
-        let ap = &self.config.access_point;
+    /// `password`: the credential provider's, which wins over the others.
+    pub(crate) fn pg_config(
+        &self,
+        attempt: Attempt,
+        ap: &AccessPoint,
+        password: Option<&Password>,
+    ) -> tokio_postgres::Config {
         let opts = &self.config.options;
         let mut pg = tokio_postgres::Config::new();
         pg.host(ap.server())
@@ -562,11 +702,16 @@ impl Connector {
         if settings.ssl_negotiation.value == SslNegotiation::Direct && attempt != Attempt::Plain {
             pg.ssl_negotiation(tokio_postgres::config::SslNegotiation::Direct);
         }
-        // The Access Point's password, else PGPASSWORD, else the password file (docs/design.md §9).
-        // Under PGAUTH=cert none is ever handed to the protocol layer, so none can be
-        // sent whatever the server asks.
-        if let Some((password, _)) = crate::env::passfile::password_for(ap, settings) {
-            pg.password(password.expose());
+        // The provider's secret, else the Access Point's password, else PGPASSWORD (or a
+        // service's), else the password file (docs/design.md §9, §12). Under PGAUTH=cert
+        // none is ever handed to the protocol layer, so none can be sent whatever the
+        // server asks.
+        if settings.auth.value != AuthMethod::Cert {
+            if let Some(password) = password {
+                pg.password(password.expose());
+            } else if let Some((password, _)) = crate::env::passfile::password_for(ap, settings) {
+                pg.password(password.expose());
+            }
         }
         pg
     }
@@ -578,12 +723,17 @@ impl Connector {
     }
 
     /// One attempt: pgdap's own socket, tokio-postgres' start-up on it.
-    async fn attempt(&self, attempt: Attempt) -> std::result::Result<Connected, Failure> {
-        let host = self.config.access_point.server();
+    async fn attempt(
+        &self,
+        attempt: Attempt,
+        ap: &AccessPoint,
+        password: Option<&Password>,
+    ) -> std::result::Result<Connected, Failure> {
+        let host = ap.server();
         info!(attempt = attempt.describe(), "connecting");
         let probe = Arc::new(Mutex::new(Probe::default()));
         let watch = StartupWatch::new(self.auth_check());
-        let pg = self.pg_config(attempt);
+        let pg = self.pg_config(attempt, ap, password);
         let options = &self.config.options;
         // PGCONNECT_TIMEOUT when set (0: no bound), else ConnectOptions::connect_timeout.
         let connect_timeout = self
@@ -594,8 +744,9 @@ impl Connector {
         let ctx = self.tls.current();
         let errors = ErrorContext {
             host,
-            access_point: &self.config.access_point,
-            user: self.config.access_point.username(),
+            access_point: ap,
+            user: ap.username(),
+            provider: password.and(self.credentials.as_ref()).map(|c| c.name()),
             settings: &self.config.settings,
             attempt,
             tls: ctx.as_deref(),

@@ -92,6 +92,7 @@ impl Error {
             | Error::NoHostnameInCertificate { .. }
             | Error::Ssl { .. } => K::Tls,
             Error::AuthNotAllowed { .. }
+            | Error::CredentialProvider { .. }
             | Error::NoPasswordSupplied { .. }
             | Error::PasswordRequestedUnderCertAuth { .. }
             | Error::ChannelBindingUnavailable { .. } => K::Authentication,
@@ -108,6 +109,13 @@ impl Error {
             Error::Adapter { .. } => K::Adapter,
             Error::Cancel { .. } => K::Cancel,
         }
+    }
+
+    /// The server refused the login (SQLSTATE 28P01 invalid_password or 28000
+    /// invalid_authorization_specification) in the last attempt: a password or token
+    /// that may have changed.
+    pub(crate) fn refused_login(&self) -> bool {
+        matches!(self.last_attempt(), Error::Server(r) if r.code == "28P01" || r.code == "28000")
     }
 
     /// The server of a connection attempt's error (`dbserver`, or the member of a list it

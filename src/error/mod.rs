@@ -149,6 +149,17 @@ pub enum Error {
         /// The files searched, in order (those that exist and those that do not).
         searched: Vec<PathBuf>,
     },
+    /// The credential provider set with
+    /// [`Connector::with_credential_provider`](crate::Connector::with_credential_provider)
+    /// failed; no connection was attempted.
+    #[error("credential provider \"{provider}\" failed: {source}")]
+    CredentialProvider {
+        /// The provider's name.
+        provider: String,
+        /// Its error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// `PGAUTH=cert` with `PGMODE=disable`.
     #[error("PGAUTH=cert requires SSL but PGMODE=disable; set PGMODE to require, verify-ca or verify-full")]
     CertAuthWithoutSsl,

@@ -96,7 +96,11 @@ pub type BlockingSession = Session<postgres::Client, ()>;
 /// ```
 pub fn connect(connector: &Connector) -> Result<BlockingSession> {
     let config = connector.config();
-    let host = config.access_point().server();
+    // The Access Point as last read from its file, and the credential provider's secret
+    // (fetched on a runtime of its own: this function runs outside tokio).
+    let ap = connector.access_point();
+    let password = connector.blocking_secret()?;
+    let host = ap.server();
     let span = tracing::info_span!(
         "pgdap.connect",
         host,
@@ -113,9 +117,16 @@ pub fn connect(connector: &Connector) -> Result<BlockingSession> {
         queue: notices.clone(),
     };
     let ctx = connector.tls_context();
-    let (mut client, tls) = connector
-        .plan()
-        .run_blocking(|attempt| one_attempt(connector, attempt, ctx.as_ref(), &sink))?;
+    let (mut client, tls) = connector.plan().run_blocking(|attempt| {
+        one_attempt(
+            connector,
+            attempt,
+            &ap,
+            password.as_ref(),
+            ctx.as_ref(),
+            &sink,
+        )
+    })?;
     let encoding = prepare(&mut client, connector)?;
     let cancel = client.cancel_token();
     let process_id = backend_pid(&mut client)?;
@@ -139,19 +150,22 @@ pub fn connect(connector: &Connector) -> Result<BlockingSession> {
 fn one_attempt(
     connector: &Connector,
     attempt: Attempt,
+    ap: &crate::access_point::AccessPoint,
+    password: Option<&crate::secret::Password>,
     ctx: Option<&Arc<TlsContext>>,
     sink: &NoticeSink,
 ) -> std::result::Result<(postgres::Client, Option<TlsSession>), Failure> {
     let config = connector.config();
-    let host = config.access_point().server();
+    let host = ap.server();
     tracing::info!(attempt = attempt.describe(), "connecting");
-    let mut pg = postgres::Config::from(connector.tokio_postgres_config(attempt));
+    let mut pg = postgres::Config::from(connector.pg_config(attempt, ap, password));
     let sink = sink.clone();
     pg.notice_callback(move |e| sink.deliver(Notice::from_db_error(&e)));
     let errors = ErrorContext {
         host,
-        access_point: config.access_point(),
-        user: config.access_point().username(),
+        access_point: ap,
+        user: ap.username(),
+        provider: password.and(connector.credential_provider_name()),
         settings: config.settings(),
         attempt,
         tls: ctx.map(|c| &**c),
@@ -283,7 +297,8 @@ fn check_session(
     client: &mut postgres::Client,
 ) -> Result<()> {
     let settings = connector.config().settings();
-    let host = connector.config().access_point().server();
+    let ap = connector.access_point();
+    let host = ap.server();
     target::cert_mode_check(settings, certs, host)?;
     let attrs = settings.target_session_attrs.value;
     let Some(sql) = target::state_query(attrs) else {

@@ -28,7 +28,7 @@
 //! pointers.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
@@ -36,17 +36,7 @@ use super::{TlsContext, TlsPolicy};
 use crate::env::variables::{PGCERT, PGCRL, PGKEY, PGROOTCA};
 use crate::env::{Settings, SslMode};
 use crate::error::{Error, Result};
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct FileStamp {
-    len: u64,
-    modified: Option<SystemTime>,
-    /// Status-change time (`st_ctime`, nanoseconds): moves on chmod/chown too.
-    changed: (i64, i64),
-    inode: (u64, u64),
-    owner: u32,
-    mode: u32,
-}
+use crate::file::FileStamp;
 
 /// The fingerprint of the files a TLS context is built from (root CA, CRL, certificate,
 /// key) and of the CRL directory (its own entry: changes when a CRL is added, removed or
@@ -56,7 +46,7 @@ struct Fingerprint([Option<FileStamp>; 5]);
 
 impl Fingerprint {
     fn of(settings: &Settings) -> Fingerprint {
-        let stamp = |path: &std::path::Path| std::fs::metadata(path).ok().map(|m| stamp(&m));
+        let stamp = FileStamp::of;
         Fingerprint([
             stamp(&settings.root_ca.value),
             stamp(&settings.crl.value),
@@ -64,31 +54,6 @@ impl Fingerprint {
             stamp(&settings.key.value),
             settings.crl_dir.as_ref().and_then(|d| stamp(&d.value)),
         ])
-    }
-}
-
-#[cfg(unix)]
-fn stamp(m: &std::fs::Metadata) -> FileStamp {
-    use std::os::unix::fs::MetadataExt;
-    FileStamp {
-        len: m.len(),
-        modified: m.modified().ok(),
-        changed: (m.ctime(), m.ctime_nsec()),
-        inode: (m.dev(), m.ino()),
-        owner: m.uid(),
-        mode: m.mode(),
-    }
-}
-
-#[cfg(not(unix))]
-fn stamp(m: &std::fs::Metadata) -> FileStamp {
-    FileStamp {
-        len: m.len(),
-        modified: m.modified().ok(),
-        changed: (0, 0),
-        inode: (0, 0),
-        owner: 0,
-        mode: u32::from(m.permissions().readonly()),
     }
 }
 
