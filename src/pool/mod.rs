@@ -196,6 +196,17 @@ pub struct PoolOptions {
     /// doubling up to 5 s, each delay drawn from the upper half; [`Backoff::OFF`] turns
     /// it off.
     pub reconnect_backoff: Backoff,
+    /// The longest a connection is kept: older ones are closed when they come back to be
+    /// checked out, and a new one is opened (new credentials, a new server behind a
+    /// name, a new certificate are then used by every connection within this time).
+    /// `None` (the default) keeps connections while they work.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = pgdap::PoolOptions { max_lifetime: Some(Duration::from_secs(1800)), ..Default::default() };
+    /// assert_eq!(opts.max_lifetime, Some(Duration::from_secs(1800)));
+    /// ```
+    pub max_lifetime: Option<Duration>,
 }
 
 impl Default for PoolOptions {
@@ -206,6 +217,7 @@ impl Default for PoolOptions {
             health_check: HealthCheck::default(),
             health_check_timeout: Duration::from_secs(5),
             reconnect_backoff: Backoff::default(),
+            max_lifetime: None,
         }
     }
 }
@@ -299,6 +311,7 @@ struct SessionManager {
     /// Bounds the health check's query here, not through deadpool's recycle timeout: a
     /// recycle future that deadpool drops could not count the discard.
     health_check_timeout: Duration,
+    max_lifetime: Option<Duration>,
     gate: Gate,
     counters: Counters,
 }
@@ -406,6 +419,16 @@ impl managed::Manager for SessionManager {
             self.discard("the connection is closed");
             return Err(RecycleError::message("connection closed"));
         }
+        if let Some(max) = self.max_lifetime {
+            if metrics.age() >= max {
+                debug!(
+                    target: "pgdap::pool",
+                    host = self.host(),
+                    "closing a pooled connection older than PoolOptions::max_lifetime ({max:?})"
+                );
+                return Err(RecycleError::message("max_lifetime reached"));
+            }
+        }
         // Each checkout sees its own notices (the callback and the log saw them all).
         session.notices.drain();
         if self.health_check.queries_after(metrics.last_used()) {
@@ -493,6 +516,7 @@ impl Pool {
             connector,
             health_check: options.health_check,
             health_check_timeout: options.health_check_timeout,
+            max_lifetime: options.max_lifetime,
             gate: Gate::new(options.reconnect_backoff),
             counters: Counters::default(),
         };
