@@ -33,7 +33,7 @@
 //! .60-.69 reliability and load, .70-.79 security (MITM proxy), .80-.99 ecosystem
 //! adapters and cancel, .100-.129 libpq variables and direct TLS (PostgreSQL 18; .112 service files and CRL directories),
 //! .130-.139 round-trip counting, .140-.149 CLI, demo and docker checks, .150-.179
-//! PgBouncer and HAProxy, .180-.199 Windows under Wine, .200-.209 certificate rotation,
+//! PgBouncer and HAProxy, .180-.199 Windows under Wine, .200-.209 certificate rotation (.205 credentials that move),
 //! .210-.219 hostile fake servers (security). The modules of tests/server share one
 //! process, so each keeps to its area: a server started on an address where its own
 //! process already runs one stops that one first (see `claim_address`).

@@ -28,6 +28,7 @@ mod common;
 mod cli;
 mod client_cert;
 mod connect;
+mod credentials;
 mod direct_tls;
 mod ecosystem;
 mod encoding;
