@@ -52,6 +52,9 @@ fn dap(user: &str, password: &str) -> String {
     )
 }
 
+/// When a query ended, and how.
+type Outcome = (Instant, Result<(), String>);
+
 /// What a run of the load saw, split at the moment the rotation was complete.
 #[derive(Debug)]
 struct Load {
@@ -93,7 +96,7 @@ async fn under_load(
         },
     )
     .unwrap();
-    let log: Arc<Mutex<Vec<(Instant, Result<(), String>)>>> = Arc::default();
+    let log: Arc<Mutex<Vec<Outcome>>> = Arc::default();
     let end = Instant::now() + Duration::from_secs(6);
     let tasks: Vec<_> = (0..8)
         .map(|_| {
