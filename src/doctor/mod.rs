@@ -368,6 +368,84 @@ pub fn rotation_check(connector: &Connector) -> Check {
     }
 }
 
+/// Where a running connector's password comes from, as a check for a service's own
+/// health report: the credential provider (its name, calls, and the cached secret's
+/// expiry), or the Access Point (its file's re-read state), PGPASSWORD, a service or the
+/// password file, never the value. WARN while the Access Point file changed but cannot be
+/// used (the last good one stays in service) or the cached secret has expired.
+///
+/// ```no_run
+/// # fn report(connector: &pgdap::Connector) {
+/// let check = pgdap::doctor::credential_check(connector);
+/// println!("{}: {}", check.item, check.found);
+/// # }
+/// ```
+pub fn credential_check(connector: &Connector) -> Check {
+    const ITEM: &str = "credentials";
+    if let Some(e) = connector.access_point_error() {
+        return check(
+            Status::Warn,
+            ITEM,
+            e.to_string(),
+            Some(
+                "fix the Access Point file; new connections use the last good one meanwhile".into(),
+            ),
+        );
+    }
+    let settings = connector.config().settings();
+    if settings.auth.value == crate::env::AuthMethod::Cert {
+        return check(
+            Status::Ok,
+            ITEM,
+            "PGAUTH=cert: no password is ever sent",
+            None,
+        );
+    }
+    if let Some(status) = connector.credential_status() {
+        let expiry = match status.expires_at {
+            Some(at) => match at.duration_since(std::time::SystemTime::now()) {
+                Ok(left) => format!("the cached secret expires in {}s", left.as_secs()),
+                Err(_) => {
+                    return check(
+                        Status::Warn,
+                        ITEM,
+                        format!(
+                            "credential provider \"{}\": the cached secret has expired; the next connection fetches a new one",
+                            status.provider
+                        ),
+                        None,
+                    )
+                }
+            },
+            None if status.calls == 0 => "not called yet".to_string(),
+            None => "the cached secret has no expiry".to_string(),
+        };
+        return check(
+            Status::Ok,
+            ITEM,
+            format!(
+                "credential provider \"{}\" ({} calls; {expiry})",
+                status.provider, status.calls
+            ),
+            None,
+        );
+    }
+    let ap = connector.access_point();
+    let found = match crate::env::passfile::password_for(&ap, settings) {
+        Some((_, source)) => {
+            let file = match (source, ap.file()) {
+                (Source::AccessPoint, Some(file)) => {
+                    format!(" (file \"{}\", read again when it changes)", file.display())
+                }
+                _ => String::new(),
+            };
+            format!("the password comes from the {source}{file}")
+        }
+        None => "no password is configured".to_string(),
+    };
+    check(Status::Ok, ITEM, found, None)
+}
+
 async fn server_checks(
     client: &tokio_postgres::Client,
     settings: &Settings,
@@ -439,6 +517,36 @@ fn vendor_expects(item: &str, found: String, expected: &str, literal: &str) -> C
 mod tests {
     use super::*;
     use crate::env::variables::{PGMODE, PGROOTCA};
+
+    #[tokio::test]
+    async fn the_credential_check_names_the_source_never_the_value() {
+        let ap = AccessPoint::parse(
+            "dbengine=postgre\ndbserver=db1\ndbname=d\nusername=u\npassword=hunter2\n",
+        )
+        .unwrap();
+        let env =
+            Environment::from_pairs([(PGMODE.name, "disable")]).with_default_dir("/nonexistent");
+        let connector = Connector::new(Config::new(ap, &env).unwrap()).unwrap();
+        let c = credential_check(&connector);
+        assert_eq!(
+            (c.status, c.found.as_str()),
+            (Status::Ok, "the password comes from the access point")
+        );
+        let connector = connector.with_credential_provider(crate::credentials::provider_fn(
+            "vault",
+            || async {
+                Ok(crate::credentials::Credential::new(crate::Password::new(
+                    "hunter2",
+                )))
+            },
+        ));
+        let c = credential_check(&connector);
+        assert_eq!(
+            c.found,
+            "credential provider \"vault\" (0 calls; not called yet)"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
 
     #[test]
     fn a_failed_connection_carries_the_error_and_its_likely_cause() {
