@@ -343,3 +343,25 @@ pub async fn backend_pid(client: &pgdap::tokio_postgres::Client) -> i32 {
         .unwrap()
         .get(0)
 }
+
+/// Asserts that pgdap and a libpq oracle agree on one case: the same value, or both
+/// failing with `phrase` (when given) in both messages. `case` names the case in the
+/// panic message, `oracle` the libpq.
+pub fn assert_agree(
+    case: &dyn std::fmt::Debug,
+    ours: &Result<String, String>,
+    oracle: &str,
+    theirs: &Result<String, String>,
+    phrase: Option<&str>,
+) {
+    match (ours, theirs) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{case:?}: pgdap {a:?} vs {oracle} {b:?}"),
+        (Err(a), Err(b)) => {
+            if let Some(p) = phrase {
+                assert!(a.contains(p), "{case:?}: pgdap's error lacks {p:?}: {a}");
+                assert!(b.contains(p), "{case:?}: {oracle}'s error lacks {p:?}: {b}");
+            }
+        }
+        _ => panic!("{case:?}: pgdap {ours:?} vs {oracle} {theirs:?}"),
+    }
+}

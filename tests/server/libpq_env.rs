@@ -216,17 +216,7 @@ impl<'a> Case<'a> {
     async fn compare(&self, lib: Lib, sql: &str, phrase: Option<&str>) -> Result<String, String> {
         let ours = self.pgdap(sql).await;
         let theirs = self.libpq(lib, sql);
-        let vars = &self.vars;
-        match (&ours, &theirs) {
-            (Ok(a), Ok(b)) => assert_eq!(a, b, "{vars:?}: pgdap {a:?} vs {lib:?} {b:?}"),
-            (Err(a), Err(b)) => {
-                if let Some(p) = phrase {
-                    assert!(a.contains(p), "{vars:?}: pgdap error lacks {p:?}: {a}");
-                    assert!(b.contains(p), "{vars:?}: {lib:?} error lacks {p:?}: {b}");
-                }
-            }
-            _ => panic!("{vars:?}: pgdap {ours:?} vs {lib:?} {theirs:?}"),
-        }
+        common::assert_agree(&self.vars, &ours, &format!("{lib:?}"), &theirs, phrase);
         ours
     }
 }
@@ -744,12 +734,19 @@ async fn doctor_shows_libpq_settings_and_what_is_ignored() {
     let c = case(&s.addr, "appdb", "scram_user", "")
         .var("PGHOST", "elsewhere")
         .var("PGSERVICE", "svc")
+        .var("PGLOADBALANCEHOSTS", "random")
         .var("PGMODE", "require")
         .var("PGSSLMODE", "disable")
         .var("PGAPPNAME", "billing")
         .var("PGCONNECT_TIMEOUT", "1")
         .var("PGTARGETSESSIONATTRS", "read-write");
     write_pgpass(&c.home.home().join(".pgpass"), "*:*:*:*:scram-pw\n", 0o600);
+    // A service whose host the Access Point overrides.
+    std::fs::write(
+        c.home.home().join(".pg_service.conf"),
+        "[svc]\nhost=elsewhere\n",
+    )
+    .unwrap();
     let ap = access_point(c.server, c.db, c.user, c.password);
     let report = pgdap::doctor::diagnose(&ap, &c.env(), &Default::default()).await;
     let setting = |name: &str| {
@@ -775,6 +772,13 @@ async fn doctor_shows_libpq_settings_and_what_is_ignored() {
     };
     assert!(warned("PGHOST"), "{:?}", report.checks);
     assert!(warned("PGSERVICE"), "{:?}", report.checks);
+    assert!(warned("PGLOADBALANCEHOSTS"), "{:?}", report.checks);
+    assert!(
+        setting("PGSERVICE").value.starts_with("svc (file ")
+            && setting("PGSERVICE").value.ends_with(".pg_service.conf)"),
+        "{:?}",
+        setting("PGSERVICE")
+    );
     assert!(warned("PGSSLMODE"), "{:?}", report.checks);
     assert!(!format!("{report:?}").contains("scram-pw"));
     // A group-readable password file: ignored with libpq's warning.

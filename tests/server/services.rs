@@ -163,17 +163,7 @@ impl Case {
     fn agree(&self, phrase: Option<&str>) -> Seen {
         let ours = self.pgdap();
         let theirs = self.libpq18();
-        let vars = &self.vars;
-        match (&ours, &theirs) {
-            (Ok(a), Ok(b)) => assert_eq!(a, b, "{vars:?}: pgdap vs libpq 18"),
-            (Err(a), Err(b)) => {
-                if let Some(p) = phrase {
-                    assert!(a.contains(p), "{vars:?}: pgdap's error lacks {p:?}: {a}");
-                    assert!(b.contains(p), "{vars:?}: libpq 18's error lacks {p:?}: {b}");
-                }
-            }
-            _ => panic!("{vars:?}: pgdap {ours:?} vs libpq 18 {theirs:?}"),
-        }
+        common::assert_agree(&self.vars, &ours, "libpq 18", &theirs, phrase);
         ours
     }
 }
