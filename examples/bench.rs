@@ -106,6 +106,8 @@ struct Args {
     warmup: usize,
     hold: usize,
     pool_check: pgdap::pool::HealthCheck,
+    /// `--concurrency C`: N batches of C connections opened at once.
+    concurrency: Option<usize>,
 }
 
 const HELP: &str = "\
@@ -127,6 +129,9 @@ usage: bench --config FILE --n N [--pool [--pool-check closed|query|idle] | --ra
   --compare         pgdap, --connect-only and --raw in rotating order, with ratios
   --warmup W        untimed connections first (default 5)
   --hold K          keep K connections open and report memory per connection
+  --concurrency C   N batches of C connections opened at once (each: connect, `select 1`;
+                    closed after the batch): wall_ms per batch, p50/p99 per connection,
+                    cpu_ms_per_handshake; with --compare, pgdap and --raw batches alternate
   --self-test-server DIR
                     start a throwaway PostgreSQL with the test harness and write one
                     directory of settings per case under DIR (scripts/bench.sh drives it)
@@ -155,6 +160,7 @@ fn parse_args(args: Vec<String>) -> Args {
     let mut warmup = 5;
     let mut hold = 0;
     let mut pool_check = pgdap::pool::HealthCheck::default();
+    let mut concurrency = None;
     let mut it = args.into_iter();
     let number =
         |v: Option<String>| -> usize { v.and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()) };
@@ -164,6 +170,7 @@ fn parse_args(args: Vec<String>) -> Args {
             "--n" => n = Some(number(it.next())),
             "--warmup" => warmup = number(it.next()),
             "--hold" => hold = number(it.next()),
+            "--concurrency" => concurrency = Some(number(it.next()).max(1)),
             "--pool" => imp = Impl::Pool,
             "--raw" => imp = Impl::Raw,
             "--connect-only" => imp = Impl::ConnectOnly,
@@ -189,6 +196,7 @@ fn parse_args(args: Vec<String>) -> Args {
         warmup,
         hold,
         pool_check,
+        concurrency,
     }
 }
 
@@ -393,6 +401,13 @@ async fn bench(args: Args) -> Result<serde_json::Value, Box<dyn std::error::Erro
         return Ok(out);
     }
 
+    if let Some(c) = args.concurrency {
+        let mut out = concurrent(&config, &args, c).await?;
+        out["sslmode"] = json!(mode);
+        out["auth"] = json!(auth);
+        return Ok(out);
+    }
+
     if args.imp == Impl::Compare {
         let mut out = compare(&config, &args).await?;
         out["sslmode"] = json!(mode);
@@ -452,6 +467,157 @@ async fn bench(args: Args) -> Result<serde_json::Value, Box<dyn std::error::Erro
         out["hold"] = json!(args.hold);
         out["rss_kib_per_conn"] = json!(rss);
         out["hwm_kib_per_conn"] = json!(hwm);
+    }
+    Ok(out)
+}
+
+/// User plus system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// One batch: `c` connections opened at once (each timed from its start to the answer of
+/// its `select 1`), then all closed. Returns the batch's wall time, each connection's
+/// time and the process's CPU time over the batch (the closing not included).
+async fn batch(
+    opener: &std::sync::Arc<Opener>,
+    imp: Impl,
+    c: usize,
+) -> Result<(Duration, Vec<Duration>, Duration), Box<dyn std::error::Error>> {
+    let cpu0 = cpu_time();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..c)
+        .map(|_| {
+            let opener = opener.clone();
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let open = opener.open(imp).await.map_err(|e| e.to_string())?;
+                open.client
+                    .simple_query("select 1")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>((t.elapsed(), open))
+            })
+        })
+        .collect();
+    let mut times = Vec::with_capacity(c);
+    let mut opened = Vec::with_capacity(c);
+    let mut first_error = None;
+    for task in tasks {
+        match task.await? {
+            Ok((d, open)) => {
+                times.push(d);
+                opened.push(open);
+            }
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    let wall = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu0);
+    for open in opened {
+        open.close().await;
+    }
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok((wall, times, cpu)),
+    }
+}
+
+/// `--concurrency C`: N batches of C connections at once, of one implementation or, with
+/// `--compare`, of pgdap (session) and raw alternating batch by batch (which goes first
+/// alternates too). Per implementation: `wall_ms` (median batch), `p50_ms`/`p99_ms` over
+/// every connection, `cpu_ms_per_handshake` (median batch's CPU / C); with `--compare`,
+/// `ratio_*` pgdap/raw.
+async fn concurrent(
+    config: &pgdap::Config,
+    args: &Args,
+    c: usize,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    use std::sync::Arc;
+    let impls: Vec<Impl> = match args.imp {
+        Impl::Compare => vec![Impl::Session, Impl::Raw],
+        Impl::Pool => return Err("--concurrency does not apply to --pool".into()),
+        imp => vec![imp],
+    };
+    let pgdap = Arc::new(Opener::Pgdap(pgdap::Connector::new(config.clone())?));
+    let raw = if impls.contains(&Impl::Raw) {
+        Some(Arc::new(raw_opener(config)?))
+    } else {
+        None
+    };
+    let opener = |imp: Impl| match (&raw, imp) {
+        (Some(raw), Impl::Raw) => raw.clone(),
+        _ => pgdap.clone(),
+    };
+    // Warm-up: one small batch each.
+    for &imp in &impls {
+        batch(&opener(imp), imp, c.min(4)).await?;
+    }
+    let mut results: Vec<(Vec<Duration>, Vec<Duration>, Vec<Duration>)> =
+        vec![Default::default(); impls.len()];
+    for round in 0..args.n.max(1) {
+        for k in 0..impls.len() {
+            let i = (k + round) % impls.len();
+            let (wall, times, cpu) = batch(&opener(impls[i]), impls[i], c).await?;
+            results[i].0.push(wall);
+            results[i].1.extend(times);
+            results[i].2.push(cpu);
+        }
+    }
+    let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v.get(v.len() / 2).copied().unwrap_or_default()
+    };
+    let quantile = |v: &[Duration], q: f64| {
+        let mut v = v.to_vec();
+        v.sort();
+        v.get(((v.len().saturating_sub(1)) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let mut out = json!({"concurrency": c, "rounds": args.n.max(1), "build": if cfg!(debug_assertions) { "debug" } else { "release" }});
+    let mut figures = Vec::new();
+    for (imp, (walls, times, cpus)) in impls.iter().zip(results) {
+        let wall = median(walls);
+        let cpu = median(cpus);
+        let entry = json!({
+            "wall_ms": ms(wall),
+            "p50_ms": ms(quantile(&times, 0.5)),
+            "p99_ms": ms(quantile(&times, 0.99)),
+            "cpu_ms_per_handshake": ms(cpu / c as u32),
+        });
+        figures.push(entry.clone());
+        out[imp.name()] = entry;
+    }
+    if let [p, r] = &figures[..] {
+        let ratio = |key: &str| {
+            let (a, b) = (
+                p[key].as_f64().unwrap_or(0.0),
+                r[key].as_f64().unwrap_or(0.0),
+            );
+            if b > 0.0 {
+                (a / b * 1000.0).round() / 1000.0
+            } else {
+                0.0
+            }
+        };
+        out["ratio_wall"] = json!(ratio("wall_ms"));
+        out["ratio_p50"] = json!(ratio("p50_ms"));
+        out["ratio_p99"] = json!(ratio("p99_ms"));
+        out["ratio_cpu"] = json!(ratio("cpu_ms_per_handshake"));
+    } else {
+        for key in ["wall_ms", "p50_ms", "p99_ms", "cpu_ms_per_handshake"] {
+            out[key] = figures[0][key].clone();
+        }
+        out["impl"] = json!(impls[0].name());
     }
     Ok(out)
 }
@@ -519,8 +685,8 @@ fn self_test_server(dir: &Path, addr: &'static str) {
     // A server certificate for this address from the test CA (verify-full by IP SAN).
     common::bench_cases::issue_server("bench-server", &[addr]);
     let mut spec = common::ServerSpec::new(addr, Some("bench-server"));
-    // Room for --hold 50 next to pgbench and the pool.
-    spec.conf.push_str("max_connections = 120\n");
+    // Room for --hold 50 next to pgbench and the pool, and for --concurrency 150.
+    spec.conf.push_str("max_connections = 200\n");
     let server = common::Server::start(spec);
     for case in &CASES {
         if let Err(e) = write_case(dir, addr, case) {
