@@ -13,6 +13,11 @@
 //! (a rotated Access Point password, a provider's token), are exercised all the time.
 //! It is also the load tool of the pool and failover work (docs/reliability.md).
 //!
+//! `--compare-deadpool` runs the same load twice in one process, through `pgdap::Pool`
+//! and then through deadpool-postgres (a pool of the same size on pgdap's `MakeTls`: the
+//! same TLS verification, tokio-postgres' own connect), and prints
+//! `{"pgdap": {...}, "deadpool": {...}, "ratio_qps": ..., "ratio_p50": ..., "ratio_p99": ...}`.
+//!
 //! Exit status: 0 when it ran, whatever `errors` is; 1 on a bad setting (the Access
 //! Point, the environment, the pool options); 2 on a bad command line.
 
@@ -30,6 +35,7 @@ queries, errors, error_samples (up to 5 messages), connections_opened, p50_ms, p
 \n\
 --max-lifetime SECS  replace each connection after SECS seconds (PoolOptions::max_lifetime)\n\
 --sql SQL            the query (default: select 1)\n\
+--compare-deadpool   the same load through deadpool-postgres too (same size, pgdap's MakeTls)\n\
 \n\
 Exit status: 0 when it ran (whatever errors is); 1 on a bad setting; 2 on a bad command line.";
 
@@ -40,6 +46,7 @@ struct Args {
     size: usize,
     max_lifetime: Option<Duration>,
     sql: String,
+    compare_deadpool: bool,
 }
 
 fn parse() -> Result<Args, ExitCode> {
@@ -54,6 +61,7 @@ fn parse() -> Result<Args, ExitCode> {
         size: 8,
         max_lifetime: None,
         sql: "select 1".into(),
+        compare_deadpool: false,
     };
     let mut config = None;
     let mut argv = std::env::args().skip(1);
@@ -61,6 +69,10 @@ fn parse() -> Result<Args, ExitCode> {
         if arg == "-h" || arg == "--help" {
             println!("{USAGE}");
             return Err(ExitCode::SUCCESS);
+        }
+        if arg == "--compare-deadpool" {
+            args.compare_deadpool = true;
+            continue;
         }
         let Some(value) = argv.next() else {
             return bad(format!("{arg} needs a value"));
@@ -106,6 +118,40 @@ struct Tally {
     samples: Vec<String>,
 }
 
+/// A pool the load runs through.
+#[derive(Clone)]
+enum Target {
+    Pgdap(pgdap::Pool),
+    Deadpool(deadpool_postgres::Pool),
+}
+
+impl Target {
+    async fn query(&self, sql: &str) -> Result<(), String> {
+        match self {
+            Target::Pgdap(pool) => query(pool, sql).await,
+            Target::Deadpool(pool) => {
+                let client = pool
+                    .get()
+                    .await
+                    .map_err(|e| pgdap::error::Chain(&e).to_string())?;
+                client
+                    .simple_query(sql)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| pgdap::error::Chain(&e).to_string())
+            }
+        }
+    }
+
+    fn connections_opened(&self) -> u64 {
+        match self {
+            Target::Pgdap(pool) => pool.status().connects,
+            // deadpool-postgres does not count them; its size is the floor.
+            Target::Deadpool(pool) => pool.status().size as u64,
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse() {
@@ -119,16 +165,82 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let ours = run(&args, Target::Pgdap(pool.clone())).await;
+    if !args.compare_deadpool {
+        println!("{ours}");
+        return ExitCode::SUCCESS;
+    }
+    let peer = match deadpool(&args, pool.connector()) {
+        Ok(peer) => peer,
+        Err(e) => {
+            eprintln!("pool: deadpool-postgres: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let theirs = run(&args, Target::Deadpool(peer)).await;
+    let ratio = |key: &str| {
+        let (a, b) = (
+            ours[key].as_f64().unwrap_or(0.0),
+            theirs[key].as_f64().unwrap_or(0.0),
+        );
+        if b > 0.0 {
+            (a / b * 1000.0).round() / 1000.0
+        } else {
+            0.0
+        }
+    };
+    let json = serde_json::json!({
+        "ratio_qps": ratio("qps"),
+        "ratio_p50": ratio("p50_ms"),
+        "ratio_p99": ratio("p99_ms"),
+        "pgdap": ours,
+        "deadpool": theirs,
+    });
+    println!("{json}");
+    ExitCode::SUCCESS
+}
+
+/// deadpool-postgres of the same size on the connector's tokio-postgres settings and
+/// pgdap's `MakeTls` (the same verification; no libpq fallbacks: the first attempt of
+/// the sslmode only).
+fn deadpool(
+    args: &Args,
+    connector: &pgdap::Connector,
+) -> Result<deadpool_postgres::Pool, Box<dyn std::error::Error>> {
+    use pgdap::connect::Attempt;
+    let manager_config = deadpool_postgres::ManagerConfig {
+        recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+    };
+    let manager = match connector.make_tls() {
+        Some(tls) => deadpool_postgres::Manager::from_config(
+            connector.tokio_postgres_config(Attempt::SslRequired),
+            tls,
+            manager_config,
+        ),
+        None => deadpool_postgres::Manager::from_config(
+            connector.tokio_postgres_config(Attempt::Plain),
+            pgdap::tokio_postgres::NoTls,
+            manager_config,
+        ),
+    };
+    Ok(deadpool_postgres::Pool::builder(manager)
+        .max_size(args.size)
+        .build()?)
+}
+
+/// The load: `args.tasks` tasks through `target` for `args.seconds`; the JSON summary.
+async fn run(args: &Args, target: Target) -> serde_json::Value {
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let end = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let started = Instant::now();
+    let end = started + Duration::from_secs_f64(args.seconds);
     let tasks: Vec<_> = (0..args.tasks)
         .map(|_| {
-            let (pool, tally, sql) = (pool.clone(), tally.clone(), args.sql.clone());
+            let (target, tally, sql) = (target.clone(), tally.clone(), args.sql.clone());
             tokio::spawn(async move {
                 let mut mine = Tally::default();
                 while Instant::now() < end {
                     let start = Instant::now();
-                    match query(&pool, &sql).await {
+                    match target.query(&sql).await {
                         Ok(()) => mine.latencies.push(start.elapsed()),
                         Err(e) => {
                             mine.errors += 1;
@@ -155,7 +267,8 @@ async fn main() -> ExitCode {
     for task in tasks {
         let _ = task.await;
     }
-    let status = pool.status();
+    let elapsed = started.elapsed();
+    let opened = target.connections_opened();
     let mut tally = match Arc::try_unwrap(tally) {
         Ok(m) => m.into_inner().unwrap_or_default(),
         Err(_) => Tally::default(),
@@ -168,19 +281,19 @@ async fn main() -> ExitCode {
         let i = ((tally.latencies.len() - 1) as f64 * q).round() as usize;
         tally.latencies[i].as_secs_f64() * 1000.0
     };
-    let json = serde_json::json!({
-        "queries": tally.latencies.len(),
+    let queries = tally.latencies.len();
+    serde_json::json!({
+        "queries": queries,
         "errors": tally.errors,
         "error_samples": tally.samples,
-        "connections_opened": status.connects,
+        "connections_opened": opened,
         "p50_ms": (quantile(0.50) * 1000.0).round() / 1000.0,
         "p99_ms": (quantile(0.99) * 1000.0).round() / 1000.0,
+        "qps": (queries as f64 / elapsed.as_secs_f64()).round(),
         "tasks": args.tasks,
         "seconds": args.seconds,
         "size": args.size,
-    });
-    println!("{json}");
-    ExitCode::SUCCESS
+    })
 }
 
 fn build(args: &Args) -> Result<pgdap::Pool, pgdap::error::Report> {
