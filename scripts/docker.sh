@@ -64,7 +64,7 @@ cleanup() {
   set +e
   if [ $policy_created -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
   if docker info >/dev/null 2>&1; then
-    if [ ${#compose[@]} -gt 0 ] && [ -f "$WORK/compose.override.yml" ]; then
+    if [ -f "$WORK/compose.yml" ]; then
       "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1
     fi
     # The tests' containers (labelled with this run) and any left of the compose project.
@@ -192,6 +192,8 @@ mount -t proc proc "$root/proc"
 trap 'umount "$root/proc"' EXIT
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"
+# Package scripts look the host name up (make-ssl-cert); the image's hosts file is reset below.
+printf '127.0.1.1\t%s\n' "$(uname -n)" >> "$root/etc/hosts"
 # This machine's TLS trust (an egress proxy's CA), for the packages only.
 if compgen -G "/usr/local/share/ca-certificates/*" >/dev/null; then
   cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
@@ -215,7 +217,10 @@ else
     mv /usr/lib/postgresql-npm /usr/lib/postgresql/$version
     ln -s /usr/lib/postgresql/15/bin/psql /usr/lib/postgresql/$version/bin/psql"
 fi
-sample=$(ls "$root"/usr/share/postgresql/"$version"/postgresql.conf.sample "$root"/usr/lib/postgresql/"$version"/share/postgresql/postgresql.conf.sample 2>/dev/null | head -1)
+sample=''
+for f in "$root/usr/share/postgresql/$version" "$root/usr/lib/postgresql/$version/share/postgresql"; do
+  [ -f "$f/postgresql.conf.sample" ] && sample=$f/postgresql.conf.sample && break
+done
 [ -n "$sample" ] || { echo "no postgresql.conf.sample" >&2; exit 1; }
 # As the official image: listen on every interface by default (its container's own).
 sed -ri "s!^#?(listen_addresses)\s*=\s*\S+.*!\1 = '*'!" "$sample"
@@ -228,9 +233,12 @@ in_root 'ln -s usr/local/bin/docker-entrypoint.sh /docker-entrypoint.sh
   apt-get clean
   rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/info/* /var/log/*.log /var/cache/debconf/*-old
   rm -f /usr/local/share/ca-certificates/* /usr/sbin/policy-rc.d
+  # ssl-cert made a snakeoil key pair at installation: no private key in the image.
+  rm -f /etc/ssl/private/ssl-cert-snakeoil.key /etc/ssl/certs/ssl-cert-snakeoil.pem
   update-ca-certificates --fresh >/dev/null'
-rm -f "$root/etc/resolv.conf"
+# The engine provides resolv.conf, hosts and hostname to each container.
 : > "$root/etc/resolv.conf"
+printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"
 EOF
   WORK=$WORK unshare --mount --propagation private bash "$WORK/inside.sh" "$root" "$PG_VERSION" "$npm_dir"
   tar -C "$root" --numeric-owner -cf "$ROOTFS_TAR.tmp" .
@@ -266,8 +274,7 @@ else
       --change 'ENTRYPOINT ["docker-entrypoint.sh"]' \
       --change 'CMD ["postgres"]' \
       --change "EXPOSE 5432" \
-      --change "STOPSIGNAL SIGINT" \
-      --change "LABEL org.opencontainers.image.description=pgdap's local PostgreSQL image (scripts/docker.sh)" \
+      --change 'LABEL org.opencontainers.image.description="PostgreSQL for pgdap, built by scripts/docker.sh"' \
       "$ROOTFS_TAR" "$IMAGE" >/dev/null
     exec 8>&-
   fi
@@ -299,9 +306,19 @@ services:
       - $WORK/pki:/pki:ro
 EOF
 export PGDAP_LISTEN_ADDRESSES=$ADDR PG_VERSION
-compose=("${compose[@]}" -p "$PROJECT" -f docker/docker-compose.yml -f docker/docker-compose.local.yml -f "$WORK/compose.override.yml")
-"${compose[@]}" config > "$WORK/compose.yml"
-grep -q 'network_mode: host' "$WORK/compose.yml" || die "the resolved compose file has no host networking"
+"${compose[@]}" -f docker/docker-compose.yml -f docker/docker-compose.local.yml -f "$WORK/compose.override.yml" \
+  config > "$WORK/compose.resolved.yml"
+grep -q 'network_mode: host' "$WORK/compose.resolved.yml" || die "the resolved compose file has no host networking"
+# The base file's port mapping means nothing with host networking (the engine ignores
+# it), but docker-compose 1.x refuses the combination: the resolved file, without it.
+awk '
+  skip && (substr($0, 1, n) == ind "- " || match($0, /^ */) && RLENGTH > length(ind)) { next }
+  { skip = 0 }
+  /^ *ports:$/ { skip = 1; match($0, /^ */); ind = substr($0, 1, RLENGTH); n = length(ind) + 2; next }
+  { print }
+' "$WORK/compose.resolved.yml" > "$WORK/compose.yml"
+! grep -q 'ports:' "$WORK/compose.yml" || die "could not drop the port mapping from the resolved compose file"
+compose=("${compose[@]}" -p "$PROJECT" --project-directory docker -f "$WORK/compose.yml")
 "${compose[@]}" up -d
 for _ in $(seq 1 240); do
   "$PGBIN/pg_isready" -q -h "$ADDR" -p 5432 && break
@@ -323,8 +340,8 @@ check_psql() {
   local what=$1 expect=$2 out
   shift 2
   if out=$("${PSQL_ENV[@]}" "$@" "$PGBIN/psql" -X -A -t -w -v ON_ERROR_STOP=1 -c \
-    "select current_user || ' ' || (select ssl from pg_stat_ssl where pid = pg_backend_pid()) || ' ' || current_setting('server_version')" 2>&1) &&
-    [ "${out% *}" = "$expect" ]; then
+    "select current_user || ' ' || (select ssl from pg_stat_ssl where pid = pg_backend_pid()) || ', PostgreSQL ' || current_setting('server_version')" 2>&1) &&
+    [ "${out%%, PostgreSQL *}" = "$expect" ]; then
     echo "ok   psql $what: $out"
   else
     echo "FAIL psql $what (expected \"$expect ...\"): $out"

@@ -47,6 +47,7 @@ pub mod libpq18;
 pub mod proxies;
 
 mod client;
+mod docker;
 mod hosts;
 mod pki;
 mod server;
