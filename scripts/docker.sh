@@ -74,6 +74,11 @@ cleanup() {
       say "removing containers: $(echo "$ids" | tr '\n' ' ')"
       # shellcheck disable=SC2086
       docker rm -f -v $ids >/dev/null 2>&1
+      # Removals the engine has in progress finish before a daemon of ours stops.
+      for _ in $(seq 1 120); do
+        [ -z "$(docker ps -aq --filter "label=$RUN_LABEL"; docker ps -aq --filter "label=com.docker.compose.project=$PROJECT")" ] && break
+        sleep 0.5
+      done
     fi
   fi
   if [ -n "$dockerd_pid" ]; then
@@ -202,6 +207,17 @@ fi
 printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 sh -ec "$1"; }
+# As the official image's base (debian:bookworm-slim): no documentation or translations.
+cat > "$root/etc/dpkg/dpkg.cfg.d/docker-slim" <<'SLIM'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/lintian/*
+SLIM
 # The official image's user: postgres, uid and gid 999, home /var/lib/postgresql.
 in_root 'groupadd -r postgres --gid=999
   useradd -r -g postgres --uid=999 --home-dir=/var/lib/postgresql --shell=/bin/bash postgres
@@ -231,7 +247,11 @@ in_root 'ln -s usr/local/bin/docker-entrypoint.sh /docker-entrypoint.sh
   install --directory --owner postgres --group postgres --mode 3777 /var/run/postgresql
   install --directory --owner postgres --group postgres --mode 1777 /var/lib/postgresql/data
   apt-get clean
-  rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/info/* /var/log/*.log /var/cache/debconf/*-old
+  rm -rf /var/lib/apt/lists/* /var/log/*.log /var/cache/debconf/*-old
+  # What debootstrap installed before the exclusions above.
+  find /usr/share/doc -type f ! -name copyright -delete
+  find /usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+  rm -rf /usr/share/man/* /usr/share/info/* /usr/share/groff/* /usr/share/lintian/*
   rm -f /usr/local/share/ca-certificates/* /usr/sbin/policy-rc.d
   # ssl-cert made a snakeoil key pair at installation: no private key in the image.
   rm -f /etc/ssl/private/ssl-cert-snakeoil.key /etc/ssl/certs/ssl-cert-snakeoil.pem

@@ -25,7 +25,11 @@ use std::io::Write;
 pub fn image() -> Option<&'static str> {
     static IMAGE: OnceLock<Option<String>> = OnceLock::new();
     IMAGE
-        .get_or_init(|| std::env::var("PGDAP_TEST_DOCKER").ok().filter(|s| !s.is_empty()))
+        .get_or_init(|| {
+            std::env::var("PGDAP_TEST_DOCKER")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
         .as_deref()
 }
 
@@ -153,7 +157,13 @@ rm -f "$dir/passwd" "$dir/group"
     chown_postgres(dir);
     let name = format!("pgdap-test-{}-template", std::process::id());
     let mut args = run_args(dir, "none");
-    args.extend(["--name".into(), name, image.into(), "-c".into(), script.into()]);
+    args.extend([
+        "--name".into(),
+        name,
+        image.into(),
+        "-c".into(),
+        script.into(),
+    ]);
     args.push("sh".into());
     args.push(dir.display().to_string());
     args.extend(initdb_args.iter().map(|a| a.to_string()));
@@ -165,7 +175,11 @@ rm -f "$dir/passwd" "$dir/group"
         },
         &format!("initdb in a container of {image}"),
     );
-    assert!(data.join("PG_VERSION").is_file(), "no cluster in {}", data.display());
+    assert!(
+        data.join("PG_VERSION").is_file(),
+        "no cluster in {}",
+        data.display()
+    );
 }
 
 /// Starts the server of `dir` (`data`, `sock`, `server.log`) in a container on `addr`

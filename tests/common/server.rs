@@ -469,7 +469,9 @@ impl Server {
             run(
                 {
                     let mut c = pg_cmd("pg_ctl");
-                    c.arg("-D").arg(&self.data).args(["-w", "-m", "fast", "stop"]);
+                    c.arg("-D")
+                        .arg(&self.data)
+                        .args(["-w", "-m", "fast", "stop"]);
                     c
                 },
                 "pg_ctl stop (restart)",
