@@ -349,9 +349,10 @@ if ! "$PGBIN/pg_isready" -q -h "$ADDR" -p 5432; then
   die "the compose service did not listen on $ADDR:5432"
 fi
 "${compose[@]}" ps
-"${compose[@]}" logs 2>&1 | grep -E 'running /docker-entrypoint-initdb.d|init process complete|listening on' || true
-"${compose[@]}" logs 2>&1 | grep -q 'running /docker-entrypoint-initdb.d/10-roles.sql' ||
-  { "${compose[@]}" logs >&2; die "the entrypoint did not run the init script"; }
+"${compose[@]}" logs --no-color > "$WORK/compose.log" 2>&1
+grep -E 'running /docker-entrypoint-initdb.d|init process complete|listening on' "$WORK/compose.log" || true
+grep -q 'running /docker-entrypoint-initdb.d/10-roles.sql' "$WORK/compose.log" ||
+  { cat "$WORK/compose.log" >&2; die "the entrypoint did not run the init script"; }
 
 failures=0
 PSQL_ENV=(env -i PATH=/usr/bin:/bin HOME="$WORK" PGHOST="$ADDR" PGPORT=5432 PGCONNECT_TIMEOUT=10
