@@ -247,9 +247,9 @@ sed -ri "s!^#?(listen_addresses)\s*=\s*\S+.*!\1 = '*'!" "$sample"
 grep -F "listen_addresses = '*'" "$sample" >/dev/null
 if [ -n "$npm" ]; then
   # Upstream's socket directory is /tmp; Debian's (the official image's, psql's default)
-  # is /var/run/postgresql.
-  sed -ri "s!^#?(unix_socket_directories)\s*=\s*\S+.*!\1 = '/var/run/postgresql'!" "$sample"
-  grep -F "unix_socket_directories = '/var/run/postgresql'" "$sample" >/dev/null
+  # is /var/run/postgresql. initdb rewrites the sample's own line to its compiled-in
+  # default (17+), not a later one.
+  printf "\n# pgdap-postgres: Debian's socket directory, as the official image's\nunix_socket_directories = '/var/run/postgresql'\n" >> "$sample"
 fi
 install -m 0755 "$WORK/docker-entrypoint.sh" "$root/usr/local/bin/docker-entrypoint.sh"
 in_root 'ln -s usr/local/bin/docker-entrypoint.sh /docker-entrypoint.sh
