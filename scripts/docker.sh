@@ -55,31 +55,42 @@ chmod 755 "$WORK"
 RUN_LABEL="pgdap-docker-sh=$$"
 PROJECT=pgdap-docker-sh
 dockerd_pid=''
+test_pid=''
 policy_created=0
 compose=()
+# Stops (TERM) the process $1 and its descendants, by PID, children first.
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null || true
+}
 # shellcheck disable=SC2329 # the EXIT trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   set +e
   if [ $policy_created -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  if [ -n "$test_pid" ] && kill -0 "$test_pid" 2>/dev/null; then
+    say "stopping the tests (cargo, pid $test_pid, and what it started)"
+    kill_tree "$test_pid"
+    wait "$test_pid" 2>/dev/null
+  fi
   if docker info >/dev/null 2>&1; then
     if [ -f "$WORK/compose.yml" ]; then
       "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1
     fi
     # The tests' containers (labelled with this run) and any left of the compose project.
+    # Until none is left (removals the engine has in progress finish before a daemon of
+    # ours stops).
     local ids
-    ids=$(docker ps -aq --filter "label=$RUN_LABEL"; docker ps -aq --filter "label=com.docker.compose.project=$PROJECT")
-    if [ -n "$ids" ]; then
+    for _ in $(seq 1 120); do
+      ids=$(docker ps -aq --filter "label=$RUN_LABEL"; docker ps -aq --filter "label=com.docker.compose.project=$PROJECT")
+      [ -n "$ids" ] || break
       say "removing containers: $(echo "$ids" | tr '\n' ' ')"
       # shellcheck disable=SC2086
       docker rm -f -v $ids >/dev/null 2>&1
-      # Removals the engine has in progress finish before a daemon of ours stops.
-      for _ in $(seq 1 120); do
-        [ -z "$(docker ps -aq --filter "label=$RUN_LABEL"; docker ps -aq --filter "label=com.docker.compose.project=$PROJECT")" ] && break
-        sleep 0.5
-      done
-    fi
+      sleep 0.5
+    done
   fi
   if [ -n "$dockerd_pid" ]; then
     say "stopping the dockerd this script started (pid $dockerd_pid)"
@@ -409,8 +420,15 @@ say "compose: every check passed, service removed"
 # --- 5. the integration tests against containers ----------------------------------------
 say "cargo test --test server -- ${MODULES[*]} with every server in a container of $IMAGE"
 rc=0
+# In the background, its output followed: a TERM or INT runs the trap at once, which
+# stops the tests (cargo and the test binary, by PID) before removing their containers.
 PGDAP_TEST_DOCKER=$IMAGE PGDAP_TEST_DOCKER_LABEL=$RUN_LABEL \
-  cargo test --features "$features" --test server -- "${MODULES[@]}" 2>&1 | tee "$WORK/test.log" || rc=${PIPESTATUS[0]}
+  cargo test --features "$features" --test server -- "${MODULES[@]}" > "$WORK/test.log" 2>&1 &
+test_pid=$!
+tail -n +1 -f --pid="$test_pid" "$WORK/test.log" &
+wait "$test_pid" || rc=$?
+test_pid=''
+wait $! || true
 containers=$(grep -c '^docker: container ' "$WORK/test.log" || true)
 say "the tests ran against $containers container server(s)"
 [ "$rc" -eq 0 ] || die "cargo test failed (exit $rc)"
