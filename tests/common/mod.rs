@@ -37,6 +37,8 @@
 //! .210-.219 hostile fake servers (security). The modules of tests/server share one
 //! process, so each keeps to its area: a server started on an address where its own
 //! process already runs one stops that one first (see `claim_address`).
+//! With `PGDAP_TEST_DOCKER=IMAGE` every server runs in a container of IMAGE (Docker mode:
+//! `docker.rs`, docs/docker.md); without it nothing differs.
 //! Host names `*.pgdap.test` are added to /etc/hosts (see [`ensure_hosts`]), marked with
 //! the test process's pid and removed at its exit, or by the next run when it was killed.
 
@@ -47,6 +49,7 @@ pub mod libpq18;
 pub mod proxies;
 
 mod client;
+mod docker;
 mod hosts;
 mod pki;
 mod server;

@@ -55,6 +55,8 @@ pub struct Server {
     pub data: PathBuf,
     pub socket_dir: PathBuf,
     pub log: PathBuf,
+    /// Docker mode's container (`PGDAP_TEST_DOCKER`, see `docker.rs`), removed on drop.
+    container: Option<docker::Container>,
 }
 
 pub(crate) static RUNNING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -143,7 +145,22 @@ extern "C" fn stop_all_at_exit() {
             let _ = std::fs::remove_dir_all(data.parent().unwrap_or(data));
         }
     }
+    if docker::image().is_some() {
+        docker::remove_all(false);
+    }
 }
+
+/// The template's roles and databases.
+const TEMPLATE_SETUP: &str = "\
+            SET password_encryption = 'scram-sha-256';
+            CREATE ROLE scram_user LOGIN PASSWORD 'scram-pw';
+            CREATE ROLE alice LOGIN PASSWORD 'alice-pw';
+            CREATE ROLE bob LOGIN;
+            SET password_encryption = 'md5';
+            CREATE ROLE md5_user LOGIN PASSWORD 'md5-pw';
+            CREATE DATABASE appdb; CREATE DATABASE sslonly; CREATE DATABASE nossl;
+            CREATE DATABASE certdb; CREATE DATABASE mapdb; CREATE DATABASE vcadb;
+            CREATE DATABASE pwdb;";
 
 /// initdb once per process into a template with the test roles and databases.
 pub(crate) fn template() -> &'static PathBuf {
@@ -164,19 +181,30 @@ pub(crate) fn template() -> &'static PathBuf {
         std::fs::create_dir_all(&dir).unwrap();
         chown_postgres(&dir);
         let data = dir.join("data");
+        let initdb_args = [
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "-A",
+            "trust",
+            "--no-sync",
+        ];
+        if let Some(image) = docker::image() {
+            docker::remove_all(true);
+            let statements: Vec<&str> = TEMPLATE_SETUP
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            docker::initdb_template(image, &dir, &initdb_args, &statements);
+            return data;
+        }
         run(
             {
                 let mut c = pg_cmd("initdb");
-                c.arg("-D").arg(&data).args([
-                    "-U",
-                    "postgres",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "-A",
-                    "trust",
-                    "--no-sync",
-                ]);
+                c.arg("-D").arg(&data).args(initdb_args);
                 c
             },
             "initdb",
@@ -197,16 +225,7 @@ pub(crate) fn template() -> &'static PathBuf {
             },
             "pg_ctl start template",
         );
-        let setup = "\
-            SET password_encryption = 'scram-sha-256';
-            CREATE ROLE scram_user LOGIN PASSWORD 'scram-pw';
-            CREATE ROLE alice LOGIN PASSWORD 'alice-pw';
-            CREATE ROLE bob LOGIN;
-            SET password_encryption = 'md5';
-            CREATE ROLE md5_user LOGIN PASSWORD 'md5-pw';
-            CREATE DATABASE appdb; CREATE DATABASE sslonly; CREATE DATABASE nossl;
-            CREATE DATABASE certdb; CREATE DATABASE mapdb; CREATE DATABASE vcadb;
-            CREATE DATABASE pwdb;";
+        let setup = TEMPLATE_SETUP;
         let mut psql = Command::new(format!("{PG_BIN}/psql"));
         psql.arg("-h").arg(&sock).args([
             "-U",
@@ -355,6 +374,16 @@ impl Server {
         chown_postgres(&dir);
         let log = dir.join("server.log");
         RUNNING.lock().unwrap().push(data.clone());
+        if let Some(image) = docker::image() {
+            let name = docker::start(image, spec.addr, &dir);
+            return Server {
+                addr: spec.addr.to_string(),
+                data,
+                socket_dir,
+                log,
+                container: Some(docker::Container { name }),
+            };
+        }
         run(
             {
                 let mut c = pg_cmd("pg_ctl");
@@ -372,6 +401,7 @@ impl Server {
             data,
             socket_dir,
             log,
+            container: None,
         }
     }
 
@@ -434,6 +464,21 @@ impl Server {
     }
 
     pub fn restart(&self) {
+        if let (Some(image), Some(_)) = (docker::image(), &self.container) {
+            // The container ends with its postmaster: a new one on the same directory.
+            run(
+                {
+                    let mut c = pg_cmd("pg_ctl");
+                    c.arg("-D")
+                        .arg(&self.data)
+                        .args(["-w", "-m", "fast", "stop"]);
+                    c
+                },
+                "pg_ctl stop (restart)",
+            );
+            docker::start(image, &self.addr, self.data.parent().unwrap());
+            return;
+        }
         run(
             {
                 let mut c = pg_cmd("pg_ctl");
