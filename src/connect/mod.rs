@@ -415,12 +415,9 @@ impl Connector {
     /// `PGAUTH=cert`.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn blocking_secret(&self) -> Result<Option<Password>> {
-        let Some(cache) = &self.credentials else {
+        let Some(cache) = self.active_credentials() else {
             return Ok(None);
         };
-        if self.config.settings.auth.value == AuthMethod::Cert {
-            return Ok(None);
-        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -429,6 +426,14 @@ impl Connector {
                 source: Box::new(e),
             })?;
         runtime.block_on(cache.get()).map(|s| Some(s.password))
+    }
+
+    /// The credential provider to ask for a connection's password: none under
+    /// `PGAUTH=cert`, where no password is ever sent.
+    fn active_credentials(&self) -> Option<&Arc<CredentialCache>> {
+        self.credentials
+            .as_ref()
+            .filter(|_| self.config.settings.auth.value != AuthMethod::Cert)
     }
 
     /// The credential provider's name, calls and the cached secret's expiry; `None`
@@ -573,9 +578,9 @@ impl Connector {
     /// refused a login whose secret has moved since (a provider's cached secret, an
     /// Access Point file changed during the attempt).
     async fn connect_with_credentials(&self, ap: Arc<AccessPoint>) -> Result<Connected> {
-        let secret = match (&self.credentials, self.config.settings.auth.value) {
-            (Some(cache), AuthMethod::Password) => Some(cache.get().await?),
-            _ => None,
+        let secret = match self.active_credentials() {
+            Some(cache) => Some(cache.get().await?),
+            None => None,
         };
         let password = secret.as_ref().map(|s| &s.password);
         let err = match self.connect_sequence(&ap, password).await {

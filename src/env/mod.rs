@@ -31,6 +31,7 @@ pub use libpq::{
 };
 pub use service::ServiceInfo;
 pub use settings::Settings;
+pub(crate) use settings::SYSTEM_ROOTS;
 pub use variables::{LIBPQ_VARIABLES, OVERRIDDEN_BY_ACCESS_POINT, TWINS, UNSUPPORTED, VARIABLES};
 pub use vendor::{AuthMethod, SslMode};
 

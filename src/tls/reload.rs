@@ -34,7 +34,7 @@ use tracing::{info, warn};
 
 use super::{TlsContext, TlsPolicy};
 use crate::env::variables::{PGCERT, PGCRL, PGKEY, PGROOTCA};
-use crate::env::{Settings, SslMode};
+use crate::env::{Settings, SslMode, SYSTEM_ROOTS};
 use crate::error::{Error, Result};
 use crate::file::FileStamp;
 
@@ -272,7 +272,7 @@ fn still_present(policy: &TlsPolicy) -> TlsPolicy {
         |path: &Option<std::path::PathBuf>| path.clone().filter(|p| super::files::exists(p));
     TlsPolicy {
         // `system` (the operating system's roots) is no file of ours.
-        root_ca: if policy.root_ca.as_deref() == Some(std::path::Path::new("system")) {
+        root_ca: if policy.root_ca.as_deref() == Some(std::path::Path::new(SYSTEM_ROOTS)) {
             policy.root_ca.clone()
         } else {
             present(&policy.root_ca)
