@@ -25,6 +25,63 @@ pub const PORT: u16 = 5432;
 // `error::At` writes libpq's prefix with this port as text.
 const _: () = assert!(PORT == 5432);
 
+/// The socket directory of an empty `dbserver` list member, as Debian's libpq (the `psql`
+/// pgdap is compared with) was built: `DEFAULT_PGSOCKET_DIR`.
+pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
+
+/// One member of `dbserver`'s list ([`AccessPoint::hosts`]).
+///
+/// ```
+/// use pgdap::access_point::Host;
+/// assert_eq!(Host::parse("/tmp").socket_path(), Some("/tmp/.s.PGSQL.5432".into()));
+/// assert_eq!(Host::parse("db1").to_string(), "db1");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// A host name or IP address: TCP to port 5432 of each address it resolves to.
+    Tcp(String),
+    /// A Unix-domain socket directory (a member starting with `/`, as libpq's
+    /// `is_unixsock_path`): the socket `.s.PGSQL.5432` in it. Never SSL (libpq's rule:
+    /// the socket's file permissions and PGREQUIREPEER are its protection).
+    Socket(PathBuf),
+}
+
+impl Host {
+    /// libpq's reading of one member: a path when it starts with `/`, libpq's default
+    /// socket directory when it is empty, else a host name or address.
+    pub fn parse(member: &str) -> Host {
+        if member.is_empty() {
+            Host::Socket(PathBuf::from(DEFAULT_SOCKET_DIR))
+        } else if member.starts_with('/') {
+            Host::Socket(PathBuf::from(member))
+        } else {
+            Host::Tcp(member.to_string())
+        }
+    }
+
+    /// The socket file of a socket directory (`DIR/.s.PGSQL.5432`), `None` for TCP.
+    pub fn socket_path(&self) -> Option<PathBuf> {
+        match self {
+            Host::Socket(dir) => Some(dir.join(format!(".s.PGSQL.{PORT}"))),
+            Host::Tcp(_) => None,
+        }
+    }
+
+    /// The member as written (a socket directory as its path).
+    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Host::Tcp(name) => std::borrow::Cow::Borrowed(name),
+            Host::Socket(dir) => dir.to_string_lossy(),
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
 /// Access Point files larger than this are refused before parsing (a real one is a few
 /// hundred bytes; the cap keeps a wrong path from loading a huge file into memory).
 pub const MAX_FILE_SIZE: u64 = 64 * 1024;
@@ -269,9 +326,30 @@ impl AccessPoint {
         self.file.as_deref()
     }
 
-    /// `dbserver`: host name or IP address.
+    /// `dbserver` as written: a host name, an IP address, a Unix-socket directory, or a
+    /// comma-separated list of them ([`AccessPoint::hosts`]).
     pub fn server(&self) -> &str {
         &self.server
+    }
+
+    /// The members of `dbserver`, in order: libpq's `host=a,b,c` syntax (split at every
+    /// comma, nothing trimmed; an empty member is libpq's default, the socket directory
+    /// [`DEFAULT_SOCKET_DIR`]). Every member is on port 5432.
+    ///
+    /// ```
+    /// use pgdap::access_point::Host;
+    /// let ap = pgdap::AccessPoint::new("db1,10.0.0.2,/run/postgresql", "d", "u", pgdap::Password::new(""));
+    /// assert_eq!(
+    ///     ap.hosts(),
+    ///     vec![
+    ///         Host::Tcp("db1".into()),
+    ///         Host::Tcp("10.0.0.2".into()),
+    ///         Host::Socket("/run/postgresql".into()),
+    ///     ]
+    /// );
+    /// ```
+    pub fn hosts(&self) -> Vec<Host> {
+        self.server.split(',').map(Host::parse).collect()
     }
 
     /// `dbname`.

@@ -20,7 +20,6 @@
 //! request. The cancelled query fails with SQLSTATE 57014, "canceling statement due to
 //! user request".
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_postgres::tls::TlsConnect;
 
+use super::socket::{Peer, Stream};
 use super::wire::Wire;
 use crate::error::{Error, Result};
 use crate::startup::{BackendKey, StartupWatch, SSL_REQUEST};
@@ -57,7 +57,7 @@ pub struct CancelToken {
     host: String,
     /// The address the session is connected to (`None` for the blocking adapter, whose
     /// token holds it).
-    addr: Option<SocketAddr>,
+    addr: Option<Peer>,
     key: Key,
     /// The TLS context of an encrypted session; `None` for a plaintext one.
     tls: Option<Arc<TlsContext>>,
@@ -98,7 +98,7 @@ impl std::fmt::Debug for CancelToken {
 impl CancelToken {
     pub(crate) fn new(
         host: &str,
-        addr: SocketAddr,
+        addr: Peer,
         key: BackendKey,
         tls: Option<Arc<TlsContext>>,
         timeout: Duration,
@@ -204,7 +204,7 @@ impl CancelToken {
         };
         let io = |e: std::io::Error| failed(e.to_string());
         let (addr, key) = match (&self.addr, &self.key) {
-            (Some(addr), Key::Backend(key)) => (*addr, *key),
+            (Some(addr), Key::Backend(key)) => (addr.clone(), *key),
             #[cfg(feature = "postgres")]
             (_, Key::Blocking(token, _)) => {
                 let token = token.clone();
@@ -223,8 +223,17 @@ impl CancelToken {
                 return Err(failed("the session's address is unknown".to_string()))
             }
         };
-        let tcp = TcpStream::connect(addr).await.map_err(io)?;
-        tcp.set_nodelay(true).map_err(io)?;
+        let tcp = match &addr {
+            Peer::Tcp(addr) => {
+                let tcp = TcpStream::connect(addr).await.map_err(io)?;
+                tcp.set_nodelay(true).map_err(io)?;
+                Stream::Tcp(tcp)
+            }
+            #[cfg(unix)]
+            Peer::Unix(path) => Stream::Unix(tokio::net::UnixStream::connect(path).await.map_err(io)?),
+            #[cfg(not(unix))]
+            Peer::Unix(_) => return Err(failed("Unix-domain sockets are not supported on this platform".into())),
+        };
         let request = request(key);
         match &self.tls {
             None => {

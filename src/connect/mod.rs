@@ -8,7 +8,8 @@ mod cancel;
 pub(crate) mod errors;
 pub(crate) mod notices;
 mod sequence;
-mod socket;
+pub(crate) mod hosts;
+pub(crate) mod socket;
 pub(crate) mod target;
 pub(crate) mod wire;
 
@@ -20,7 +21,9 @@ pub use cancel::CancelToken;
 pub use notices::{
     spawn_connection, Notice, NoticeCallback, Notices, NOTICE_QUEUE_BYTES, NOTICE_QUEUE_LIMIT,
 };
-pub use sequence::{Attempt, Failure, Plan};
+pub use sequence::{Attempt, Failure, MoveOn, Plan};
+pub use socket::{Peer, Stream};
+pub use target::ServerRole;
 pub use wire::Wire;
 
 use std::sync::{Arc, Mutex};
@@ -29,7 +32,7 @@ use std::time::Duration;
 use tokio_postgres::{Client, Connection};
 use tracing::{info, Instrument};
 
-use crate::access_point::{AccessPoint, PORT};
+use crate::access_point::{AccessPoint, Host, PORT};
 use crate::credentials::reload::AccessPointWatch;
 use crate::credentials::{CredentialCache, CredentialProvider};
 use crate::encoding::SessionEncoding;
@@ -211,6 +214,10 @@ pub struct Connected {
     /// Cancels the session's running query ([`CancelToken`]); `None` when the server
     /// sent no cancel key.
     pub cancel: Option<CancelToken>,
+    /// The member of `dbserver` the session is connected to.
+    pub host: Host,
+    /// The address of that member the session is connected to.
+    pub peer: Peer,
 }
 
 /// A client whose connection task is already running, with its encoding set up, and what
@@ -243,9 +250,42 @@ pub struct Session<C = Client, T = tokio::task::JoinHandle<()>> {
     /// The server's notices (NoticeResponse), from the start-up on (see [`Notices`]).
     pub notices: Notices,
     cancel: Option<CancelToken>,
+    server: Endpoint,
+}
+
+/// Where a session is connected: the member of `dbserver`, its address, and the role the
+/// server reports.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoint {
+    pub(crate) host: Host,
+    pub(crate) peer: Option<Peer>,
+    pub(crate) role: Arc<target::ServerRole>,
 }
 
 impl<C, T> Session<C, T> {
+    /// The member of `dbserver` this session is connected to (with a list, the one
+    /// libpq's walk chose).
+    ///
+    /// ```no_run
+    /// # async fn run(session: pgdap::Session) {
+    /// println!("connected to {}", session.host());
+    /// # }
+    /// ```
+    pub fn host(&self) -> &Host {
+        &self.server.host
+    }
+
+    /// The address of [`Session::host`] the session is connected to (`None` when the
+    /// adapter does not say).
+    pub fn peer(&self) -> Option<&Peer> {
+        self.server.peer.as_ref()
+    }
+
+    /// The server's role as it last reported it ([`ServerRole`]).
+    pub fn server_role(&self) -> &ServerRole {
+        &self.server.role
+    }
+
     /// The token that cancels this session's running query from another task (or thread:
     /// [`CancelToken::cancel_query_blocking`]), over TLS with the session's verification
     /// when the session is encrypted ([`CancelToken`]). `None` when the server sent no
@@ -272,6 +312,7 @@ impl<C, T> Session<C, T> {
             self.encoding,
             self.notices,
             self.cancel,
+            self.server,
         )
     }
 
@@ -285,10 +326,11 @@ impl<C, T> Session<C, T> {
             task,
             notices,
             cancel,
+            server,
         } = self;
         (
             client,
-            Session::from_parts((), task, tls, encoding, notices, cancel),
+            Session::from_parts((), task, tls, encoding, notices, cancel, server),
         )
     }
 
@@ -301,6 +343,7 @@ impl<C, T> Session<C, T> {
         encoding: SessionEncoding,
         notices: Notices,
         cancel: Option<CancelToken>,
+        server: Endpoint,
     ) -> Session<C, T> {
         Session {
             client,
@@ -309,6 +352,7 @@ impl<C, T> Session<C, T> {
             task,
             notices,
             cancel,
+            server,
         }
     }
 }
@@ -321,6 +365,8 @@ impl<C, T> std::fmt::Debug for Session<C, T> {
             .field("encoding", &self.encoding)
             .field("notices", &self.notices)
             .field("cancel", &self.cancel)
+            .field("host", &self.server.host)
+            .field("peer", &self.server.peer)
             .finish_non_exhaustive()
     }
 }
@@ -525,7 +571,16 @@ impl Connector {
     /// ```
     pub fn tokio_postgres_config(&self, attempt: Attempt) -> tokio_postgres::Config {
         let password = self.credentials.as_ref().and_then(|c| c.peek());
-        self.pg_config(attempt, &self.access_point.current(), password.as_ref())
+        let ap = self.access_point.current();
+        let hosts = ap.hosts();
+        let mut pg = self.pg_config(attempt, &ap, None, password.as_ref());
+        for host in &hosts {
+            match host {
+                Host::Tcp(name) => pg.host(name),
+                Host::Socket(dir) => pg.host_path(dir),
+            };
+        }
+        pg
     }
 
     /// libpq's attempts for this configuration's sslmode and PGAUTH.
@@ -604,15 +659,35 @@ impl Connector {
         }
     }
 
+    /// libpq's walk over `dbserver`'s members ([`hosts`]), the sslmode plan on each
+    /// address.
     async fn connect_sequence(
         &self,
         ap: &AccessPoint,
         password: Option<&Password>,
     ) -> Result<Connected> {
         let settings = &self.config.settings;
-        Plan::new(settings.mode.value, settings.auth.value)
-            .run(|attempt| self.attempt(attempt, ap, password))
-            .await
+        hosts::walk(
+            ap.hosts(),
+            settings.target_session_attrs.value,
+            settings.load_balance_hosts.value,
+            |host| async move { socket::resolve(&host).await },
+            |host, peer, pass| async move {
+                self.plan_for(&host)
+                    .run_to_failure(|attempt| self.attempt(attempt, ap, &host, &peer, pass, password))
+                    .await
+            },
+        )
+        .await
+    }
+
+    /// The sslmode plan for one member: none of SSL on a Unix socket (libpq).
+    pub(crate) fn plan_for(&self, host: &Host) -> Plan {
+        let settings = &self.config.settings;
+        match host {
+            Host::Socket(_) => Plan::for_socket(settings.mode.value),
+            Host::Tcp(_) => Plan::new(settings.mode.value, settings.auth.value),
+        }
     }
 
     /// Connects, spawns the connection task on the current tokio runtime, and sets the
@@ -623,7 +698,8 @@ impl Connector {
         let ap = self.access_point.current();
         let connected = self.connect_to(ap.clone()).await?;
         let connection = connected.connection;
-        let host = ap.server();
+        let member = connected.host.as_str();
+        let host: &str = &member;
         // The encodings the server reported at start-up (ParameterStatus) save a query.
         let reported = connection.parameter("server_encoding").map(|server| {
             (
@@ -633,7 +709,8 @@ impl Connector {
         });
         // Driven with poll_message: every notice, the start-up's first, reaches the log,
         // the callback and the session's queue.
-        let (notices, task) = spawn_connection(connection, host, self.notice_callback.clone());
+        let (notices, task, role) =
+            notices::spawn_watched(connection, host, self.notice_callback.clone());
         let client_encoding = self.config.settings.encoding.value;
         let prepared = match &reported {
             Some((server, wire)) => {
@@ -661,20 +738,36 @@ impl Connector {
             task,
             notices,
             cancel: connected.cancel,
+            server: Endpoint {
+                host: connected.host,
+                peer: Some(connected.peer),
+                role,
+            },
         })
     }
 
-    /// `password`: the credential provider's, which wins over the others.
+    /// `host`: the member this attempt goes to (`None`: no host set; the password file
+    /// is then looked up for the first member). `password`: the credential provider's,
+    /// which wins over the others.
     pub(crate) fn pg_config(
         &self,
         attempt: Attempt,
         ap: &AccessPoint,
+        host: Option<&Host>,
         password: Option<&Password>,
     ) -> tokio_postgres::Config {
         let opts = &self.config.options;
         let mut pg = tokio_postgres::Config::new();
-        pg.host(ap.server())
-            .port(PORT)
+        match host {
+            Some(Host::Tcp(name)) => {
+                pg.host(name);
+            }
+            Some(Host::Socket(dir)) => {
+                pg.host_path(dir);
+            }
+            None => {}
+        }
+        pg.port(PORT)
             .user(ap.username())
             .dbname(ap.dbname())
             .keepalives(opts.keepalives)
@@ -712,9 +805,13 @@ impl Connector {
         // none is ever handed to the protocol layer, so none can be sent whatever the
         // server asks.
         if settings.auth.value != AuthMethod::Cert {
+            let found = match host {
+                Some(host) => crate::env::passfile::password_for_host(ap, host, settings),
+                None => crate::env::passfile::password_for(ap, settings),
+            };
             if let Some(password) = password {
                 pg.password(password.expose());
-            } else if let Some((password, _)) = crate::env::passfile::password_for(ap, settings) {
+            } else if let Some((password, _)) = found {
                 pg.password(password.expose());
             }
         }
@@ -727,18 +824,23 @@ impl Connector {
         crate::startup::checks::auth_check(&self.config.settings)
     }
 
-    /// One attempt: pgdap's own socket, tokio-postgres' start-up on it.
+    /// One attempt: pgdap's own socket to one address of one member, tokio-postgres'
+    /// start-up on it, the session checks of this pass.
     async fn attempt(
         &self,
         attempt: Attempt,
         ap: &AccessPoint,
+        member: &Host,
+        peer: &Peer,
+        pass: hosts::Pass,
         password: Option<&Password>,
     ) -> std::result::Result<Connected, Failure> {
-        let host = ap.server();
-        info!(attempt = attempt.describe(), "connecting");
+        let host_name = member.as_str();
+        let host: &str = &host_name;
+        info!(attempt = attempt.describe(), host, addr = %peer, "connecting");
         let probe = Arc::new(Mutex::new(Probe::default()));
         let watch = StartupWatch::new(self.auth_check());
-        let pg = self.pg_config(attempt, ap, password);
+        let pg = self.pg_config(attempt, ap, Some(member), password);
         let options = &self.config.options;
         // PGCONNECT_TIMEOUT when set (0: no bound), else ConnectOptions::connect_timeout.
         let connect_timeout = self
@@ -757,11 +859,20 @@ impl Connector {
             tls: ctx.as_deref(),
             timeout: connect_timeout,
         };
+        let require_peer = self.config.settings.require_peer.as_ref();
         let run = async {
-            let socket = socket::open(host, options)
+            let socket = socket::open(peer, options, require_peer.map(|p| p.value.as_str()))
                 .await
-                .map_err(|e| Failure::fatal(errors.connect_error(e)))?;
-            let peer = socket.peer_addr().ok();
+                .map_err(|e| match e {
+                    socket::OpenError::Io(e) => Failure::next_address(errors.connect_error(e)),
+                    socket::OpenError::RequirePeer { expected, actual } => {
+                        Failure::fatal(Error::RequirePeer {
+                            host: host.to_string(),
+                            expected,
+                            actual,
+                        })
+                    }
+                })?;
             let wire = Wire::new(socket, watch.clone(), false);
             let result = match &ctx {
                 Some(ctx) if attempt != Attempt::Plain => {
@@ -775,30 +886,32 @@ impl Connector {
                 // SslMode::Disable it is never used.
                 _ => pg.connect_raw(wire, NeverTls).await,
             };
-            result
-                .map(|(client, connection)| (client, connection, peer))
-                .map_err(|e| {
-                    let (attempted, encrypted) = match probe.lock() {
-                        Ok(p) => (p.attempted, p.session.is_some()),
-                        Err(_) => (false, false),
-                    };
-                    Failure {
-                        server_refused: e.as_db_error().is_some(),
-                        error: errors.map(e),
-                        handshake_failed: attempted && !encrypted,
-                        encrypted,
-                    }
-                })
+            result.map_err(|e| {
+                let (attempted, encrypted) = match probe.lock() {
+                    Ok(p) => (p.attempted, p.session.is_some()),
+                    Err(_) => (false, false),
+                };
+                // 57P03 "the database system is starting up" (or shutting down, or in
+                // recovery without hot standby): libpq tries the next host.
+                let not_now = e.code() == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW);
+                Failure {
+                    server_refused: e.as_db_error().is_some(),
+                    error: errors.map(e),
+                    handshake_failed: attempted && !encrypted,
+                    encrypted,
+                    move_on: if not_now { MoveOn::NextHost } else { MoveOn::Stop },
+                }
+            })
         };
-        let (client, mut connection, peer) = match tokio::time::timeout(connect_timeout, run).await
-        {
+        let (client, mut connection) = match tokio::time::timeout(connect_timeout, run).await {
             Ok(Ok(pair)) => pair,
             Ok(Err(failure)) => return Err(failure),
             Err(_) => {
-                return Err(Failure::fatal(Error::Timeout {
+                // libpq gives up on this address and tries the next one.
+                return Err(Failure::next_address(Error::Timeout {
                     host: host.to_string(),
                     after: connect_timeout,
-                }))
+                }));
             }
         };
         let certs = probe.lock().map_or_else(
@@ -808,9 +921,15 @@ impl Connector {
                 loaded: p.cert_loaded,
             },
         );
-        target::check(&self.config.settings, certs, host, &client, &mut connection)
-            .await
-            .map_err(Failure::fatal)?;
+        target::check(
+            &self.config.settings,
+            certs,
+            host,
+            pass,
+            &client,
+            &mut connection,
+        )
+        .await?;
         let session = probe.lock().ok().and_then(|mut p| p.session.take());
         info!(
             ssl = session.is_some(),
@@ -818,21 +937,22 @@ impl Connector {
             "connected"
         );
         let key = watch.lock().ok().and_then(|w| w.backend_key);
-        let cancel = match (peer, key) {
-            (Some(addr), Some(key)) => Some(CancelToken::new(
+        let cancel = key.map(|key| {
+            CancelToken::new(
                 host,
-                addr,
+                peer.clone(),
                 key,
                 ctx.filter(|_| session.is_some()),
                 options.connect_timeout,
-            )),
-            _ => None,
-        };
+            )
+        });
         Ok(Connected {
             client,
             connection,
             tls: session,
             cancel,
+            host: member.clone(),
+            peer: peer.clone(),
         })
     }
 }

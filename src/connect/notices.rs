@@ -460,23 +460,60 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let (queue, task, _) = spawn_watched(connection, host, callback);
+    (queue, task)
+}
+
+/// [`spawn_connection`], keeping the server's reported role current
+/// ([`ServerRole`](super::target::ServerRole)).
+pub(crate) fn spawn_watched<S, T>(
+    connection: Connection<S, T>,
+    host: &str,
+    callback: Option<NoticeCallback>,
+) -> (
+    Notices,
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<super::target::ServerRole>,
+)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let queue = Notices::new();
     let sink = NoticeSink {
         host: host.to_string(),
         callback,
         queue: queue.clone(),
     };
-    let task = tokio::spawn(drive(connection, sink));
-    (queue, task)
+    let role = std::sync::Arc::new(super::target::ServerRole::default());
+    role.update(
+        connection.parameter("in_hot_standby"),
+        connection.parameter("default_transaction_read_only"),
+    );
+    let task = tokio::spawn(drive(connection, sink, role.clone()));
+    (queue, task, role)
 }
 
-async fn drive<S, T>(mut connection: Connection<S, T>, sink: NoticeSink)
-where
+async fn drive<S, T>(
+    mut connection: Connection<S, T>,
+    sink: NoticeSink,
+    role: std::sync::Arc<super::target::ServerRole>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
     T: AsyncRead + AsyncWrite + Unpin,
 {
     loop {
-        match poll_fn(|cx| connection.poll_message(cx)).await {
+        let message = poll_fn(|cx| {
+            let polled = connection.poll_message(cx);
+            // A ParameterStatus is taken in by the poll without a message for us.
+            role.update(
+                connection.parameter("in_hot_standby"),
+                connection.parameter("default_transaction_read_only"),
+            );
+            polled
+        })
+        .await;
+        match message {
             Some(Ok(AsyncMessage::Notice(e))) => sink.deliver(Notice::from_db_error(&e)),
             Some(Ok(AsyncMessage::Notification(n))) => {
                 debug!(

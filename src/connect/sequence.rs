@@ -84,9 +84,35 @@ impl Plan {
         Plan { mode, first, retry }
     }
 
+    /// The plan on a Unix-domain socket: one plaintext attempt whatever the sslmode, as
+    /// libpq never requests SSL over a socket.
+    ///
+    /// ```
+    /// use pgdap::connect::{Attempt, Plan};
+    /// let plan = Plan::for_socket(pgdap::SslMode::VerifyFull);
+    /// assert_eq!((plan.first, plan.retry), (Attempt::Plain, None));
+    /// ```
+    pub fn for_socket(mode: SslMode) -> Plan {
+        Plan {
+            mode,
+            first: Attempt::Plain,
+            retry: None,
+        }
+    }
+
     /// Runs the plan: the first attempt, then the retry when `failure` allows it. Both
     /// errors are kept when both attempts fail ([`Error::RetryFailed`]).
-    pub async fn run<T, F, Fut>(self, mut attempt: F) -> Result<T, Error>
+    pub async fn run<T, F, Fut>(self, attempt: F) -> Result<T, Error>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        self.run_to_failure(attempt).await.map_err(|f| f.error)
+    }
+
+    /// [`Plan::run`], keeping the last attempt's [`Failure`] (its [`MoveOn`] says whether
+    /// libpq would go on to another address or host).
+    pub async fn run_to_failure<T, F, Fut>(self, mut attempt: F) -> Result<T, Failure>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
@@ -103,8 +129,16 @@ impl Plan {
     /// [`Plan::run`] for blocking attempts (the synchronous `postgres` crate).
     pub fn run_blocking<T>(
         self,
-        mut attempt: impl FnMut(Attempt) -> Result<T, Failure>,
+        attempt: impl FnMut(Attempt) -> Result<T, Failure>,
     ) -> Result<T, Error> {
+        self.run_blocking_to_failure(attempt).map_err(|f| f.error)
+    }
+
+    /// [`Plan::run_to_failure`] for blocking attempts.
+    pub fn run_blocking_to_failure<T>(
+        self,
+        mut attempt: impl FnMut(Attempt) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
         let failure = match attempt(self.first) {
             Ok(connected) => return Ok(connected),
             Err(failure) => failure,
@@ -114,7 +148,11 @@ impl Plan {
         self.after_retry(result, failure, retry)
     }
 
-    fn retry_after(&self, failure: Failure) -> Result<(Attempt, Failure), Error> {
+    fn retry_after(&self, failure: Failure) -> Result<(Attempt, Failure), Failure> {
+        // libpq goes on to the next address or host without the sslmode retry.
+        if failure.move_on != MoveOn::Stop {
+            return Err(failure);
+        }
         match self.retry.filter(|_| failure.retry_allowed(self.mode)) {
             Some(retry) => {
                 warn!(
@@ -128,7 +166,7 @@ impl Plan {
             }
             None => {
                 warn!(error = %failure.error, "connection failed");
-                Err(failure.error)
+                Err(failure)
             }
         }
     }
@@ -138,7 +176,7 @@ impl Plan {
         result: Result<T, Failure>,
         first: Failure,
         retry: Attempt,
-    ) -> Result<T, Error> {
+    ) -> Result<T, Failure> {
         match result {
             Ok(connected) => {
                 warn!(
@@ -151,10 +189,13 @@ impl Plan {
             }
             Err(second) => {
                 warn!(error = %second.error, "retry failed");
-                Err(Error::RetryFailed {
-                    first_kind: self.first.describe(),
-                    first: Box::new(first.error),
-                    retry: Box::new(second.error),
+                Err(Failure {
+                    error: Error::RetryFailed {
+                        first_kind: self.first.describe(),
+                        first: Box::new(first.error),
+                        retry: Box::new(second.error),
+                    },
+                    ..second
                 })
             }
         }
@@ -173,6 +214,31 @@ pub struct Failure {
     pub encrypted: bool,
     /// The server sent an error response (libpq: `beresp == 'E'`).
     pub server_refused: bool,
+    /// Whether another address or host of `dbserver` is tried after this failure.
+    pub move_on: MoveOn,
+}
+
+/// What libpq does after a failed attempt when `dbserver` lists several hosts, or a name
+/// has several addresses (`PQconnectPoll`'s `try_next_addr` and `try_next_host`).
+///
+/// ```
+/// use pgdap::connect::{Failure, MoveOn};
+/// let e = pgdap::Error::Timeout { host: "db1".into(), after: std::time::Duration::from_secs(2) };
+/// assert_eq!(Failure::next_address(e).move_on, MoveOn::NextAddress);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MoveOn {
+    /// The sequence ends here (libpq's `error_return`): an authentication failure, a
+    /// TLS failure after the sslmode's fallback, a protocol violation.
+    #[default]
+    Stop,
+    /// The next address of the host, then the next host: the socket could not be
+    /// connected, or PGCONNECT_TIMEOUT expired.
+    NextAddress,
+    /// The next host, skipping this host's other addresses: the server is not accepting
+    /// connections yet (SQLSTATE 57P03), or the session does not fit
+    /// PGTARGETSESSIONATTRS.
+    NextHost,
 }
 
 impl Failure {
@@ -183,6 +249,23 @@ impl Failure {
             handshake_failed: false,
             encrypted: false,
             server_refused: false,
+            move_on: MoveOn::Stop,
+        }
+    }
+
+    /// A failure after which libpq tries the next address ([`MoveOn::NextAddress`]).
+    pub fn next_address(error: Error) -> Failure {
+        Failure {
+            move_on: MoveOn::NextAddress,
+            ..Failure::fatal(error)
+        }
+    }
+
+    /// A failure after which libpq tries the next host ([`MoveOn::NextHost`]).
+    pub fn next_host(error: Error) -> Failure {
+        Failure {
+            move_on: MoveOn::NextHost,
+            ..Failure::fatal(error)
         }
     }
 

@@ -1,7 +1,7 @@
-//! `PGTARGETSESSIONATTRS` for the single server: after start-up, the session is checked
+//! `PGTARGETSESSIONATTRS` on each member tried: after start-up, the session is checked
 //! as libpq 14+ checks it (`PQconnectPoll`, `CONNECTION_CHECK_TARGET`) and refused with
-//! libpq's message when it does not fit, so a pool never hands a read-only session to a
-//! read-write service after a failover behind one address.
+//! libpq's message when it does not fit, and the next member is tried, so a pool never
+//! hands a read-only session to a read-write service after a failover.
 //!
 //! | value | refused when | libpq's message |
 //! |---|---|---|
@@ -9,7 +9,8 @@
 //! | read-only | neither is on | session is not read-only |
 //! | primary | `in_hot_standby` is on | server is in hot standby mode |
 //! | standby | `in_hot_standby` is off | server is not in hot standby mode |
-//! | any, prefer-standby | never (one server: prefer-standby falls back to any) | |
+//! | any | never | |
+//! | prefer-standby | first pass over the members: as standby; second pass: never | |
 //!
 //! PostgreSQL 14+ reports both settings at start-up (ParameterStatus); for older
 //! servers libpq asks, and so does pgdap: `SHOW transaction_read_only` or
@@ -21,6 +22,8 @@ use std::task::Poll;
 
 use tokio_postgres::{Client, Connection, SimpleQueryMessage};
 
+use super::hosts::Pass;
+use super::sequence::Failure;
 use crate::env::variables::PGSSLCERTMODE;
 use crate::env::{Settings, SslCertMode, TargetSessionAttrs};
 use crate::error::Error;
@@ -32,6 +35,81 @@ pub(crate) struct SessionState {
     pub(crate) read_only: bool,
     /// `in_hot_standby` (or `pg_is_in_recovery()`).
     pub(crate) hot_standby: bool,
+}
+
+/// What a server reported of its role, kept current by the session's connection task:
+/// PostgreSQL 14+ sends `in_hot_standby` and `default_transaction_read_only` at start-up
+/// and again whenever they change (a promotion, `ALTER SYSTEM` + reload), so knowing the
+/// role of a pooled connection costs no round trip. Unknown on older servers and for the
+/// blocking adapter's sessions.
+///
+/// ```no_run
+/// # async fn run(connector: pgdap::Connector) -> Result<(), pgdap::Error> {
+/// let session = connector.connect_spawned().await?;
+/// if session.server_role().hot_standby() == Some(true) {
+///     println!("connected to a standby");
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Default)]
+pub struct ServerRole {
+    /// 0 unknown, 1 off, 2 on.
+    hot_standby: std::sync::atomic::AtomicU8,
+    read_only: std::sync::atomic::AtomicU8,
+}
+
+fn tri(value: Option<&str>) -> u8 {
+    match value {
+        None => 0,
+        Some("on") => 2,
+        Some(_) => 1,
+    }
+}
+
+fn untri(value: u8) -> Option<bool> {
+    match value {
+        0 => None,
+        v => Some(v == 2),
+    }
+}
+
+impl ServerRole {
+    /// `in_hot_standby` as last reported (`None`: not reported).
+    pub fn hot_standby(&self) -> Option<bool> {
+        untri(self.hot_standby.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// `default_transaction_read_only` as last reported (`None`: not reported).
+    pub fn read_only(&self) -> Option<bool> {
+        untri(self.read_only.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Takes the values the connection holds now (called by the connection task on
+    /// every wake-up: two map lookups).
+    pub(crate) fn update(&self, hot_standby: Option<&str>, read_only: Option<&str>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.hot_standby.store(tri(hot_standby), Relaxed);
+        self.read_only.store(tri(read_only), Relaxed);
+    }
+
+    /// Whether a session on this server still fits `attrs` by what it reported; `None`
+    /// when it did not report both values (a server before 14: ask it).
+    pub fn fits(&self, attrs: TargetSessionAttrs) -> Option<bool> {
+        if matches!(attrs, TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby) {
+            return Some(true);
+        }
+        let (hot_standby, read_only) = (self.hot_standby()?, self.read_only()?);
+        Some(
+            decide(
+                attrs,
+                SessionState {
+                    read_only: read_only || hot_standby,
+                    hot_standby,
+                },
+            )
+            .is_ok(),
+        )
+    }
 }
 
 /// libpq's decision for one state: `Err` with libpq's message when refused.
@@ -83,25 +161,25 @@ pub(crate) fn cert_mode_check(
     })
 }
 
-/// Checks a freshly started session: PGSSLCERTMODE=require, then PGTARGETSESSIONATTRS.
-/// The connection is driven here while a query runs (servers older than 14 only).
+/// Checks a freshly started session: PGSSLCERTMODE=require (a failure ends the walk),
+/// then what this pass of PGTARGETSESSIONATTRS asks (a mismatch, or a failed query, sends
+/// libpq to the next host). The connection is driven here while a query runs (servers
+/// older than 14 only).
 pub(crate) async fn check<S, T>(
     settings: &Settings,
     certs: CertFacts,
     host: &str,
+    pass: Pass,
     client: &Client,
     connection: &mut Connection<S, T>,
-) -> Result<(), Error>
+) -> Result<(), Failure>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    cert_mode_check(settings, certs, host)?;
-    let attrs = settings.target_session_attrs.value;
-    if matches!(
-        attrs,
-        TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby
-    ) {
+    cert_mode_check(settings, certs, host).map_err(Failure::fatal)?;
+    let check = pass.check;
+    if check == TargetSessionAttrs::Any {
         return Ok(());
     }
     let reported_ro = connection
@@ -115,24 +193,25 @@ where
         },
         // Servers before 14: ask, as libpq does.
         _ => {
-            let Some(sql) = state_query(attrs) else {
+            let Some(sql) = state_query(check) else {
                 return Ok(());
             };
             let value = query_value(client, connection, sql)
                 .await
-                .map_err(|e| match e {
-                    Some(e) => Error::Query(e),
-                    None => Error::Connect {
-                        host: host.to_string(),
-                        source: std::io::Error::other(
-                            "the server closed the connection while PGTARGETSESSIONATTRS was checked",
-                        ),
-                    },
+                .map_err(|e| {
+                    let reason = match e {
+                        Some(e) => format!("\"{sql}\" failed: {e}"),
+                        None => format!("\"{sql}\" failed: the server closed the connection"),
+                    };
+                    Failure::next_host(Error::LibpqSetting {
+                        var: crate::env::variables::PGTARGETSESSIONATTRS.name,
+                        reason: crate::error::attempt_failed(host, reason),
+                    })
                 })?;
             state_from_answer(&value)
         }
     };
-    refuse(attrs, state, host)
+    refuse(pass, state, host).map_err(Failure::next_host)
 }
 
 /// The query libpq asks a server that did not report its state (before PostgreSQL 14),
@@ -158,15 +237,11 @@ pub(crate) fn state_from_answer(value: &str) -> SessionState {
     }
 }
 
-/// [`decide`] as pgdap's error.
-pub(crate) fn refuse(
-    attrs: TargetSessionAttrs,
-    state: SessionState,
-    host: &str,
-) -> Result<(), Error> {
-    decide(attrs, state).map_err(|reason| Error::TargetSessionAttrs {
+/// [`decide`] for this pass, as pgdap's error.
+pub(crate) fn refuse(pass: Pass, state: SessionState, host: &str) -> Result<(), Error> {
+    decide(pass.check, state).map_err(|reason| Error::TargetSessionAttrs {
         host: host.to_string(),
-        attrs: attrs.as_str(),
+        attrs: pass.attrs.as_str(),
         reason,
     })
 }

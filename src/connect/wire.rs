@@ -25,6 +25,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::socket::Stream;
 use crate::startup::{StartupError, Watch, SSL_REQUEST};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,10 +40,10 @@ enum Phase {
     Through,
 }
 
-/// pgdap's TCP stream to the server, with the start-up checks described in the module
-/// documentation.
+/// pgdap's socket to the server (TCP or Unix-domain), with the start-up checks described
+/// in the module documentation.
 pub struct Wire {
-    inner: TcpStream,
+    inner: Stream,
     watch: Watch,
     phase: Phase,
     require_tls: bool,
@@ -51,7 +52,7 @@ pub struct Wire {
 impl std::fmt::Debug for Wire {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Wire")
-            .field("peer", &self.inner.peer_addr().ok())
+            .field("peer", &self.inner.tcp().and_then(|s| s.peer_addr().ok()))
             .field("phase", &self.phase)
             .finish_non_exhaustive()
     }
@@ -60,7 +61,7 @@ impl std::fmt::Debug for Wire {
 impl Wire {
     /// Wraps a connected socket. With `require_tls`, an `N` reply to the SSLRequest is an
     /// error even when the protocol layer would go on in plaintext.
-    pub(crate) fn new(inner: TcpStream, watch: Watch, require_tls: bool) -> Wire {
+    pub(crate) fn new(inner: Stream, watch: Watch, require_tls: bool) -> Wire {
         Wire {
             inner,
             watch,
@@ -69,9 +70,9 @@ impl Wire {
         }
     }
 
-    /// The socket (for socket options and addresses).
-    pub fn socket(&self) -> &TcpStream {
-        &self.inner
+    /// The TCP socket (for socket options and addresses); `None` on a Unix-domain socket.
+    pub fn socket(&self) -> Option<&TcpStream> {
+        self.inner.tcp()
     }
 
     fn watch_plain(&mut self, data: &[u8]) -> io::Result<()> {
@@ -174,7 +175,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        let wire = Wire::new(client.unwrap(), StartupWatch::new(None), false);
+        let wire = Wire::new(Stream::Tcp(client.unwrap()), StartupWatch::new(None), false);
         (wire, server.unwrap().0)
     }
 

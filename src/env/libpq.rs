@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 
 use super::variables::{
     PGCHANNELBINDING, PGCONNECT_TIMEOUT, PGGSSENCMODE, PGREQUIREAUTH, PGSSLCERTMODE,
-    PGSSLNEGOTIATION, PGTARGETSESSIONATTRS,
+    PGLOADBALANCEHOSTS, PGSSLNEGOTIATION, PGTARGETSESSIONATTRS,
 };
 
 fn libpq_error(var: &'static str, reason: String) -> Error {
@@ -130,7 +130,7 @@ libpq_enum!(
 
 libpq_enum!(
     /// `PGTARGETSESSIONATTRS` (libpq 14+ values): the kind of session acceptable,
-    /// checked after connecting to the single server.
+    /// checked after start-up on each member of `dbserver` in turn.
     ///
     /// ```
     /// use pgdap::env::TargetSessionAttrs;
@@ -149,8 +149,25 @@ libpq_enum!(
         Primary = "primary",
         /// A server in hot standby.
         Standby = "standby",
-        /// A standby if there is one, else any server (with one server: any).
+        /// A standby if one of the members is, else any server: libpq's two passes.
         PreferStandby = "prefer-standby",
+    }
+);
+
+libpq_enum!(
+    /// `PGLOADBALANCEHOSTS` (libpq 16): the order `dbserver`'s members are tried in.
+    ///
+    /// ```
+    /// use pgdap::env::LoadBalanceHosts;
+    /// assert_eq!(LoadBalanceHosts::parse_libpq("random")?, LoadBalanceHosts::Random);
+    /// assert!(LoadBalanceHosts::parse_libpq("RANDOM").is_err());
+    /// # Ok::<(), pgdap::Error>(())
+    /// ```
+    LoadBalanceHosts, PGLOADBALANCEHOSTS, "load_balance_hosts", {
+        /// The list's order (the default).
+        Disable = "disable",
+        /// The hosts shuffled for every connection, then each host's addresses.
+        Random = "random",
     }
 );
 

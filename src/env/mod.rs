@@ -27,7 +27,7 @@ mod vendor;
 pub(crate) use libpq::Method;
 pub use libpq::{
     parse_connect_timeout, ChannelBinding, GssEncMode, ProtocolVersion, RequireAuth, SslCertMode,
-    SslNegotiation, TargetSessionAttrs, TlsVersion,
+    SslNegotiation, TargetSessionAttrs, TlsVersion, LoadBalanceHosts,
 };
 pub use service::ServiceInfo;
 pub use settings::Settings;

@@ -14,14 +14,36 @@ use std::path::{Path, PathBuf};
 use tracing::warn;
 use zeroize::Zeroizing;
 
-use crate::access_point::{AccessPoint, PORT};
+use crate::access_point::{AccessPoint, Host, DEFAULT_SOCKET_DIR, PORT};
 use crate::env::{AuthMethod, Settings, Source};
 use crate::secret::Password;
 
-/// The password to send for an Access Point, and where it came from (docs/design.md
-/// §9): the Access Point's own when non-empty, else PGPASSWORD, else the password file;
-/// never one under `PGAUTH=cert`.
+/// The password to send for an Access Point's first `dbserver` member, and where it came
+/// from (docs/design.md §9): the Access Point's own when non-empty, else PGPASSWORD, else
+/// the password file; never one under `PGAUTH=cert`. [`password_for_host`] for another
+/// member.
 pub fn password_for(ap: &AccessPoint, settings: &Settings) -> Option<(Password, Source)> {
+    let first = ap.hosts().into_iter().next()?;
+    password_for_host(ap, &first, settings)
+}
+
+/// The host field a member of `dbserver` matches in the password file, as libpq's
+/// `passwordFromFile`: a name or address as written; libpq's default socket directory as
+/// `localhost`; any other socket directory as its path.
+pub(crate) fn passfile_host(host: &Host) -> std::borrow::Cow<'_, str> {
+    match host {
+        Host::Socket(dir) if dir.as_os_str() == DEFAULT_SOCKET_DIR => "localhost".into(),
+        other => other.as_str(),
+    }
+}
+
+/// [`password_for`] for the member `host` of `dbserver` (the password file's line is
+/// chosen per host, as libpq does).
+pub(crate) fn password_for_host(
+    ap: &AccessPoint,
+    host: &Host,
+    settings: &Settings,
+) -> Option<(Password, Source)> {
     if settings.auth.value == AuthMethod::Cert {
         return None;
     }
@@ -32,7 +54,13 @@ pub fn password_for(ap: &AccessPoint, settings: &Settings) -> Option<(Password, 
         return Some((p.value.clone(), p.source));
     }
     let file = settings.passfile.as_ref()?;
-    match lookup(&file.value, ap.server(), PORT, ap.dbname(), ap.username()) {
+    match lookup(
+        &file.value,
+        &passfile_host(host),
+        PORT,
+        ap.dbname(),
+        ap.username(),
+    ) {
         Lookup::Found { password, .. } if !password.is_empty() => {
             Some((password, Source::PasswordFile))
         }
@@ -187,6 +215,15 @@ pub fn default_path(default_dir: &Path, windows: bool) -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_socket_matches_localhost_only_in_the_default_directory() {
+        use crate::access_point::Host;
+        assert_eq!(passfile_host(&Host::parse("db1")), "db1");
+        assert_eq!(passfile_host(&Host::parse("/var/run/postgresql")), "localhost");
+        assert_eq!(passfile_host(&Host::parse("")), "localhost");
+        assert_eq!(passfile_host(&Host::parse("/tmp")), "/tmp");
+    }
+
     use super::*;
 
     #[test]

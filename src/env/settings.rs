@@ -12,7 +12,7 @@ use super::variables::*;
 use super::{
     passfile, path, service, startup_params, AuthMethod, ChannelBinding, Environment, GssEncMode,
     ProtocolVersion, RequireAuth, ServiceInfo, Setting, Source, SslCertMode, SslMode,
-    SslNegotiation, TargetSessionAttrs, TlsVersion,
+    SslNegotiation, TargetSessionAttrs, TlsVersion, LoadBalanceHosts,
 };
 use crate::encoding::ClientEncoding;
 use crate::error::{Error, Result};
@@ -78,8 +78,12 @@ pub struct Settings {
     pub ssl_sni: Setting<bool>,
     /// PGGSSENCMODE (default prefer; `require` is refused: no GSSAPI in pgdap).
     pub gss_enc_mode: Setting<GssEncMode>,
-    /// PGTARGETSESSIONATTRS (default any), checked after connecting.
+    /// PGTARGETSESSIONATTRS (default any), checked after start-up on each member tried.
     pub target_session_attrs: Setting<TargetSessionAttrs>,
+    /// PGLOADBALANCEHOSTS (default disable): the order `dbserver`'s members are tried in.
+    pub load_balance_hosts: Setting<LoadBalanceHosts>,
+    /// PGREQUIREPEER: the user the server behind a Unix socket must run as.
+    pub require_peer: Option<Setting<String>>,
     /// PGSSLCRLDIR: a directory of CRLs named by hash (`openssl rehash`).
     pub crl_dir: Option<Setting<PathBuf>>,
     /// PGMINPROTOCOLVERSION (default 3.0; pgdap speaks 3.0 only).
@@ -238,6 +242,15 @@ impl Settings {
             TargetSessionAttrs::parse_libpq,
             TargetSessionAttrs::Any,
         )?;
+        let load_balance_hosts = read(
+            env,
+            &PGLOADBALANCEHOSTS,
+            LoadBalanceHosts::parse_libpq,
+            LoadBalanceHosts::Disable,
+        )?;
+        // libpq: an empty requirepeer checks nothing.
+        let require_peer =
+            read_if_set(env, &PGREQUIREPEER, |v| Ok(v.to_string()))?.filter(|p: &Setting<String>| !p.value.is_empty());
         let ssl_min_protocol = read(
             env,
             &PGSSLMINPROTOCOLVERSION,
@@ -385,6 +398,8 @@ impl Settings {
             ssl_sni,
             gss_enc_mode,
             target_session_attrs,
+            load_balance_hosts,
+            require_peer,
             crl_dir,
             min_protocol,
             max_protocol,

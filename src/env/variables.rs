@@ -489,6 +489,26 @@ pub(crate) const PGTARGETSESSIONATTRS: Variable = Variable {
     show: Show::Value(|s| shown(&s.target_session_attrs)),
 };
 
+pub(crate) const PGLOADBALANCEHOSTS: Variable = Variable {
+    name: "PGLOADBALANCEHOSTS",
+    keyword: Some("load_balance_hosts"),
+    kind: Kind::Libpq { since: "16" },
+    empty: Empty::Value,
+    default: DefaultIs::Text("`disable`"),
+    doc: "`disable` tries `dbserver`'s members in the list's order; `random` shuffles the members for every connection, then each member's addresses, as libpq 16 does",
+    show: Show::Value(|s| shown(&s.load_balance_hosts)),
+};
+
+pub(crate) const PGREQUIREPEER: Variable = Variable {
+    name: "PGREQUIREPEER",
+    keyword: Some("requirepeer"),
+    kind: Kind::Libpq { since: "9.1" },
+    empty: Empty::Value,
+    default: DefaultIs::None,
+    doc: "on a Unix-socket member of `dbserver`, the operating-system user the server must run as (checked with the socket's peer credentials before anything is sent), else libpq's `requirepeer specifies \"X\", but actual peer user name is \"Y\"`; ignored over TCP",
+    show: Show::Value(|s| shown_or_unset(&s.require_peer)),
+};
+
 pub(crate) const PGSERVICE: Variable = Variable {
     name: "PGSERVICE",
     keyword: Some("service"),
@@ -611,15 +631,6 @@ pub(crate) const PGUSER: Variable = Variable {
 
 // ----- libpq's: not supported ------------------------------------------------------------
 
-pub(crate) const PGLOADBALANCEHOSTS: Variable = Variable {
-    name: "PGLOADBALANCEHOSTS",
-    keyword: Some("load_balance_hosts"),
-    kind: Kind::Unsupported,
-    empty: Empty::Value,
-    default: DefaultIs::None,
-    doc: "not supported: the Access Point names one server",
-    show: Show::Nothing,
-};
 
 pub(crate) const PGSSLCOMPRESSION: Variable = Variable {
     name: "PGSSLCOMPRESSION",
@@ -661,6 +672,8 @@ pub(crate) const ALL: &[Variable] = &[
     PGSSLSNI,
     PGGSSENCMODE,
     PGTARGETSESSIONATTRS,
+    PGLOADBALANCEHOSTS,
+    PGREQUIREPEER,
     PGSSLCRLDIR,
     PGMINPROTOCOLVERSION,
     PGMAXPROTOCOLVERSION,
@@ -672,7 +685,6 @@ pub(crate) const ALL: &[Variable] = &[
     PGPORT,
     PGDATABASE,
     PGUSER,
-    PGLOADBALANCEHOSTS,
     PGSSLCOMPRESSION,
 ];
 
@@ -744,14 +756,14 @@ pub const VARIABLES: [&str; 7] = names(List::Vendor);
 
 /// libpq's variables pgdap reads as well (docs/design.md §9): the ones it honours, and
 /// the ones `doctor` reports as ignored (the Access Point wins) or unsupported.
-pub const LIBPQ_VARIABLES: [&str; 34] = names(List::Libpq);
+pub const LIBPQ_VARIABLES: [&str; 35] = names(List::Libpq);
 
 /// The libpq variables that the Access Point overrides (docs/design.md §9).
 pub const OVERRIDDEN_BY_ACCESS_POINT: [&str; 5] = names(List::Overridden);
 
 /// The libpq variables pgdap does not support (docs/design.md §9); `doctor` says so when
 /// set.
-pub const UNSUPPORTED: [&str; 2] = names(List::Unsupported);
+pub const UNSUPPORTED: [&str; 1] = names(List::Unsupported);
 
 /// The vendor's variables and their libpq twins.
 pub const TWINS: [(&str, &str); 5] = twins();

@@ -82,7 +82,9 @@ impl Error {
             | Error::ClientKeyEncrypted { .. }
             | Error::ClientKeyPassphrase { .. }
             | Error::ClientKeyMismatch { .. } => K::File,
-            Error::Connect { .. } | Error::Timeout { .. } => K::Network,
+            Error::Connect { .. } | Error::Timeout { .. } | Error::HostNotFound { .. } => {
+                K::Network
+            }
             Error::TlsSetup { .. }
             | Error::SslNotSupported { .. }
             | Error::CertificateVerifyFailed { .. }
@@ -104,6 +106,8 @@ impl Error {
             | Error::InvalidAuthRequest { .. }
             | Error::Protocol { .. } => K::Protocol,
             Error::RetryFailed { retry, .. } => retry.kind(),
+            Error::AllHostsFailed { .. } => self.last_attempt().kind(),
+            Error::RequirePeer { .. } => K::Server,
             Error::Encoding(_) => K::Encoding,
             Error::Query(_) => K::Query,
             Error::Adapter { .. } => K::Adapter,
@@ -150,6 +154,11 @@ impl Error {
             | Error::Cancel { host, .. } => Some(host),
             Error::Server(refusal) => Some(&refusal.host),
             Error::RetryFailed { retry, .. } => retry.host(),
+            Error::RequirePeer { host, .. } | Error::HostNotFound { host, .. } => Some(host),
+            Error::AllHostsFailed { .. } => match self.last_attempt() {
+                last if std::ptr::eq(last, self) => None,
+                last => last.host(),
+            },
             _ => None,
         }
     }
@@ -189,6 +198,10 @@ impl Error {
                 "the server has ssl = off: enable it, or change PGMODE"
             }
             Error::Connect { .. } => "no server listens on dbserver:5432",
+            Error::HostNotFound { .. } => "dbserver names a host the resolver does not know: check the name (and /etc/hosts, DNS)",
+            Error::RequirePeer { .. } => {
+                "the server behind the socket runs as another user than PGREQUIREPEER names: check the socket directory in dbserver, or PGREQUIREPEER"
+            }
             Error::NoPasswordSupplied { .. } => {
                 "the server asks for a password and none is configured: set password= in the Access Point"
             }
@@ -199,6 +212,9 @@ impl Error {
             Error::Server(refusal) => return refusal.hint.as_deref().map(Cow::Borrowed),
             Error::RetryFailed { first, retry, .. } => {
                 return retry.likely_cause().or_else(|| first.likely_cause())
+            }
+            Error::AllHostsFailed { failures } => {
+                return failures.iter().rev().find_map(|f| f.error.likely_cause())
             }
             _ => return None,
         };

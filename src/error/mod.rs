@@ -264,6 +264,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A `dbserver` name did not resolve to any address (libpq's message; libpq goes on
+    /// to the next member of a list).
+    #[error("could not translate host name \"{host}\" to address: {reason} (dbserver)")]
+    HostNotFound {
+        /// The name.
+        host: String,
+        /// The resolver's reason.
+        reason: String,
+    },
     /// The server did not complete the connection in time.
     #[error("{}: timeout expired after {}s (connect timeout)", at(host), after.as_secs_f64())]
     Timeout {
@@ -447,6 +456,27 @@ pub enum Error {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// Every member of a `dbserver` list (every address of each) was tried and none gave
+    /// a session, or one failed in a way that ends the sequence (libpq: an
+    /// authentication failure does not try the next host). One line per attempt, in the
+    /// order tried, each with libpq's prefix naming the host and its address; the last
+    /// is the one that decided ([`Error::last_attempt`]).
+    #[error("{}", HostFailure::lines(failures))]
+    AllHostsFailed {
+        /// Each attempt's failure, in order.
+        failures: Vec<HostFailure>,
+    },
+    /// PGREQUIREPEER names another operating-system user than the one running the server
+    /// behind the Unix socket (libpq's message).
+    #[error("{}: requirepeer specifies \"{expected}\", but actual peer user name is \"{actual}\" (PGREQUIREPEER)", at(host))]
+    RequirePeer {
+        /// The socket directory.
+        host: String,
+        /// PGREQUIREPEER.
+        expected: String,
+        /// The user the server process runs as.
+        actual: String,
+    },
     /// Both attempts of an `allow`/`prefer` sequence failed; both causes are kept.
     #[error("{retry} (after the first attempt {first_kind} failed: {first})")]
     RetryFailed {
@@ -488,18 +518,56 @@ pub enum Error {
 }
 
 /// libpq's prefix of every error of a connection attempt, `connection to server at "h",
-/// port 5432 failed`, written here once for every such message.
+/// port 5432 failed` (`connection to server on socket "/dir/.s.PGSQL.5432" failed` for a
+/// socket directory), written here once for every such message.
 struct At<'a>(&'a str);
 
 impl std::fmt::Display for At<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            // The port is the Access Point's fixed one (`access_point::PORT`, which
-            // asserts it; naming it here would make error import access_point).
-            "connection to server at \"{}\", port 5432 failed",
-            self.0
+        // The port is the Access Point's fixed one (`access_point::PORT`, which asserts
+        // it; naming it here would make error import access_point).
+        if self.0.starts_with('/') {
+            let dir = self.0.trim_end_matches('/');
+            write!(f, "connection to server on socket \"{dir}/.s.PGSQL.5432\" failed")
+        } else {
+            write!(f, "connection to server at \"{}\", port 5432 failed", self.0)
+        }
+    }
+}
+
+/// One attempt of a sequence over several hosts or addresses ([`Error::AllHostsFailed`]).
+#[derive(Debug)]
+pub struct HostFailure {
+    /// The address the attempt connected to, when the host was a name that resolved to
+    /// it (libpq names it after the host: `"db1" (10.0.0.2)`).
+    pub addr: Option<std::net::IpAddr>,
+    /// The attempt's error.
+    pub error: Error,
+}
+
+impl HostFailure {
+    /// The error's text with the address after the host name in libpq's prefix.
+    fn line(&self) -> String {
+        let text = self.error.to_string();
+        let (Some(addr), Some(host)) = (self.addr, self.error.host()) else {
+            return text;
+        };
+        if host == addr.to_string() || host.starts_with('/') {
+            return text;
+        }
+        // The prefix is written by `At` alone, so this finds exactly its occurrences.
+        text.replace(
+            &format!("at \"{host}\", port 5432 failed"),
+            &format!("at \"{host}\" ({addr}), port 5432 failed"),
         )
+    }
+
+    fn lines(failures: &[HostFailure]) -> String {
+        failures
+            .iter()
+            .map(HostFailure::line)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -655,6 +723,10 @@ impl Error {
     pub fn last_attempt(&self) -> &Error {
         match self {
             Error::RetryFailed { retry, .. } => retry.last_attempt(),
+            Error::AllHostsFailed { failures } => match failures.last() {
+                Some(last) => last.error.last_attempt(),
+                None => self,
+            },
             other => other,
         }
     }

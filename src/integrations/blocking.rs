@@ -58,8 +58,12 @@ use std::sync::{Arc, Mutex};
 
 use crate::connect::errors::ErrorContext;
 use crate::connect::notices::NoticeSink;
+use crate::access_point::Host;
+use crate::connect::hosts::Pass;
 use crate::connect::target::{self, CertFacts};
-use crate::connect::{Attempt, CancelToken, Connector, Failure, Notice, Notices, Session};
+use crate::connect::{
+    Attempt, CancelToken, Connector, Failure, MoveOn, Notice, Notices, Peer, Session,
+};
 use crate::encoding::{SessionEncoding, SessionEncodingError};
 use crate::env::variables::{PGCHANNELBINDING, PGREQUIREAUTH};
 use crate::env::ChannelBinding;
@@ -117,21 +121,34 @@ pub fn connect(connector: &Connector) -> Result<BlockingSession> {
         queue: notices.clone(),
     };
     let ctx = connector.tls_context();
-    let (mut client, tls) = connector.plan().run_blocking(|attempt| {
-        one_attempt(
-            connector,
-            attempt,
-            &ap,
-            password.as_ref(),
-            ctx.as_ref(),
-            &sink,
-        )
-    })?;
+    let settings = config.settings();
+    let (mut client, tls, member, peer) = crate::connect::hosts::walk_blocking(
+        ap.hosts(),
+        settings.target_session_attrs.value,
+        settings.load_balance_hosts.value,
+        crate::connect::socket::resolve_blocking,
+        |member, peer, pass| {
+            connector
+                .plan_for(member)
+                .run_blocking_to_failure(|attempt| {
+                    one_attempt(
+                        connector,
+                        attempt,
+                        &ap,
+                        Target { member, peer, pass },
+                        password.as_ref(),
+                        ctx.as_ref(),
+                        &sink,
+                    )
+                })
+                .map(|(client, tls)| (client, tls, member.clone(), peer.clone()))
+        },
+    )?;
     let encoding = prepare(&mut client, connector)?;
     let cancel = client.cancel_token();
     let process_id = backend_pid(&mut client)?;
     let cancel = Some(CancelToken::from_blocking(
-        host,
+        &member.as_str(),
         cancel,
         process_id,
         ctx.filter(|_| tls.is_some()),
@@ -144,21 +161,48 @@ pub fn connect(connector: &Connector) -> Result<BlockingSession> {
         encoding,
         notices,
         cancel,
+        crate::connect::Endpoint {
+            host: member,
+            peer: Some(peer),
+            role: Default::default(),
+        },
     ))
+}
+
+/// The address one attempt goes to, and the pass of PGTARGETSESSIONATTRS it is in.
+struct Target<'a> {
+    member: &'a Host,
+    peer: &'a Peer,
+    pass: Pass,
 }
 
 fn one_attempt(
     connector: &Connector,
     attempt: Attempt,
     ap: &crate::access_point::AccessPoint,
+    target: Target<'_>,
     password: Option<&crate::secret::Password>,
     ctx: Option<&Arc<TlsContext>>,
     sink: &NoticeSink,
 ) -> std::result::Result<(postgres::Client, Option<TlsSession>), Failure> {
     let config = connector.config();
-    let host = ap.server();
-    tracing::info!(attempt = attempt.describe(), "connecting");
-    let mut pg = postgres::Config::from(connector.pg_config(attempt, ap, password));
+    let host_name = target.member.as_str();
+    let host: &str = &host_name;
+    tracing::info!(attempt = attempt.describe(), host, addr = %target.peer, "connecting");
+    let mut pg = connector.pg_config(attempt, ap, Some(target.member), password);
+    if let Peer::Tcp(addr) = target.peer {
+        // The very address the walk chose: the name stays for TLS (SNI, verify-full).
+        pg.hostaddr(addr.ip());
+    }
+    let mut pg = postgres::Config::from(pg);
+    if matches!(target.member, Host::Socket(_))
+        && config.settings().require_peer.is_some()
+    {
+        return Err(Failure::fatal(Error::BlockingUnenforceable {
+            host: host.to_string(),
+            var: crate::env::variables::PGREQUIREPEER.name,
+        }));
+    }
     let sink = sink.clone();
     pg.notice_callback(move |e| sink.deliver(Notice::from_db_error(&e)));
     let errors = ErrorContext {
@@ -198,7 +242,7 @@ fn one_attempt(
                         .contains("server does not support TLS") =>
                 {
                     // tokio-postgres read some byte but 'S': ask which.
-                    match ssl_reply(host, config.options().connect_timeout) {
+                    match ssl_reply(target.peer, config.options().connect_timeout) {
                         Some(b'N') | None => {}
                         Some(b'E') => {
                             return Err(Failure::fatal(Error::SslErrorResponse {
@@ -243,17 +287,30 @@ fn one_attempt(
     };
     match result {
         Ok(mut client) => {
-            check_session(connector, certs, &mut client).map_err(Failure::fatal)?;
+            check_session(connector, certs, host, target.pass, &mut client)?;
             tracing::info!(ssl = session.is_some(), "connected");
             Ok((client, session))
         }
         Err(e) => {
             let encrypted = session.is_some();
+            // libpq's next address after a socket that could not be connected or a
+            // timeout, next host after 57P03 (tokio-postgres' own texts for the first two).
+            let text = e.to_string();
+            let move_on = if e.code() == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW) {
+                MoveOn::NextHost
+            } else if text.starts_with("error connecting to server")
+                || text.starts_with("timeout waiting for server")
+            {
+                MoveOn::NextAddress
+            } else {
+                MoveOn::Stop
+            };
             Err(Failure {
                 server_refused: e.as_db_error().is_some(),
                 error: errors.map(e),
                 handshake_failed: attempted && !encrypted,
                 encrypted,
+                move_on,
             })
         }
     }
@@ -275,13 +332,12 @@ fn unenforceable_var(connector: &Connector) -> Option<&'static str> {
 /// Asks the server's reply to an SSLRequest on a socket of pgdap's own (one byte, then
 /// closed), for when tokio-postgres reported "server does not support TLS" and libpq's
 /// outcome depends on which byte it was. `None` when the server cannot be asked.
-fn ssl_reply(host: &str, timeout: std::time::Duration) -> Option<u8> {
+fn ssl_reply(peer: &Peer, timeout: std::time::Duration) -> Option<u8> {
     use std::io::{Read, Write};
-    use std::net::ToSocketAddrs;
-    let addrs = (host, crate::access_point::PORT).to_socket_addrs().ok()?;
-    let mut socket = addrs
-        .into_iter()
-        .find_map(|addr| std::net::TcpStream::connect_timeout(&addr, timeout).ok())?;
+    let Peer::Tcp(addr) = peer else {
+        return None;
+    };
+    let mut socket = std::net::TcpStream::connect_timeout(addr, timeout).ok()?;
     socket.set_read_timeout(Some(timeout)).ok()?;
     socket.write_all(&SSL_REQUEST).ok()?;
     let mut reply = [0u8; 1];
@@ -294,25 +350,25 @@ fn ssl_reply(host: &str, timeout: std::time::Duration) -> Option<u8> {
 fn check_session(
     connector: &Connector,
     certs: CertFacts,
+    host: &str,
+    pass: Pass,
     client: &mut postgres::Client,
-) -> Result<()> {
+) -> std::result::Result<(), Failure> {
     let settings = connector.config().settings();
-    let ap = connector.access_point();
-    let host = ap.server();
-    target::cert_mode_check(settings, certs, host)?;
-    let attrs = settings.target_session_attrs.value;
-    let Some(sql) = target::state_query(attrs) else {
+    target::cert_mode_check(settings, certs, host).map_err(Failure::fatal)?;
+    let Some(sql) = target::state_query(pass.check) else {
         return Ok(());
     };
     let value = client
-        .simple_query(sql)?
+        .simple_query(sql)
+        .map_err(|e| Failure::next_host(Error::Query(e)))?
         .iter()
         .find_map(|m| match m {
             postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
             _ => None,
         })
         .unwrap_or_default();
-    target::refuse(attrs, target::state_from_answer(&value), host)
+    target::refuse(pass, target::state_from_answer(&value), host).map_err(Failure::next_host)
 }
 
 /// `prepare_session` for the synchronous client.

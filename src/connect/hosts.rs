@@ -1,0 +1,294 @@
+//! Several servers: libpq's walk over `dbserver`'s members (`PQconnectPoll`'s
+//! `try_next_host` / `try_next_addr`), independent of how one address is tried, so the
+//! async connect and the blocking adapter walk alike.
+//!
+//! - The members are tried in the list's order, or shuffled for every connection under
+//!   `PGLOADBALANCEHOSTS=random`, and so are each member's addresses.
+//! - Each address gets the whole sslmode plan ([`Plan`](super::Plan)); a Unix socket gets
+//!   one plaintext attempt.
+//! - After a failure, [`MoveOn`] decides: the next address (the socket could not be
+//!   connected, the timeout expired), the next host (SQLSTATE 57P03, the session does not
+//!   fit PGTARGETSESSIONATTRS, the name does not resolve), or the end (anything else:
+//!   libpq does not try another host after an authentication or TLS failure).
+//! - `prefer-standby` walks twice: first accepting standbys only, then any server.
+//! - When nothing gives a session, every attempt's error is kept, one line each
+//!   ([`Error::AllHostsFailed`]); a single attempt's error is returned as it is.
+
+use std::future::Future;
+
+use super::sequence::{Failure, MoveOn};
+use super::socket::Peer;
+use crate::access_point::Host;
+use crate::env::{LoadBalanceHosts, TargetSessionAttrs};
+use crate::error::{Error, HostFailure};
+
+/// One pass over the hosts: what the session must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pass {
+    /// PGTARGETSESSIONATTRS as set (for messages).
+    pub(crate) attrs: TargetSessionAttrs,
+    /// What this pass checks: `prefer-standby` checks `standby` first, then `any`.
+    pub(crate) check: TargetSessionAttrs,
+}
+
+impl Pass {
+    /// libpq's passes for `attrs`.
+    fn all(attrs: TargetSessionAttrs) -> Vec<Pass> {
+        match attrs {
+            TargetSessionAttrs::PreferStandby => vec![
+                Pass {
+                    attrs,
+                    check: TargetSessionAttrs::Standby,
+                },
+                Pass {
+                    attrs,
+                    check: TargetSessionAttrs::Any,
+                },
+            ],
+            _ => vec![Pass {
+                attrs,
+                check: attrs,
+            }],
+        }
+    }
+}
+
+/// The members in the order of this connection.
+fn order<T>(mut items: Vec<T>, balance: LoadBalanceHosts) -> Vec<T> {
+    if balance == LoadBalanceHosts::Random {
+        fastrand::shuffle(&mut items);
+    }
+    items
+}
+
+/// The failures so far, as one error.
+fn combine(mut failures: Vec<HostFailure>) -> Error {
+    if failures.len() == 1 {
+        if let Some(only) = failures.pop() {
+            return only.error;
+        }
+    }
+    Error::AllHostsFailed { failures }
+}
+
+/// A name that did not resolve: libpq's message, then the next host.
+fn unresolved(host: &Host, e: std::io::Error) -> HostFailure {
+    HostFailure {
+        addr: None,
+        error: Error::HostNotFound {
+            host: host.to_string(),
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// What the walk does after one address's failure; `true` to leave this host.
+fn record(failures: &mut Vec<HostFailure>, peer: &Peer, failure: Failure) -> Option<bool> {
+    let move_on = failure.move_on;
+    failures.push(HostFailure {
+        addr: peer.ip(),
+        error: failure.error,
+    });
+    match move_on {
+        MoveOn::NextAddress => Some(false),
+        MoveOn::NextHost => Some(true),
+        MoveOn::Stop => None,
+    }
+}
+
+/// Walks the hosts; `attempt` tries one address with the sslmode plan.
+pub(crate) async fn walk<T, R, RF, A, AF>(
+    hosts: Vec<Host>,
+    attrs: TargetSessionAttrs,
+    balance: LoadBalanceHosts,
+    mut resolve: R,
+    mut attempt: A,
+) -> Result<T, Error>
+where
+    R: FnMut(Host) -> RF,
+    RF: Future<Output = std::io::Result<Vec<Peer>>>,
+    A: FnMut(Host, Peer, Pass) -> AF,
+    AF: Future<Output = Result<T, Failure>>,
+{
+    let hosts = order(hosts, balance);
+    let mut failures = Vec::new();
+    for pass in Pass::all(attrs) {
+        for host in &hosts {
+            let peers = match resolve(host.clone()).await {
+                Ok(peers) => order(peers, balance),
+                Err(e) => {
+                    failures.push(unresolved(host, e));
+                    continue;
+                }
+            };
+            for peer in &peers {
+                match attempt(host.clone(), peer.clone(), pass).await {
+                    Ok(connected) => return Ok(connected),
+                    Err(failure) => match record(&mut failures, peer, failure) {
+                        Some(false) => continue,
+                        Some(true) => break,
+                        None => return Err(combine(failures)),
+                    },
+                }
+            }
+        }
+    }
+    Err(combine(failures))
+}
+
+/// [`walk`] for blocking attempts (the blocking adapter).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn walk_blocking<T>(
+    hosts: Vec<Host>,
+    attrs: TargetSessionAttrs,
+    balance: LoadBalanceHosts,
+    mut resolve: impl FnMut(&Host) -> std::io::Result<Vec<Peer>>,
+    mut attempt: impl FnMut(&Host, &Peer, Pass) -> Result<T, Failure>,
+) -> Result<T, Error> {
+    let hosts = order(hosts, balance);
+    let mut failures = Vec::new();
+    for pass in Pass::all(attrs) {
+        for host in &hosts {
+            let peers = match resolve(host) {
+                Ok(peers) => order(peers, balance),
+                Err(e) => {
+                    failures.push(unresolved(host, e));
+                    continue;
+                }
+            };
+            for peer in &peers {
+                match attempt(host, peer, pass) {
+                    Ok(connected) => return Ok(connected),
+                    Err(failure) => match record(&mut failures, peer, failure) {
+                        Some(false) => continue,
+                        Some(true) => break,
+                        None => return Err(combine(failures)),
+                    },
+                }
+            }
+        }
+    }
+    Err(combine(failures))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    fn peer(last: u8) -> Peer {
+        Peer::Tcp(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)),
+            5432,
+        ))
+    }
+
+    fn refused(host: &Host) -> Error {
+        Error::Connect {
+            host: host.to_string(),
+            source: std::io::ErrorKind::ConnectionRefused.into(),
+        }
+    }
+
+    /// The walk over scripted outcomes: which (host, address, pass) were tried.
+    fn run(
+        hosts: &str,
+        attrs: TargetSessionAttrs,
+        outcome: impl Fn(&Host, &Peer, Pass) -> Result<(), Failure>,
+    ) -> (Result<(), Error>, Vec<String>) {
+        let mut tried = Vec::new();
+        let result = walk_blocking(
+            hosts.split(',').map(Host::parse).collect(),
+            attrs,
+            LoadBalanceHosts::Disable,
+            |h| match h.as_str().as_ref() {
+                "two" => Ok(vec![peer(1), peer(2)]),
+                "nowhere" => Err(std::io::Error::other("no such host")),
+                _ => Ok(vec![peer(9)]),
+            },
+            |h, p, pass| {
+                tried.push(format!("{h}@{p}:{}", pass.check));
+                outcome(h, p, pass)
+            },
+        );
+        (result, tried)
+    }
+
+    #[test]
+    fn a_refused_address_moves_to_the_next_address_then_host() {
+        let (result, tried) = run("two,b", TargetSessionAttrs::Any, |h, p, _| {
+            if h.as_str() == "two" {
+                Err(Failure::next_address(refused(h)))
+            } else {
+                let _ = p;
+                Ok(())
+            }
+        });
+        assert!(result.is_ok());
+        assert_eq!(
+            tried,
+            ["two@127.0.0.1:any", "two@127.0.0.2:any", "b@127.0.0.9:any"]
+        );
+    }
+
+    #[test]
+    fn a_stop_failure_ends_the_walk_with_every_line_kept() {
+        let (result, tried) = run("a,b,c", TargetSessionAttrs::Any, |h, _, _| match h
+            .as_str()
+            .as_ref()
+        {
+            "a" => Err(Failure::next_address(refused(h))),
+            _ => Err(Failure::fatal(Error::Timeout {
+                host: h.to_string(),
+                after: std::time::Duration::from_secs(1),
+            })),
+        });
+        assert_eq!(tried.len(), 2, "c is not tried after b's stop: {tried:?}");
+        let text = result.unwrap_err().to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("connection to server at \"a\" (127.0.0.9), port 5432 failed"));
+        assert!(lines[1].starts_with("connection to server at \"b\" (127.0.0.9), port 5432 failed"));
+    }
+
+    #[test]
+    fn next_host_skips_the_other_addresses_and_one_failure_is_returned_as_is() {
+        let (result, tried) = run("two", TargetSessionAttrs::ReadWrite, |h, _, pass| {
+            Err(Failure::next_host(Error::TargetSessionAttrs {
+                host: h.to_string(),
+                attrs: pass.attrs.as_str(),
+                reason: "session is read-only",
+            }))
+        });
+        assert_eq!(tried, ["two@127.0.0.1:read-write"]);
+        assert!(matches!(
+            result,
+            Err(Error::TargetSessionAttrs { .. })
+        ));
+    }
+
+    #[test]
+    fn prefer_standby_walks_twice_and_unresolved_names_are_lines() {
+        let (result, tried) = run("nowhere,a,b", TargetSessionAttrs::PreferStandby, |h, _, pass| {
+            if pass.check == TargetSessionAttrs::Standby {
+                Err(Failure::next_host(Error::TargetSessionAttrs {
+                    host: h.to_string(),
+                    attrs: pass.attrs.as_str(),
+                    reason: "server is not in hot standby mode",
+                }))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(result.is_ok());
+        assert_eq!(
+            tried,
+            ["a@127.0.0.9:standby", "b@127.0.0.9:standby", "a@127.0.0.9:any"]
+        );
+        let (result, _) = run("nowhere", TargetSessionAttrs::Any, |_, _, _| Ok(()));
+        assert!(result
+            .unwrap_err()
+            .to_string()
+            .contains("could not translate host name"));
+    }
+}
