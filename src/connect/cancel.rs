@@ -313,7 +313,7 @@ mod tests {
         };
         let token = CancelToken::new(
             "db1",
-            "127.0.0.1:5432".parse().unwrap(),
+            super::Peer::Tcp("127.0.0.1:5432".parse().unwrap()),
             key,
             None,
             Duration::from_secs(1),

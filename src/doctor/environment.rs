@@ -173,7 +173,7 @@ fn ignored_and_conflicting(
 mod tests {
     use super::*;
     use crate::env::variables::{
-        PGAPPNAME, PGAUTH, PGCONNECT_TIMEOUT, PGHOST, PGLOADBALANCEHOSTS, PGMODE, PGROOTCA,
+        PGAPPNAME, PGAUTH, PGCONNECT_TIMEOUT, PGHOST, PGSSLCOMPRESSION, PGMODE, PGROOTCA,
         PGSSLMAXPROTOCOLVERSION, PGSSLMODE, PGSSLROOTCERT, PGSSLSNI,
     };
 
@@ -227,6 +227,8 @@ mod tests {
                 "PGSSLSNI = 1 (default)",
                 "PGGSSENCMODE = prefer (default)",
                 "PGTARGETSESSIONATTRS = any (default)",
+                "PGLOADBALANCEHOSTS = disable (default)",
+                "PGREQUIREPEER = (unset) (default)",
                 "PGSSLCRLDIR = (unset) (default)",
                 "PGMINPROTOCOLVERSION = 3.0 (default)",
                 "PGMAXPROTOCOLVERSION = 3.0 (default)",
@@ -267,7 +269,7 @@ mod tests {
     fn ignored_unsupported_and_conflicting_variables_are_warnings() {
         let (_, checks) = lines_and_checks(&[
             (PGHOST.name, "elsewhere"),
-            (PGLOADBALANCEHOSTS.name, ""),
+            (PGSSLCOMPRESSION.name, ""),
             (PGPASSWORD.name, "hunter2"),
             (PGMODE.name, "require"),
             (PGSSLMODE.name, "disable"),
@@ -284,7 +286,7 @@ mod tests {
             [
                 "PGHOST: PGHOST=\"elsewhere\" is set but ignored: the Access Point wins / unset PGHOST, or change the Access Point",
                 "PGPASSWORD: PGPASSWORD is set but ignored: the Access Point has a password / unset PGPASSWORD, or empty the Access Point's password",
-                "PGLOADBALANCEHOSTS: PGLOADBALANCEHOSTS=\"\" is set but not supported by pgdap; it is ignored / unset PGLOADBALANCEHOSTS; configure the setting through the Access Point and the PG* variables pgdap reads",
+                "PGSSLCOMPRESSION: PGSSLCOMPRESSION=\"\" is set but not supported by pgdap; it is ignored / unset PGSSLCOMPRESSION; configure the setting through the Access Point and the PG* variables pgdap reads",
                 "PGSSLMODE: PGMODE=\"require\" and PGSSLMODE=\"disable\" disagree; PGMODE wins / unset PGSSLMODE or make it equal to PGMODE",
             ]
         );

@@ -472,7 +472,7 @@ mod tests {
         assert!(err("[a]\nservice=b\n")
             .starts_with("nested service specifications not supported in service file"));
         assert!(err("[a]\nkrbsrvname=x\n").contains("not supported by pgdap"));
-        assert!(err("[a]\nload_balance_hosts=random\n").contains("not supported by pgdap"));
+        assert!(err("[a]\nsslcompression=1\n").contains("not supported by pgdap"));
         // 17 + 1005 + the newline = 1023 bytes: libpq's fgets fills its buffer.
         let long = format!("[a]\napplication_name={}\n", "x".repeat(1005));
         assert!(err(&long).starts_with("line 2 too long in service file"));
