@@ -53,6 +53,19 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// The default of a pool over several servers: 50 ms doubling up to 500 ms, so a
+    /// promoted standby is found within half a second while no walk over the list runs
+    /// more than twice a second.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(pgdap::pool::Backoff::FAILOVER.max, Duration::from_millis(500));
+    /// ```
+    pub const FAILOVER: Backoff = Backoff {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(500),
+    };
+
     /// No backoff: every checkout that needs a connection attempts one.
     ///
     /// ```

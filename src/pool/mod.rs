@@ -194,7 +194,10 @@ pub struct PoolOptions {
     /// new connections are attempted at most once per jittered delay, and checkouts that
     /// need one in between fail at once with [`PoolError::Unavailable`]. Default: 100 ms
     /// doubling up to 5 s, each delay drawn from the upper half; [`Backoff::OFF`] turns
-    /// it off.
+    /// it off. When `dbserver` lists several servers and this is left at its default, the
+    /// pool uses [`Backoff::FAILOVER`] (50 ms up to 500 ms): while no member fits, one
+    /// walk over the list at most every half second, and a promoted standby is found
+    /// within that.
     pub reconnect_backoff: Backoff,
     /// The longest a connection is kept: older ones are closed when they come back to be
     /// checked out, and a new one is opened (new credentials, a new server behind a
@@ -326,6 +329,7 @@ impl fmt::Debug for SessionManager {
 }
 
 impl SessionManager {
+    /// `dbserver` as configured (a list names every member).
     fn host(&self) -> &str {
         self.connector.config().access_point().server()
     }
@@ -431,10 +435,45 @@ impl managed::Manager for SessionManager {
         }
         // Each checkout sees its own notices (the callback and the log saw them all).
         session.notices.drain();
+        // A server that no longer fits PGTARGETSESSIONATTRS (a primary turned read-only,
+        // a standby promoted under a standby pool), by what it reported: no round trip.
+        let attrs = self.connector.config().settings().target_session_attrs.value;
+        let fits = session.server_role().fits(attrs);
+        if fits == Some(false) {
+            self.discard(&format!(
+                "the server no longer fits PGTARGETSESSIONATTRS={attrs}"
+            ));
+            return Err(RecycleError::message("server role changed"));
+        }
         if self.health_check.queries_after(metrics.last_used()) {
-            let query = session.client.simple_query("select 1");
+            // A server that reports no role (before PostgreSQL 14) is asked libpq's
+            // question instead of `select 1`.
+            let role_query = match fits {
+                None => crate::connect::target::state_query(attrs),
+                Some(_) => None,
+            };
+            let query = session.client.simple_query(role_query.unwrap_or("select 1"));
             match tokio::time::timeout(self.health_check_timeout, query).await {
-                Ok(Ok(_)) => {}
+                Ok(Ok(rows)) => {
+                    if role_query.is_some() {
+                        let value = rows
+                            .iter()
+                            .find_map(|m| match m {
+                                tokio_postgres::SimpleQueryMessage::Row(row) => {
+                                    row.get(0).map(str::to_string)
+                                }
+                                _ => None,
+                            })
+                            .unwrap_or_default();
+                        let state = crate::connect::target::state_from_answer(&value);
+                        if crate::connect::target::decide(attrs, state).is_err() {
+                            self.discard(&format!(
+                                "the server no longer fits PGTARGETSESSIONATTRS={attrs}"
+                            ));
+                            return Err(RecycleError::message("server role changed"));
+                        }
+                    }
+                }
                 Ok(Err(e)) => {
                     self.discard(&format!("its health check failed: {e}"));
                     return Err(RecycleError::Backend(CreateError::Connect(Error::Query(e))));
@@ -512,12 +551,18 @@ impl Pool {
                     .into(),
             });
         }
+        let several = connector.access_point().hosts().len() > 1;
+        let backoff = if several && options.reconnect_backoff == Backoff::default() {
+            Backoff::FAILOVER
+        } else {
+            options.reconnect_backoff
+        };
         let manager = SessionManager {
             connector,
             health_check: options.health_check,
             health_check_timeout: options.health_check_timeout,
             max_lifetime: options.max_lifetime,
-            gate: Gate::new(options.reconnect_backoff),
+            gate: Gate::new(backoff),
             counters: Counters::default(),
         };
         let inner = managed::Pool::builder(manager)
