@@ -29,6 +29,7 @@ fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
         &session.encoding,
         values,
     );
+    info.host = session.host().to_string();
     let result = match &args.sql {
         Some(sql) => {
             // The canceller thread waits for the query to end, or cancels it after SECS.

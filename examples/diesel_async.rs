@@ -88,6 +88,7 @@ async fn run(args: &contract::Args) -> Result<String, pgdap::error::Report> {
             info.application_name,
         ],
     );
+    report.host = parts.host.to_string();
     let result = match &args.sql {
         Some(sql) => {
             let canceller = args.cancel_after.zip(parts.cancel).map(|(after, token)| {

@@ -43,6 +43,9 @@ pub struct SessionInfo {
     pub wire_encoding: String,
     /// `application_name` as the server reports it (empty when none was set).
     pub application_name: String,
+    /// The member of `dbserver` the session went to (with a list, the one chosen); empty
+    /// from [`SessionInfo::from_values`] until the caller sets it.
+    pub host: String,
     /// The server's notices the caller collected (connect and queries); empty from
     /// [`SessionInfo::query`] and [`SessionInfo::from_values`].
     pub notices: Vec<Notice>,
@@ -67,11 +70,9 @@ impl SessionInfo {
     pub async fn query(session: &Session) -> Result<SessionInfo> {
         let row = session.client.query_one(SessionInfo::QUERY, &[]).await?;
         let values = [0, 1, 2, 3, 4, 5].map(|i| row.get::<_, String>(i));
-        Ok(SessionInfo::from_values(
-            session.tls.as_ref(),
-            &session.encoding,
-            values,
-        ))
+        let mut info = SessionInfo::from_values(session.tls.as_ref(), &session.encoding, values);
+        info.host = session.host().to_string();
+        Ok(info)
     }
 
     /// Builds the description from [`SessionInfo::QUERY`]'s values, read by any client
@@ -103,6 +104,7 @@ impl SessionInfo {
             client_encoding: encoding.client_encoding().name().to_string(),
             wire_encoding,
             application_name,
+            host: String::new(),
             notices: Vec::new(),
         }
     }

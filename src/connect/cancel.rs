@@ -230,9 +230,15 @@ impl CancelToken {
                 Stream::Tcp(tcp)
             }
             #[cfg(unix)]
-            Peer::Unix(path) => Stream::Unix(tokio::net::UnixStream::connect(path).await.map_err(io)?),
+            Peer::Unix(path) => {
+                Stream::Unix(tokio::net::UnixStream::connect(path).await.map_err(io)?)
+            }
             #[cfg(not(unix))]
-            Peer::Unix(_) => return Err(failed("Unix-domain sockets are not supported on this platform".into())),
+            Peer::Unix(_) => {
+                return Err(failed(
+                    "Unix-domain sockets are not supported on this platform".into(),
+                ))
+            }
         };
         let request = request(key);
         match &self.tls {

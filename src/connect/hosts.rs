@@ -233,15 +233,14 @@ mod tests {
 
     #[test]
     fn a_stop_failure_ends_the_walk_with_every_line_kept() {
-        let (result, tried) = run("a,b,c", TargetSessionAttrs::Any, |h, _, _| match h
-            .as_str()
-            .as_ref()
-        {
-            "a" => Err(Failure::next_address(refused(h))),
-            _ => Err(Failure::fatal(Error::Timeout {
-                host: h.to_string(),
-                after: std::time::Duration::from_secs(1),
-            })),
+        let (result, tried) = run("a,b,c", TargetSessionAttrs::Any, |h, _, _| {
+            match h.as_str().as_ref() {
+                "a" => Err(Failure::next_address(refused(h))),
+                _ => Err(Failure::fatal(Error::Timeout {
+                    host: h.to_string(),
+                    after: std::time::Duration::from_secs(1),
+                })),
+            }
         });
         assert_eq!(tried.len(), 2, "c is not tried after b's stop: {tried:?}");
         let text = result.unwrap_err().to_string();
@@ -261,29 +260,34 @@ mod tests {
             }))
         });
         assert_eq!(tried, ["two@127.0.0.1:read-write"]);
-        assert!(matches!(
-            result,
-            Err(Error::TargetSessionAttrs { .. })
-        ));
+        assert!(matches!(result, Err(Error::TargetSessionAttrs { .. })));
     }
 
     #[test]
     fn prefer_standby_walks_twice_and_unresolved_names_are_lines() {
-        let (result, tried) = run("nowhere,a,b", TargetSessionAttrs::PreferStandby, |h, _, pass| {
-            if pass.check == TargetSessionAttrs::Standby {
-                Err(Failure::next_host(Error::TargetSessionAttrs {
-                    host: h.to_string(),
-                    attrs: pass.attrs.as_str(),
-                    reason: "server is not in hot standby mode",
-                }))
-            } else {
-                Ok(())
-            }
-        });
+        let (result, tried) = run(
+            "nowhere,a,b",
+            TargetSessionAttrs::PreferStandby,
+            |h, _, pass| {
+                if pass.check == TargetSessionAttrs::Standby {
+                    Err(Failure::next_host(Error::TargetSessionAttrs {
+                        host: h.to_string(),
+                        attrs: pass.attrs.as_str(),
+                        reason: "server is not in hot standby mode",
+                    }))
+                } else {
+                    Ok(())
+                }
+            },
+        );
         assert!(result.is_ok());
         assert_eq!(
             tried,
-            ["a@127.0.0.9:standby", "b@127.0.0.9:standby", "a@127.0.0.9:any"]
+            [
+                "a@127.0.0.9:standby",
+                "b@127.0.0.9:standby",
+                "a@127.0.0.9:any"
+            ]
         );
         let (result, _) = run("nowhere", TargetSessionAttrs::Any, |_, _, _| Ok(()));
         assert!(result

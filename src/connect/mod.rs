@@ -6,9 +6,9 @@
 
 mod cancel;
 pub(crate) mod errors;
+pub(crate) mod hosts;
 pub(crate) mod notices;
 mod sequence;
-pub(crate) mod hosts;
 pub(crate) mod socket;
 pub(crate) mod target;
 pub(crate) mod wire;
@@ -674,7 +674,9 @@ impl Connector {
             |host| async move { socket::resolve(&host).await },
             |host, peer, pass| async move {
                 self.plan_for(&host)
-                    .run_to_failure(|attempt| self.attempt(attempt, ap, &host, &peer, pass, password))
+                    .run_to_failure(|attempt| {
+                        self.attempt(attempt, ap, &host, &peer, pass, password)
+                    })
                     .await
             },
         )
@@ -893,13 +895,18 @@ impl Connector {
                 };
                 // 57P03 "the database system is starting up" (or shutting down, or in
                 // recovery without hot standby): libpq tries the next host.
-                let not_now = e.code() == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW);
+                let not_now =
+                    e.code() == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW);
                 Failure {
                     server_refused: e.as_db_error().is_some(),
                     error: errors.map(e),
                     handshake_failed: attempted && !encrypted,
                     encrypted,
-                    move_on: if not_now { MoveOn::NextHost } else { MoveOn::Stop },
+                    move_on: if not_now {
+                        MoveOn::NextHost
+                    } else {
+                        MoveOn::Stop
+                    },
                 }
             })
         };

@@ -95,7 +95,10 @@ impl ServerRole {
     /// Whether a session on this server still fits `attrs` by what it reported; `None`
     /// when it did not report both values (a server before 14: ask it).
     pub fn fits(&self, attrs: TargetSessionAttrs) -> Option<bool> {
-        if matches!(attrs, TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby) {
+        if matches!(
+            attrs,
+            TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby
+        ) {
             return Some(true);
         }
         let (hot_standby, read_only) = (self.hot_standby()?, self.read_only()?);
@@ -196,18 +199,16 @@ where
             let Some(sql) = state_query(check) else {
                 return Ok(());
             };
-            let value = query_value(client, connection, sql)
-                .await
-                .map_err(|e| {
-                    let reason = match e {
-                        Some(e) => format!("\"{sql}\" failed: {e}"),
-                        None => format!("\"{sql}\" failed: the server closed the connection"),
-                    };
-                    Failure::next_host(Error::LibpqSetting {
-                        var: crate::env::variables::PGTARGETSESSIONATTRS.name,
-                        reason: crate::error::attempt_failed(host, reason),
-                    })
-                })?;
+            let value = query_value(client, connection, sql).await.map_err(|e| {
+                let reason = match e {
+                    Some(e) => format!("\"{sql}\" failed: {e}"),
+                    None => format!("\"{sql}\" failed: the server closed the connection"),
+                };
+                Failure::next_host(Error::LibpqSetting {
+                    var: crate::env::variables::PGTARGETSESSIONATTRS.name,
+                    reason: crate::error::attempt_failed(host, reason),
+                })
+            })?;
             state_from_answer(&value)
         }
     };

@@ -5,6 +5,7 @@
 
 mod environment;
 mod files;
+mod hosts;
 mod render;
 
 // A certificate's summary from an OpenSSL certificate: public only to the fuzz target
@@ -13,6 +14,7 @@ mod render;
 pub use files::summarize;
 #[cfg(not(fuzzing))]
 use files::summarize;
+pub use hosts::HostReport;
 
 use std::path::PathBuf;
 
@@ -111,6 +113,8 @@ pub struct ConnectionReport {
     pub user: Option<String>,
     /// Server version.
     pub server_version: Option<String>,
+    /// The member of `dbserver` the session went to.
+    pub host: Option<String>,
     /// The error, when connecting failed.
     pub error: Option<String>,
     /// The likely cause from the vendor's troubleshooting table.
@@ -135,6 +139,8 @@ pub struct Report {
     pub files: Vec<FileReport>,
     /// The connection.
     pub connection: ConnectionReport,
+    /// Each member of `dbserver` tried on its own: addresses, outcome, role.
+    pub hosts: Vec<HostReport>,
     /// Everything checked, OK/WARN/FAIL.
     pub checks: Vec<Check>,
 }
@@ -228,6 +234,7 @@ pub async fn diagnose(ap: &AccessPoint, env: &Environment, opts: &DoctorOptions)
                 settings: settings_lines,
                 files: Vec::new(),
                 connection: failed_connection(&e),
+                hosts: Vec::new(),
                 checks,
             };
         }
@@ -255,6 +262,7 @@ pub async fn diagnose(ap: &AccessPoint, env: &Environment, opts: &DoctorOptions)
                         .map(|c| summarize(&c)),
                     user: None,
                     server_version: None,
+                    host: Some(session.host().to_string()),
                     error: None,
                     likely_cause: None,
                 };
@@ -303,10 +311,27 @@ pub async fn diagnose(ap: &AccessPoint, env: &Environment, opts: &DoctorOptions)
             connection.likely_cause.clone(),
         ));
     }
+    // One member: the connection above was to it; several: each is tried alone.
+    let hosts = if ap.hosts().len() > 1 {
+        hosts::host_reports(ap, &settings, &opts.options).await
+    } else {
+        Vec::new()
+    };
+    for host in &hosts {
+        if !host.connected && ap.hosts().len() > 1 {
+            checks.push(check(
+                Status::Warn,
+                format!("dbserver member \"{}\"", host.host),
+                host.outcome.clone(),
+                Some("this member takes no session: the others serve while it is down".into()),
+            ));
+        }
+    }
     Report {
         settings: settings_lines,
         files,
         connection,
+        hosts,
         checks,
     }
 }
@@ -330,6 +355,7 @@ fn failed_connection(e: &Error) -> ConnectionReport {
         server_certificate: None,
         user: None,
         server_version: None,
+        host: None,
         likely_cause: e.likely_cause().map(std::borrow::Cow::into_owned),
         error: Some(text),
     }
@@ -588,6 +614,7 @@ mod tests {
             settings: Vec::new(),
             files: Vec::new(),
             connection: failed_connection(&Error::NoDefaultDirectory),
+            hosts: Vec::new(),
             checks: statuses
                 .iter()
                 .map(|s| check(*s, "item", "found", None))

@@ -47,13 +47,17 @@ impl std::fmt::Display for Report {
         if c.connected {
             let _ = writeln!(
                 out,
-                "  connected: {} | user {} | server {}",
+                "  connected: {} | user {} | server {}{}",
                 match (&c.tls_version, &c.cipher) {
                     (Some(v), Some(ci)) => format!("SSL {v} {ci}"),
                     _ => "plaintext".to_string(),
                 },
                 c.user.as_deref().unwrap_or("?"),
-                c.server_version.as_deref().unwrap_or("?")
+                c.server_version.as_deref().unwrap_or("?"),
+                c.host
+                    .as_deref()
+                    .map(|h| format!(" | host {h}"))
+                    .unwrap_or_default()
             );
             if let Some(cert) = &c.server_certificate {
                 let _ = writeln!(out, "  server certificate: subject {} | issuer {} | SAN {} | expires {} ({} days) | {}",
@@ -64,6 +68,22 @@ impl std::fmt::Display for Report {
             let _ = writeln!(out, "  FAILED: {}", c.error.as_deref().unwrap_or(""));
             if let Some(cause) = &c.likely_cause {
                 let _ = writeln!(out, "  likely cause: {cause}");
+            }
+        }
+        if !self.hosts.is_empty() {
+            let _ = writeln!(out, "Hosts (each member of dbserver alone)");
+            for h in &self.hosts {
+                let _ = writeln!(
+                    out,
+                    "  {} [{}]: {}{}",
+                    h.host,
+                    h.addresses.join(", "),
+                    h.outcome,
+                    h.role
+                        .as_deref()
+                        .map(|r| format!(" | {r}"))
+                        .unwrap_or_default()
+                );
             }
         }
         let _ = writeln!(out, "Checks");
@@ -142,9 +162,26 @@ mod tests {
                 server_certificate: connected.then(|| certificate(&[])),
                 user: connected.then(|| "app".into()),
                 server_version: None,
+                host: connected.then(|| "db1".into()),
                 error: (!connected).then(|| "connection refused".into()),
                 likely_cause: (!connected).then(|| "no server".into()),
             },
+            hosts: vec![
+                super::super::HostReport {
+                    host: "db1".into(),
+                    addresses: vec!["10.0.0.1".into()],
+                    outcome: "SSL TLSv1.3".into(),
+                    connected: true,
+                    role: Some("primary".into()),
+                },
+                super::super::HostReport {
+                    host: "/run/pg".into(),
+                    addresses: vec!["/run/pg/.s.PGSQL.5432".into()],
+                    outcome: "connection refused".into(),
+                    connected: false,
+                    role: None,
+                },
+            ],
             checks: vec![
                 Check {
                     status: Status::Ok,
@@ -188,13 +225,19 @@ mod tests {
     fn the_text_report() {
         let connected = [
             "Connection",
-            "  connected: SSL TLSv1.3 TLS_AES_256_GCM_SHA384 | user app | server ?",
+            "  connected: SSL TLSv1.3 TLS_AES_256_GCM_SHA384 | user app | server ? | host db1",
             "  server certificate: subject CN=db1 | issuer CN=ca | SAN - | expires Jan  1 00:00:00 2030 GMT (42 days) | verified",
+            "Hosts (each member of dbserver alone)",
+            "  db1 [10.0.0.1]: SSL TLSv1.3 | primary",
+            "  /run/pg [/run/pg/.s.PGSQL.5432]: connection refused",
         ];
         let failed = [
             "Connection",
             "  FAILED: connection refused",
             "  likely cause: no server",
+            "Hosts (each member of dbserver alone)",
+            "  db1 [10.0.0.1]: SSL TLSv1.3 | primary",
+            "  /run/pg [/run/pg/.s.PGSQL.5432]: connection refused",
         ];
         for (ok, connection) in [(true, &connected[..]), (false, &failed[..])] {
             assert_eq!(

@@ -26,8 +26,8 @@ mod vendor;
 
 pub(crate) use libpq::Method;
 pub use libpq::{
-    parse_connect_timeout, ChannelBinding, GssEncMode, ProtocolVersion, RequireAuth, SslCertMode,
-    SslNegotiation, TargetSessionAttrs, TlsVersion, LoadBalanceHosts,
+    parse_connect_timeout, ChannelBinding, GssEncMode, LoadBalanceHosts, ProtocolVersion,
+    RequireAuth, SslCertMode, SslNegotiation, TargetSessionAttrs, TlsVersion,
 };
 pub use service::ServiceInfo;
 pub use settings::Settings;

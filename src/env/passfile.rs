@@ -219,7 +219,10 @@ mod tests {
     fn a_socket_matches_localhost_only_in_the_default_directory() {
         use crate::access_point::Host;
         assert_eq!(passfile_host(&Host::parse("db1")), "db1");
-        assert_eq!(passfile_host(&Host::parse("/var/run/postgresql")), "localhost");
+        assert_eq!(
+            passfile_host(&Host::parse("/var/run/postgresql")),
+            "localhost"
+        );
         assert_eq!(passfile_host(&Host::parse("")), "localhost");
         assert_eq!(passfile_host(&Host::parse("/tmp")), "/tmp");
     }

@@ -11,8 +11,8 @@ use super::libpq;
 use super::variables::*;
 use super::{
     passfile, path, service, startup_params, AuthMethod, ChannelBinding, Environment, GssEncMode,
-    ProtocolVersion, RequireAuth, ServiceInfo, Setting, Source, SslCertMode, SslMode,
-    SslNegotiation, TargetSessionAttrs, TlsVersion, LoadBalanceHosts,
+    LoadBalanceHosts, ProtocolVersion, RequireAuth, ServiceInfo, Setting, Source, SslCertMode,
+    SslMode, SslNegotiation, TargetSessionAttrs, TlsVersion,
 };
 use crate::encoding::ClientEncoding;
 use crate::error::{Error, Result};
@@ -249,8 +249,8 @@ impl Settings {
             LoadBalanceHosts::Disable,
         )?;
         // libpq: an empty requirepeer checks nothing.
-        let require_peer =
-            read_if_set(env, &PGREQUIREPEER, |v| Ok(v.to_string()))?.filter(|p: &Setting<String>| !p.value.is_empty());
+        let require_peer = read_if_set(env, &PGREQUIREPEER, |v| Ok(v.to_string()))?
+            .filter(|p: &Setting<String>| !p.value.is_empty());
         let ssl_min_protocol = read(
             env,
             &PGSSLMINPROTOCOLVERSION,

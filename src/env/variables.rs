@@ -631,7 +631,6 @@ pub(crate) const PGUSER: Variable = Variable {
 
 // ----- libpq's: not supported ------------------------------------------------------------
 
-
 pub(crate) const PGSSLCOMPRESSION: Variable = Variable {
     name: "PGSSLCOMPRESSION",
     keyword: Some("sslcompression"),

@@ -528,9 +528,16 @@ impl std::fmt::Display for At<'_> {
         // it; naming it here would make error import access_point).
         if self.0.starts_with('/') {
             let dir = self.0.trim_end_matches('/');
-            write!(f, "connection to server on socket \"{dir}/.s.PGSQL.5432\" failed")
+            write!(
+                f,
+                "connection to server on socket \"{dir}/.s.PGSQL.5432\" failed"
+            )
         } else {
-            write!(f, "connection to server at \"{}\", port 5432 failed", self.0)
+            write!(
+                f,
+                "connection to server at \"{}\", port 5432 failed",
+                self.0
+            )
         }
     }
 }

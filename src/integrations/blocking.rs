@@ -56,10 +56,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::connect::errors::ErrorContext;
-use crate::connect::notices::NoticeSink;
 use crate::access_point::Host;
+use crate::connect::errors::ErrorContext;
 use crate::connect::hosts::Pass;
+use crate::connect::notices::NoticeSink;
 use crate::connect::target::{self, CertFacts};
 use crate::connect::{
     Attempt, CancelToken, Connector, Failure, MoveOn, Notice, Notices, Peer, Session,
@@ -195,9 +195,7 @@ fn one_attempt(
         pg.hostaddr(addr.ip());
     }
     let mut pg = postgres::Config::from(pg);
-    if matches!(target.member, Host::Socket(_))
-        && config.settings().require_peer.is_some()
-    {
+    if matches!(target.member, Host::Socket(_)) && config.settings().require_peer.is_some() {
         return Err(Failure::fatal(Error::BlockingUnenforceable {
             host: host.to_string(),
             var: crate::env::variables::PGREQUIREPEER.name,
@@ -296,7 +294,8 @@ fn one_attempt(
             // libpq's next address after a socket that could not be connected or a
             // timeout, next host after 57P03 (tokio-postgres' own texts for the first two).
             let text = e.to_string();
-            let move_on = if e.code() == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW) {
+            let move_on = if e.code() == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW)
+            {
                 MoveOn::NextHost
             } else if text.starts_with("error connecting to server")
                 || text.starts_with("timeout waiting for server")

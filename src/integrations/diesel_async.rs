@@ -91,6 +91,7 @@ async fn connect_registered(
             encoding: session.encoding.clone(),
             notices: session.notices.clone(),
             cancel: Some(token.clone()),
+            host: session.host().clone(),
         };
         sessions.insert(token.process_id(), parts, session.task.abort_handle());
     }
@@ -118,6 +119,8 @@ pub struct SessionParts {
     pub notices: Notices,
     /// pgdap's cancel token.
     pub cancel: Option<CancelToken>,
+    /// The member of `dbserver` the connection went to.
+    pub host: crate::access_point::Host,
 }
 
 /// The [`SessionParts`] of the connections a pool opened, by server process id. Entries

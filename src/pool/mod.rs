@@ -437,7 +437,12 @@ impl managed::Manager for SessionManager {
         session.notices.drain();
         // A server that no longer fits PGTARGETSESSIONATTRS (a primary turned read-only,
         // a standby promoted under a standby pool), by what it reported: no round trip.
-        let attrs = self.connector.config().settings().target_session_attrs.value;
+        let attrs = self
+            .connector
+            .config()
+            .settings()
+            .target_session_attrs
+            .value;
         let fits = session.server_role().fits(attrs);
         if fits == Some(false) {
             self.discard(&format!(
@@ -452,7 +457,9 @@ impl managed::Manager for SessionManager {
                 None => crate::connect::target::state_query(attrs),
                 Some(_) => None,
             };
-            let query = session.client.simple_query(role_query.unwrap_or("select 1"));
+            let query = session
+                .client
+                .simple_query(role_query.unwrap_or("select 1"));
             match tokio::time::timeout(self.health_check_timeout, query).await {
                 Ok(Ok(rows)) => {
                     if role_query.is_some() {
