@@ -136,6 +136,97 @@ where
     Err(combine(failures))
 }
 
+/// [`walk`] with attempts in parallel, staggered by `delay` (`ConnectOptions::host_stagger`):
+/// within each pass the next address (or member) starts when the running ones have not
+/// finished within `delay`, or at once after one fails; the first session wins and the
+/// attempts still running are dropped (their sockets closed). A failure that ends libpq's
+/// walk ([`MoveOn::Stop`]) ends this one too.
+pub(crate) async fn walk_staggered<T, R, RF, A, AF>(
+    hosts: Vec<Host>,
+    attrs: TargetSessionAttrs,
+    balance: LoadBalanceHosts,
+    delay: std::time::Duration,
+    mut resolve: R,
+    mut attempt: A,
+) -> Result<T, Error>
+where
+    R: FnMut(Host) -> RF,
+    RF: Future<Output = std::io::Result<Vec<Peer>>>,
+    A: FnMut(Host, Peer, Pass) -> AF,
+    AF: Future<Output = Result<T, Failure>>,
+{
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+
+    let hosts = order(hosts, balance);
+    let mut failures = Vec::new();
+    for pass in Pass::all(attrs) {
+        // The candidates of this pass, resolved one member at a time as they are needed.
+        let mut members = hosts.iter().enumerate();
+        let mut queued: std::collections::VecDeque<(usize, Peer)> = Default::default();
+        // Members whose remaining addresses are skipped (libpq's next host).
+        let mut skipped = std::collections::HashSet::new();
+        let mut running = FuturesUnordered::new();
+        // Every turn of the loop follows the start, a failure, or the delay: each starts
+        // the next attempt.
+        loop {
+            // Start the next candidate, then resolve the one after it when the queue ran
+            // dry (so the delay knows whether there is one).
+            for start in [true, false] {
+                while queued.is_empty() {
+                    let Some((i, host)) = members.next() else {
+                        break;
+                    };
+                    match resolve(host.clone()).await {
+                        Ok(peers) => {
+                            queued.extend(order(peers, balance).into_iter().map(|p| (i, p)))
+                        }
+                        Err(e) => failures.push(unresolved(host, e)),
+                    }
+                }
+                if start {
+                    if let Some((i, peer)) = next_candidate(&mut queued, &skipped) {
+                        let fut = attempt(hosts[i].clone(), peer.clone(), pass);
+                        running.push(async move { (i, peer, fut.await) });
+                    }
+                }
+            }
+            if running.is_empty() {
+                break; // this pass is over
+            }
+            let more = !queued.is_empty();
+            let finished = tokio::select! {
+                done = running.next() => done,
+                () = tokio::time::sleep(delay), if more => None,
+            };
+            match finished {
+                Some((_, _, Ok(connected))) => return Ok(connected),
+                Some((i, peer, Err(failure))) => match record(&mut failures, &peer, failure) {
+                    Some(false) => {}
+                    Some(true) => {
+                        skipped.insert(i);
+                    }
+                    None => return Err(combine(failures)),
+                },
+                // The delay passed: one more attempt alongside.
+                None => {}
+            }
+        }
+    }
+    Err(combine(failures))
+}
+
+fn next_candidate(
+    queued: &mut std::collections::VecDeque<(usize, Peer)>,
+    skipped: &std::collections::HashSet<usize>,
+) -> Option<(usize, Peer)> {
+    while let Some((i, peer)) = queued.pop_front() {
+        if !skipped.contains(&i) {
+            return Some((i, peer));
+        }
+    }
+    None
+}
+
 /// [`walk`] for blocking attempts (the blocking adapter).
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn walk_blocking<T>(
@@ -294,5 +385,44 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("could not translate host name"));
+    }
+
+    #[tokio::test]
+    async fn a_silent_member_costs_the_stagger_delay_and_a_stop_ends_the_race() {
+        let started = std::time::Instant::now();
+        let result = walk_staggered(
+            vec![Host::parse("silent"), Host::parse("b")],
+            TargetSessionAttrs::Any,
+            LoadBalanceHosts::Disable,
+            std::time::Duration::from_millis(50),
+            |_| async { Ok(vec![peer(9)]) },
+            |h, _, _| async move {
+                if h.as_str() == "silent" {
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                }
+                Ok::<_, Failure>(h.to_string())
+            },
+        )
+        .await;
+        assert_eq!(result.unwrap(), "b");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // A refusal that ends libpq's walk ends the race, the silent attempt dropped.
+        let started = std::time::Instant::now();
+        let result: Result<(), Error> = walk_staggered(
+            vec![Host::parse("silent"), Host::parse("b")],
+            TargetSessionAttrs::Any,
+            LoadBalanceHosts::Disable,
+            std::time::Duration::from_millis(50),
+            |_| async { Ok(vec![peer(9)]) },
+            |h, _, _| async move {
+                if h.as_str() == "silent" {
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                }
+                Err(Failure::fatal(refused(&h)))
+            },
+        )
+        .await;
+        assert!(result.is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

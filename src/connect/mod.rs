@@ -88,6 +88,19 @@ pub struct ConnectOptions {
     /// assert_eq!(format!("{opts:?}").matches("from a secret store").count(), 0);
     /// ```
     pub key_passphrase: Option<Password>,
+    /// Beyond libpq, opt-in: with several `dbserver` members, start the next member's
+    /// attempt alongside one that has not finished within this delay (in the spirit of
+    /// RFC 8305's Happy Eyeballs), so a silent member costs the delay, not
+    /// PGCONNECT_TIMEOUT. The first session that fits wins. `None` (the default) keeps
+    /// libpq's one-at-a-time order (docs/design.md §11).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = pgdap::ConnectOptions { host_stagger: Some(Duration::from_millis(250)), ..Default::default() };
+    /// assert!(pgdap::ConnectOptions::default().host_stagger.is_none());
+    /// # let _ = opts;
+    /// ```
+    pub host_stagger: Option<Duration>,
 }
 
 /// The former name of [`ConnectOptions`], kept so existing code compiles (it was one of
@@ -114,6 +127,7 @@ impl Default for ConnectOptions {
             application_name: None,
             reload_interval: Duration::from_secs(5),
             key_passphrase: None,
+            host_stagger: None,
         }
     }
 }
@@ -667,20 +681,23 @@ impl Connector {
         password: Option<&Password>,
     ) -> Result<Connected> {
         let settings = &self.config.settings;
-        hosts::walk(
+        let resolve = |host: Host| async move { socket::resolve(&host).await };
+        let attempt = |host: Host, peer: Peer, pass| async move {
+            self.plan_for(&host)
+                .run_to_failure(|attempt| self.attempt(attempt, ap, &host, &peer, pass, password))
+                .await
+        };
+        let (hosts, attrs, balance) = (
             ap.hosts(),
             settings.target_session_attrs.value,
             settings.load_balance_hosts.value,
-            |host| async move { socket::resolve(&host).await },
-            |host, peer, pass| async move {
-                self.plan_for(&host)
-                    .run_to_failure(|attempt| {
-                        self.attempt(attempt, ap, &host, &peer, pass, password)
-                    })
-                    .await
-            },
-        )
-        .await
+        );
+        match self.config.options.host_stagger {
+            Some(delay) if hosts.len() > 1 => {
+                hosts::walk_staggered(hosts, attrs, balance, delay, resolve, attempt).await
+            }
+            _ => hosts::walk(hosts, attrs, balance, resolve, attempt).await,
+        }
     }
 
     /// The sslmode plan for one member: none of SSL on a Unix socket (libpq).
