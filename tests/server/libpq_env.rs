@@ -735,6 +735,7 @@ async fn doctor_shows_libpq_settings_and_what_is_ignored() {
         .var("PGHOST", "elsewhere")
         .var("PGSERVICE", "svc")
         .var("PGLOADBALANCEHOSTS", "random")
+        .var("PGSSLCOMPRESSION", "1")
         .var("PGMODE", "require")
         .var("PGSSLMODE", "disable")
         .var("PGAPPNAME", "billing")
@@ -772,7 +773,10 @@ async fn doctor_shows_libpq_settings_and_what_is_ignored() {
     };
     assert!(warned("PGHOST"), "{:?}", report.checks);
     assert!(warned("PGSERVICE"), "{:?}", report.checks);
-    assert!(warned("PGLOADBALANCEHOSTS"), "{:?}", report.checks);
+    assert!(warned("PGSSLCOMPRESSION"), "{:?}", report.checks);
+    // Supported since issue 24: a setting, not a warning.
+    assert!(!warned("PGLOADBALANCEHOSTS"), "{:?}", report.checks);
+    assert_eq!(setting("PGLOADBALANCEHOSTS").value, "random");
     assert!(
         setting("PGSERVICE").value.starts_with("svc (file ")
             && setting("PGSERVICE").value.ends_with(".pg_service.conf)"),
