@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{access_point, ClientHome, Cluster, Server, ServerSpec};
+use crate::common::{access_point, psql_served, ClientHome, Cluster, Server, ServerSpec};
 use pgdap::{Pool, PoolOptions};
 
 /// Every checkout and its query must return within this bound (else the caller hung):
@@ -22,18 +22,23 @@ use pgdap::{Pool, PoolOptions};
 const BOUND: Duration = Duration::from_secs(10);
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
 
-fn pool(hosts: &[&str], vars: &[(&str, &str)], max_size: usize) -> Pool {
+/// The case's home: `PGMODE=prefer`, `PGCONNECT_TIMEOUT=2` and `vars`.
+fn home(vars: &[(&str, &str)]) -> ClientHome {
     let mut home = ClientHome::new()
         .var("PGMODE", "prefer")
         .var("PGCONNECT_TIMEOUT", "2");
     for (name, value) in vars {
         home.set(name, *value);
     }
-    let config = pgdap::Config::new(
-        access_point(&hosts.join(","), "appdb", "scram_user", "scram-pw"),
-        &home.env(),
-    )
-    .unwrap();
+    home
+}
+
+fn ap(hosts: &[&str]) -> pgdap::AccessPoint {
+    access_point(&hosts.join(","), "appdb", "scram_user", "scram-pw")
+}
+
+fn pool(home: &ClientHome, hosts: &[&str], max_size: usize) -> Pool {
+    let config = pgdap::Config::new(ap(hosts), &home.env()).unwrap();
     Pool::from_config(
         config,
         PoolOptions {
@@ -44,6 +49,11 @@ fn pool(hosts: &[&str], vars: &[(&str, &str)], max_size: usize) -> Pool {
         },
     )
     .unwrap()
+}
+
+/// psql 15 with the pool's settings: the server that serves a new session.
+fn psql_picks(home: &ClientHome, hosts: &[&str]) -> Result<String, String> {
+    psql_served(&ap(hosts), &home.env(), home.home()).map(|s| s.server)
 }
 
 /// Checks out and runs `sql` (one text column) within [`BOUND`]; `Err("hang")` past it.
@@ -116,7 +126,9 @@ const WRITE: &str = "insert into writes (at) values (now()) returning host(inet_
 
 /// 8 tasks writing through a read-write pool over [primary, standby1, standby2]; the
 /// primary is killed, standby1 promoted: no caller hangs, errors stop soon after the
-/// promotion, and afterwards every session is on the new primary.
+/// promotion, and afterwards every session is on the new primary. psql 15 with the same
+/// settings is asked at each stage (the harness's failover is checked even while
+/// pgdap's side fails); pgdap's assertions come last.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_write_pool_follows_failover() {
     const P: &str = "127.0.0.230";
@@ -132,7 +144,9 @@ async fn a_read_write_pool_follows_failover() {
          grant all on writes to scram_user; grant all on sequence writes_id_seq to scram_user",
     );
     cluster.sync();
-    let pool = pool(&[P, S1, S2], &[("PGTARGETSESSIONATTRS", "read-write")], 8);
+    let home = home(&[("PGTARGETSESSIONATTRS", "read-write")]);
+    assert_eq!(psql_picks(&home, &[P, S1, S2]), Ok(P.to_string()));
+    let pool = pool(&home, &[P, S1, S2], 8);
 
     let ops = Arc::new(Mutex::new(Vec::<Op>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -156,24 +170,17 @@ async fn a_read_write_pool_follows_failover() {
         })
         .collect();
     let snapshot = || ops.lock().unwrap().clone();
+    let results = |ops: &[Op]| ops.iter().map(|o| o.result.clone()).collect::<Vec<_>>();
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let steady = snapshot();
-    assert!(
-        steady.len() >= WORKERS * 5,
-        "too few writes before the kill: {:?}",
-        counts(&steady.iter().map(|o| o.result.clone()).collect::<Vec<_>>())
-    );
-    assert!(
-        steady.iter().all(|o| o.result.as_deref() == Ok(P)),
-        "before the kill every write goes to the primary: {:?}",
-        counts(&steady.iter().map(|o| o.result.clone()).collect::<Vec<_>>())
-    );
+    eprintln!("before the kill: {:?}", counts(&results(&steady)));
 
     let killed = Instant::now();
     tokio::task::block_in_place(|| cluster.primary.kill());
     // An outage a failover manager would take to decide.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let psql_outage = tokio::task::block_in_place(|| psql_picks(&home, &[P, S1, S2]));
     tokio::task::block_in_place(|| cluster.standbys[0].promote());
     // pg_is_in_recovery() is false: the new primary accepts writes from now on.
     let ready = Instant::now();
@@ -181,6 +188,16 @@ async fn a_read_write_pool_follows_failover() {
         "failover: kill -> promoted standby accepts writes: {:.2} s",
         ready.duration_since(killed).as_secs_f64()
     );
+    let psql_after = tokio::task::block_in_place(|| psql_picks(&home, &[P, S1, S2]));
+    eprintln!("psql 15, read-write: during the outage {psql_outage:?}; after {psql_after:?}");
+    let err = psql_outage.expect_err("no read-write member during the outage");
+    assert!(
+        err.contains(&format!("\"{P}\", port 5432 failed: Connection refused"))
+            && err.contains(&format!("\"{S1}\", port 5432 failed: session is read-only"))
+            && err.contains(&format!("\"{S2}\", port 5432 failed: session is read-only")),
+        "{err}"
+    );
+    assert_eq!(psql_after, Ok(S1.to_string()));
 
     // Run until no error for 1.5 s (20 s at most).
     let deadline = ready + Duration::from_secs(20);
@@ -202,7 +219,7 @@ async fn a_read_write_pool_follows_failover() {
         t.await.unwrap();
     }
     let ops = snapshot();
-    let after_kill: Vec<&Op> = ops.iter().filter(|o| o.end > killed).collect();
+    let after_kill: Vec<Op> = ops.iter().filter(|o| o.end > killed).cloned().collect();
     let first_write = after_kill
         .iter()
         .filter(|o| o.result.as_deref() == Ok(S1))
@@ -225,17 +242,31 @@ async fn a_read_write_pool_follows_failover() {
             d.as_millis()
         )),
         after_kill.len(),
-        counts(
-            &after_kill
-                .iter()
-                .map(|o| o.result.clone())
-                .collect::<Vec<_>>()
-        ),
+        counts(&results(&after_kill)),
         slowest.as_secs_f64(),
         pool.status()
     );
+    // Every session the pool hands out now is on the new primary, out of recovery.
+    let now = held_at_once(
+        &pool,
+        8,
+        "select host(inet_server_addr()) || ' ' || pg_is_in_recovery()::text",
+    )
+    .await;
+
     assert!(
-        ops.iter().all(|o| o.result.as_deref() != Err("hang")),
+        steady.len() >= WORKERS * 5,
+        "too few writes before the kill: {:?}",
+        counts(&results(&steady))
+    );
+    assert!(
+        steady.iter().all(|o| o.result.as_deref() == Ok(P)),
+        "before the kill every write goes to the primary: {:?}",
+        counts(&results(&steady))
+    );
+    assert!(
+        ops.iter()
+            .all(|o| o.result.as_ref().err().map(String::as_str) != Some("hang")),
         "a checkout or write hung past {BOUND:?}"
     );
     assert!(slowest < BOUND, "slowest operation {slowest:?}");
@@ -252,26 +283,13 @@ async fn a_read_write_pool_follows_failover() {
     }
     // After the last error, every write went to the new primary; none ever reached S2.
     let last_error = last_error.unwrap_or(killed);
+    let after_errors: Vec<Op> = ops.iter().filter(|o| o.end > last_error).cloned().collect();
     assert!(
-        ops.iter()
-            .filter(|o| o.end > last_error)
-            .all(|o| o.result.as_deref() == Ok(S1)),
+        !after_errors.is_empty() && after_errors.iter().all(|o| o.result.as_deref() == Ok(S1)),
         "after the errors stopped: {:?}",
-        counts(
-            &ops.iter()
-                .filter(|o| o.end > last_error)
-                .map(|o| o.result.clone())
-                .collect::<Vec<_>>()
-        )
+        counts(&results(&after_errors))
     );
     assert!(ops.iter().all(|o| o.result.as_deref() != Ok(S2)));
-    // Every session the pool hands out now is on the new primary, out of recovery.
-    let now = held_at_once(
-        &pool,
-        8,
-        "select host(inet_server_addr()) || ' ' || pg_is_in_recovery()::text",
-    )
-    .await;
     assert_eq!(
         counts(&now),
         BTreeMap::from([(format!("{S1} false"), 8)]),
@@ -281,77 +299,82 @@ async fn a_read_write_pool_follows_failover() {
 
 /// A read pool (PGTARGETSESSIONATTRS=prefer-standby, PGLOADBALANCEHOSTS=random) over
 /// [primary, s1, s2]: spread over both standbys and never the primary while a standby is
-/// up; with one standby down, the other; with both down, the primary (second pass).
+/// up; with one standby down, the other; with both down, the primary (second pass). psql
+/// 15 (no load balancing) is asked at each stage: s1, s2, then the primary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prefer_standby_pool_spreads_over_the_standbys() {
     const P: &str = "127.0.0.233";
     const S1: &str = "127.0.0.234";
     const S2: &str = "127.0.0.235";
     const N: usize = 24;
+    const SQL: &str = "select host(inet_server_addr())";
     let Some(cluster) = Cluster::start(P, &[S1, S2]) else {
         return;
     };
-    let pool = pool(
-        &[P, S1, S2],
-        &[
-            ("PGTARGETSESSIONATTRS", "prefer-standby"),
-            ("PGLOADBALANCEHOSTS", "random"),
-        ],
-        N,
-    );
-    const SQL: &str = "select host(inet_server_addr())";
+    let home = home(&[
+        ("PGTARGETSESSIONATTRS", "prefer-standby"),
+        ("PGLOADBALANCEHOSTS", "random"),
+    ]);
+    let pool = pool(&home, &[P, S1, S2], N);
+    let mut stages = Vec::new();
     // N sessions at once: N connections, each placed at random. Both standbys appear
     // unless all N went to one (probability 2 * 2^-24).
-    let all_up = counts(&held_at_once(&pool, N, SQL).await);
-    eprintln!("prefer-standby, random, {N} sessions: {all_up:?}");
-    assert_eq!(
-        all_up.keys().cloned().collect::<BTreeSet<_>>(),
-        BTreeSet::from([S1.to_string(), S2.to_string()]),
-        "{all_up:?}"
-    );
+    assert_eq!(psql_picks(&home, &[P, S1, S2]), Ok(S1.to_string()));
+    stages.push(counts(&held_at_once(&pool, N, SQL).await));
 
     tokio::task::block_in_place(|| cluster.standbys[0].kill());
+    assert_eq!(psql_picks(&home, &[P, S1, S2]), Ok(S2.to_string()));
     // Idle past the health check's 500 ms: pooled sessions are checked before use.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let one_up = counts(&held_at_once(&pool, N, SQL).await);
-    eprintln!("s1 down: {one_up:?}");
-    assert_eq!(one_up, BTreeMap::from([(S2.to_string(), N)]));
+    stages.push(counts(&held_at_once(&pool, N, SQL).await));
 
     tokio::task::block_in_place(|| cluster.standbys[1].kill());
+    assert_eq!(psql_picks(&home, &[P, S1, S2]), Ok(P.to_string()));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let none_up = counts(&held_at_once(&pool, N, SQL).await);
-    eprintln!("both standbys down: {none_up:?}");
-    assert_eq!(none_up, BTreeMap::from([(P.to_string(), N)]));
+    stages.push(counts(&held_at_once(&pool, N, SQL).await));
+    eprintln!("prefer-standby, random, {N} sessions: all up, s1 down, both down: {stages:?}");
+
+    assert_eq!(
+        stages[0].keys().cloned().collect::<BTreeSet<_>>(),
+        BTreeSet::from([S1.to_string(), S2.to_string()]),
+        "all up: {:?}",
+        stages[0]
+    );
+    assert_eq!(stages[1], BTreeMap::from([(S2.to_string(), N)]), "s1 down");
+    assert_eq!(stages[2], BTreeMap::from([(P.to_string(), N)]), "both down");
 }
 
 /// Sessions pooled on a server that turns read-only (as a demoted primary) are dropped
 /// on checkout by a read-write pool: checkouts go to the member that still accepts
-/// writes.
+/// writes (as psql 15 with the same settings does for a new session).
 #[tokio::test]
 async fn pooled_sessions_on_a_server_turned_read_only_are_dropped() {
     const A: &str = "127.0.0.236";
     const B: &str = "127.0.0.237";
-    let a = Server::start(ServerSpec::new(A, None));
-    let _b = Server::start(ServerSpec::new(B, None));
-    let pool = pool(&[A, B], &[("PGTARGETSESSIONATTRS", "read-write")], 4);
     const SQL: &str =
         "select host(inet_server_addr()) || ' ' || current_setting('transaction_read_only')";
+    let a = Server::start(ServerSpec::new(A, None));
+    let _b = Server::start(ServerSpec::new(B, None));
+    let home = home(&[("PGTARGETSESSIONATTRS", "read-write")]);
+    assert_eq!(psql_picks(&home, &[A, B]), Ok(A.to_string()));
+    let pool = pool(&home, &[A, B], 4);
     let before = counts(&held_at_once(&pool, 4, SQL).await);
-    assert_eq!(before, BTreeMap::from([(format!("{A} off"), 4)]));
     a.psql(
         "postgres",
         "alter system set default_transaction_read_only = on",
     );
     a.psql("postgres", "select pg_reload_conf()");
     tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(psql_picks(&home, &[A, B]), Ok(B.to_string()));
     let mut after = Vec::new();
     for _ in 0..8 {
         after.push(checkout_query(&pool, SQL).await);
     }
     let after = counts(&after);
     eprintln!(
-        "after {A} turned read-only: {after:?}, pool {:?}",
+        "before: {before:?}; after {A} turned read-only: {after:?}, pool {:?}",
         pool.status()
     );
+    assert_eq!(before, BTreeMap::from([(format!("{A} off"), 4)]));
     assert_eq!(after, BTreeMap::from([(format!("{B} off"), 8)]));
 }
