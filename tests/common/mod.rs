@@ -65,6 +65,8 @@ mod pki;
 mod server;
 
 pub use client::*;
+// Only tests/server uses the clusters (tests/process_wide and the examples do not).
+#[allow(unused_imports)]
 pub use cluster::*;
 pub use hosts::*;
 pub use pki::*;

@@ -64,9 +64,10 @@ fn socket_of(addr: &str) -> String {
     node.socket_dir.display().to_string()
 }
 
-/// A socket directory where no server listens.
+/// A socket directory where no server listens (in the PKI directory, which is removed
+/// at exit).
 fn no_socket() -> String {
-    let dir = PathBuf::from("/tmp/pgdap-tests").join(format!("no-server-{}", std::process::id()));
+    let dir = common::pki().dir.join("no-server");
     std::fs::create_dir_all(&dir).unwrap();
     dir.display().to_string()
 }
