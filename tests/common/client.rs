@@ -190,7 +190,15 @@ pub fn libpq_command(
     } else if !ap.password().is_empty() {
         cmd.env("PGPASSWORD", ap.password().expose());
     }
-    for var in ["PGSSLSNI"] {
+    // Passed as set (PGCONNECT_TIMEOUT replaces the default above); psql 15's libpq
+    // ignores PGLOADBALANCEHOSTS (libpq 16).
+    for var in [
+        "PGSSLSNI",
+        "PGTARGETSESSIONATTRS",
+        "PGLOADBALANCEHOSTS",
+        "PGREQUIREPEER",
+        "PGCONNECT_TIMEOUT",
+    ] {
         if let Some(value) = env.get_raw(var) {
             cmd.env(var, value);
         }
@@ -217,6 +225,147 @@ pub fn psql_outcome(ap: &pgdap::AccessPoint, env: &pgdap::Environment, home: &Pa
         "f" => Outcome::Plain,
         other => Outcome::Fail(format!("unexpected psql output {other:?}")),
     }
+}
+
+/// Which server served a session: its address (`inet_server_addr()`), or `socket` for a
+/// Unix-socket session (NULL), and whether it is encrypted (`pg_stat_ssl`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Served {
+    pub server: String,
+    pub ssl: bool,
+}
+
+/// A session served by `server` (an address or `socket`), SSL or not.
+pub fn served(server: &str, ssl: bool) -> Served {
+    Served {
+        server: server.to_string(),
+        ssl,
+    }
+}
+
+/// One text column `<address or socket> <true|false>`: [`Served`].
+pub const SERVED_QUERY: &str = "select coalesce(host(inet_server_addr()), 'socket') || ' ' || \
+     coalesce((select ssl from pg_stat_ssl where pid = pg_backend_pid()), false)::text";
+
+impl Served {
+    /// Parses the row of [`SERVED_QUERY`].
+    pub fn parse(row: &str) -> Result<Served, String> {
+        match row.trim().split_once(' ') {
+            Some((server, "true")) => Ok(served(server, true)),
+            Some((server, "false")) => Ok(served(server, false)),
+            _ => Err(format!("unexpected row {row:?}")),
+        }
+    }
+}
+
+/// Connects through pgdap (`ConnectOptions::connect_timeout` 10 s, PGCONNECT_TIMEOUT
+/// wins when set) and reports which server served the session, checking that pgdap's
+/// view of encryption agrees with the server's; or pgdap's error (Display).
+pub async fn pgdap_served(
+    ap: &pgdap::AccessPoint,
+    env: &pgdap::Environment,
+) -> Result<Served, String> {
+    let config = pgdap::Config::new(ap.clone(), env)
+        .map_err(|e| e.to_string())?
+        .with_options(pgdap::ConnectOptions {
+            connect_timeout: std::time::Duration::from_secs(10),
+            ..Default::default()
+        });
+    let connector = pgdap::Connector::new(config).map_err(|e| e.to_string())?;
+    let session = connector
+        .connect_spawned()
+        .await
+        .map_err(|e| e.to_string())?;
+    let row: String = session
+        .client
+        .query_one(SERVED_QUERY, &[])
+        .await
+        .unwrap()
+        .get(0);
+    let served = Served::parse(&row)?;
+    assert_eq!(
+        served.ssl,
+        session.tls.is_some(),
+        "pgdap's view of SSL disagrees with the server"
+    );
+    Ok(served)
+}
+
+/// psql (see [`libpq_command`]) on the same case: which server served the session, or
+/// psql's standard error.
+pub fn psql_served(
+    ap: &pgdap::AccessPoint,
+    env: &pgdap::Environment,
+    home: &Path,
+) -> Result<Served, String> {
+    let out = libpq_command(ap, env, home, &["-X", "-A", "-t", "-w", "-c", SERVED_QUERY])
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Served::parse(&String::from_utf8_lossy(&out.stdout))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim_end().to_string())
+    }
+}
+
+/// libpq 18 (ctypes, `tools/libpq_oracle.py`) on the same case, with exactly the
+/// environment and directory [`libpq_command`] gives psql: which server served the
+/// session, or libpq's message (`PQerrorMessage`).
+pub fn libpq18_served(
+    ap: &pgdap::AccessPoint,
+    env: &pgdap::Environment,
+    home: &Path,
+) -> Result<Served, String> {
+    let psql = libpq_command(ap, env, home, &[]);
+    let mut cmd = Command::new("python3");
+    cmd.env_clear();
+    for (name, value) in psql.get_envs() {
+        if let Some(value) = value {
+            cmd.env(name, value);
+        }
+    }
+    if let Some(dir) = psql.get_current_dir() {
+        cmd.current_dir(dir);
+    }
+    let out = cmd
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/libpq_oracle.py"))
+        .arg(SERVED_QUERY)
+        .env("LIBPQ", libpq18::dir().join("lib/libpq.so.5"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|_| {
+            panic!(
+                "libpq 18 oracle: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    if v["ok"].as_bool() == Some(true) {
+        Served::parse(v["result"].as_str().unwrap_or_default())
+    } else {
+        Err(v["error"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+/// The hosts a (multi-host) connection failure names, one per line and attempt, in
+/// order: libpq's `connection to server at "h" (addr), port 5432`, `connection to server
+/// on socket "/dir/.s.PGSQL.5432"` (the text before ` failed:`) and `could not translate
+/// host name "h"`.
+pub fn failure_hosts(message: &str) -> Vec<String> {
+    message
+        .lines()
+        .filter_map(|line| {
+            if let Some(at) = line.find("connection to server ") {
+                let rest = &line[at..];
+                Some(rest.split(" failed:").next().unwrap().to_string())
+            } else {
+                let at = line.find("could not translate host name ")?;
+                let rest = &line[at..];
+                Some(rest.split(" to address").next().unwrap().to_string())
+            }
+        })
+        .collect()
 }
 
 /// The name libtest gives the test function `name` of the module `module_path`

@@ -27,6 +27,13 @@
 //! - [`pgdap_outcome`] and [`psql_outcome`]: run the same case through pgdap and psql
 //!   (which resolves its own defaults: [`libpq_command`]) and classify it as [`Outcome::Ssl`], [`Outcome::Plain`] or
 //!   [`Outcome::Fail`].
+//! - [`Cluster::start`]: a primary and streaming hot standbys (`pg_basebackup`), each on
+//!   its own address with its own socket directory and SSL (`server-cluster.crt`);
+//!   [`Cluster::add_standby`], [`Cluster::sync`], and per [`Node`]: `psql`, `kill`
+//!   (immediate stop), `start`, `promote`, `wait_streaming`, `in_recovery`.
+//! - [`pgdap_served`] and [`psql_served`]: which server served a session
+//!   ([`Served`]: its address or `socket`, SSL or not) through pgdap and psql, or the
+//!   failure; [`failure_hosts`]: the hosts a multi-host failure message names.
 //!
 //! Addresses: 127.0.0.2 ssl_server, .3 plain_server, .10-.29 sslmode matrix servers,
 //! .30-.39 client-certificate tests, .40-.49 encoding tests, .50-.59 operations and pool,
@@ -34,7 +41,9 @@
 //! adapters and cancel, .100-.129 libpq variables and direct TLS (PostgreSQL 18; .112 service files and CRL directories),
 //! .130-.139 round-trip counting, .140-.149 CLI, demo and docker checks, .150-.179
 //! PgBouncer and HAProxy, .180-.199 Windows under Wine, .200-.209 certificate rotation (.205 credentials that move),
-//! .210-.219 hostile fake servers (security). The modules of tests/server share one
+//! .210-.219 hostile fake servers (security), .220-.239 host lists, replication clusters
+//! and failover (hosts: .220-.229 the module's cluster and list members, .230-.239 its
+//! failover and pool tests). The modules of tests/server share one
 //! process, so each keeps to its area: a server started on an address where its own
 //! process already runs one stops that one first (see `claim_address`).
 //! With `PGDAP_TEST_DOCKER=IMAGE` every server runs in a container of IMAGE (Docker mode:
@@ -49,12 +58,16 @@ pub mod libpq18;
 pub mod proxies;
 
 mod client;
+mod cluster;
 mod docker;
 mod hosts;
 mod pki;
 mod server;
 
 pub use client::*;
+// Only tests/server uses the clusters (tests/process_wide and the examples do not).
+#[allow(unused_imports)]
+pub use cluster::*;
 pub use hosts::*;
 pub use pki::*;
 pub use server::*;

@@ -20,7 +20,9 @@ pub struct Issued {
 ///   DNS:*.pgdap.test, CN=pgdap-wildcard), `server-other-ca.crt` (from other-ca, SAN IP
 ///   127.0.0.14), `server-self-signed.crt` (IP 127.0.0.15), `server-revoked.crt` (IP
 ///   127.0.0.16, revoked in `client.crl`), `server-expired.crt` (IP 127.0.0.17, expired),
-///   `server-expiring.crt` (IP 127.0.0.51, expires in 10 days).
+///   `server-expiring.crt` (IP 127.0.0.51, expires in 10 days), `server-cluster.crt`
+///   (CN=pgdap-cluster, SAN DNS:*.pgdap.test, DNS:localhost, IP:127.0.0.220-239 except
+///   127.0.0.225: the replication clusters of [`Cluster`]).
 /// - `client.crl`: CRL from ca revoking server-revoked; `empty.crl`: CRL from ca revoking
 ///   nothing; `other-ca.crl`: empty CRL from other-ca.
 /// - client certificates (CN = user): `alice.crt/.key` (EC, PKCS#8), `alice-rsa.crt/.key`
@@ -373,6 +375,24 @@ pub(crate) fn make_pki() -> Result<Pki, String> {
         &dir.join("alice-chain.key"),
         &alice_chain.key.private_key_to_pem_pkcs8().unwrap(),
     );
+
+    // The replication clusters and list members of tests/server/hosts.rs: every address
+    // of their area but 127.0.0.225 (the member whose certificate does not match).
+    let cluster_ips: Vec<String> = (220..=239)
+        .filter(|n| *n != 225)
+        .map(|n| format!("127.0.0.{n}"))
+        .collect();
+    let mut cluster_sans = vec![San::Dns("*.pgdap.test"), San::Dns("localhost")];
+    cluster_sans.extend(cluster_ips.iter().map(|ip| San::Ip(ip)));
+    let cluster = issue(
+        "pgdap-cluster",
+        ec_key(),
+        Some(&ca),
+        &cluster_sans,
+        false,
+        false,
+    );
+    write_issued(&dir, "server-cluster", &cluster);
 
     make_crl(&dir, "ca", &[&revoked], "client.crl");
     make_crl(&dir, "ca", &[], "empty.crl");

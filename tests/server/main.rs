@@ -33,6 +33,7 @@ mod direct_tls;
 mod ecosystem;
 mod encoding;
 mod harness;
+mod hosts;
 mod libpq_env;
 mod operations;
 mod pgbouncer;
