@@ -61,9 +61,11 @@ fn order<T>(mut items: Vec<T>, balance: LoadBalanceHosts) -> Vec<T> {
     items
 }
 
-/// The failures so far, as one error.
-fn combine(mut failures: Vec<HostFailure>) -> Error {
-    if failures.len() == 1 {
+/// The failures so far, as one error: the attempt's own error when there was no choice
+/// (one member with one address), else [`Error::AllHostsFailed`], whose lines name each
+/// address libpq's way.
+fn combine(mut failures: Vec<HostFailure>, choice: bool) -> Error {
+    if failures.len() == 1 && !choice {
         if let Some(only) = failures.pop() {
             return only.error;
         }
@@ -111,11 +113,15 @@ where
     AF: Future<Output = Result<T, Failure>>,
 {
     let hosts = order(hosts, balance);
+    let mut choice = hosts.len() > 1;
     let mut failures = Vec::new();
     for pass in Pass::all(attrs) {
         for host in &hosts {
             let peers = match resolve(host.clone()).await {
-                Ok(peers) => order(peers, balance),
+                Ok(peers) => {
+                    choice |= peers.len() > 1;
+                    order(peers, balance)
+                }
                 Err(e) => {
                     failures.push(unresolved(host, e));
                     continue;
@@ -127,13 +133,13 @@ where
                     Err(failure) => match record(&mut failures, peer, failure) {
                         Some(false) => continue,
                         Some(true) => break,
-                        None => return Err(combine(failures)),
+                        None => return Err(combine(failures, choice)),
                     },
                 }
             }
         }
     }
-    Err(combine(failures))
+    Err(combine(failures, choice))
 }
 
 /// [`walk`] with attempts in parallel, staggered by `delay` (`ConnectOptions::host_stagger`):
@@ -205,14 +211,14 @@ where
                     Some(true) => {
                         skipped.insert(i);
                     }
-                    None => return Err(combine(failures)),
+                    None => return Err(combine(failures, true)),
                 },
                 // The delay passed: one more attempt alongside.
                 None => {}
             }
         }
     }
-    Err(combine(failures))
+    Err(combine(failures, true))
 }
 
 fn next_candidate(
@@ -237,11 +243,15 @@ pub(crate) fn walk_blocking<T>(
     mut attempt: impl FnMut(&Host, &Peer, Pass) -> Result<T, Failure>,
 ) -> Result<T, Error> {
     let hosts = order(hosts, balance);
+    let mut choice = hosts.len() > 1;
     let mut failures = Vec::new();
     for pass in Pass::all(attrs) {
         for host in &hosts {
             let peers = match resolve(host) {
-                Ok(peers) => order(peers, balance),
+                Ok(peers) => {
+                    choice |= peers.len() > 1;
+                    order(peers, balance)
+                }
                 Err(e) => {
                     failures.push(unresolved(host, e));
                     continue;
@@ -253,13 +263,13 @@ pub(crate) fn walk_blocking<T>(
                     Err(failure) => match record(&mut failures, peer, failure) {
                         Some(false) => continue,
                         Some(true) => break,
-                        None => return Err(combine(failures)),
+                        None => return Err(combine(failures, choice)),
                     },
                 }
             }
         }
     }
-    Err(combine(failures))
+    Err(combine(failures, choice))
 }
 
 #[cfg(test)]
@@ -343,14 +353,26 @@ mod tests {
 
     #[test]
     fn next_host_skips_the_other_addresses_and_one_failure_is_returned_as_is() {
-        let (result, tried) = run("two", TargetSessionAttrs::ReadWrite, |h, _, pass| {
+        let refuse = |h: &Host, _: &Peer, pass: Pass| {
             Err(Failure::next_host(Error::TargetSessionAttrs {
                 host: h.to_string(),
                 attrs: pass.attrs.as_str(),
                 reason: "session is read-only",
             }))
-        });
+        };
+        // A name with two addresses: the second is skipped, and the line names the
+        // address that was tried, as libpq's does.
+        let (result, tried) = run("two", TargetSessionAttrs::ReadWrite, refuse);
         assert_eq!(tried, ["two@127.0.0.1:read-write"]);
+        let text = result.unwrap_err().to_string();
+        assert!(
+            text.starts_with(
+                "connection to server at \"two\" (127.0.0.1), port 5432 failed: session is read-only"
+            ),
+            "{text}"
+        );
+        // No choice (one member, one address): the attempt's own error.
+        let (result, _) = run("one", TargetSessionAttrs::ReadWrite, refuse);
         assert!(matches!(result, Err(Error::TargetSessionAttrs { .. })));
     }
 

@@ -451,8 +451,10 @@ impl managed::Manager for SessionManager {
             return Err(RecycleError::message("server role changed"));
         }
         if self.health_check.queries_after(metrics.last_used()) {
-            // A server that reports no role (before PostgreSQL 14) is asked libpq's
-            // question instead of `select 1`.
+            // The server takes a reloaded configuration in (and reports what changed)
+            // only when it reads a command: its role as reported with the health check's
+            // answer is current. A server that reports no role (before PostgreSQL 14) is
+            // asked libpq's question instead of `select 1`.
             let role_query = match fits {
                 None => crate::connect::target::state_query(attrs),
                 Some(_) => None,
@@ -479,6 +481,11 @@ impl managed::Manager for SessionManager {
                             ));
                             return Err(RecycleError::message("server role changed"));
                         }
+                    } else if session.server_role().fits(attrs) == Some(false) {
+                        self.discard(&format!(
+                            "the server no longer fits PGTARGETSESSIONATTRS={attrs}"
+                        ));
+                        return Err(RecycleError::message("server role changed"));
                     }
                 }
                 Ok(Err(e)) => {
