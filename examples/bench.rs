@@ -108,6 +108,10 @@ struct Args {
     pool_check: pgdap::pool::HealthCheck,
     /// `--concurrency C`: N batches of C connections opened at once.
     concurrency: Option<usize>,
+    /// `--silent-first ADDR`: a silent peer on ADDR:5432 put before `dbserver`.
+    silent_first: Option<String>,
+    /// `--stagger-ms MS` for `--silent-first` (default 100).
+    stagger_ms: u64,
 }
 
 const HELP: &str = "\
@@ -129,6 +133,11 @@ usage: bench --config FILE --n N [--pool [--pool-check closed|query|idle] | --ra
   --compare         pgdap, --connect-only and --raw in rotating order, with ratios
   --warmup W        untimed connections first (default 5)
   --hold K          keep K connections open and report memory per connection
+  --silent-first ADDR
+                    a peer on ADDR:5432 that accepts and never answers is put before
+                    dbserver; N connects each with libpq's order (ConnectOptions::
+                    host_stagger off, the default) and with --stagger-ms MS (default 100),
+                    alternating: median_ms of each and ratio_stagger_default
   --concurrency C   N batches of C connections opened at once (each: connect, `select 1`;
                     closed after the batch): wall_ms per batch, p50/p99 per connection,
                     cpu_ms_per_handshake; with --compare, pgdap and --raw batches alternate
@@ -161,6 +170,8 @@ fn parse_args(args: Vec<String>) -> Args {
     let mut hold = 0;
     let mut pool_check = pgdap::pool::HealthCheck::default();
     let mut concurrency = None;
+    let mut silent_first = None;
+    let mut stagger_ms = 100;
     let mut it = args.into_iter();
     let number =
         |v: Option<String>| -> usize { v.and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()) };
@@ -171,6 +182,8 @@ fn parse_args(args: Vec<String>) -> Args {
             "--warmup" => warmup = number(it.next()),
             "--hold" => hold = number(it.next()),
             "--concurrency" => concurrency = Some(number(it.next()).max(1)),
+            "--silent-first" => silent_first = Some(it.next().unwrap_or_else(|| usage())),
+            "--stagger-ms" => stagger_ms = number(it.next()) as u64,
             "--pool" => imp = Impl::Pool,
             "--raw" => imp = Impl::Raw,
             "--connect-only" => imp = Impl::ConnectOnly,
@@ -197,6 +210,8 @@ fn parse_args(args: Vec<String>) -> Args {
         hold,
         pool_check,
         concurrency,
+        silent_first,
+        stagger_ms,
     }
 }
 
@@ -399,6 +414,10 @@ async fn bench(args: Args) -> Result<serde_json::Value, Box<dyn std::error::Erro
         out["auth"] = json!(auth);
         out["ssl"] = json!(ssl);
         return Ok(out);
+    }
+
+    if let Some(addr) = &args.silent_first {
+        return silent_first(&args, addr).await;
     }
 
     if let Some(c) = args.concurrency {
@@ -698,6 +717,80 @@ fn self_test_server(dir: &Path, addr: &'static str) {
     // Keep the server until stdin closes; returning from main stops it (atexit).
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
+}
+
+/// `--silent-first ADDR`: a listener on ADDR:5432 that accepts and never answers (a host
+/// that hangs: a dead VM behind a live load balancer, a firewall that drops) before the
+/// Access Point's `dbserver`; N connects with libpq's one-at-a-time order and N with
+/// `ConnectOptions::host_stagger`, alternating, each connect then `select 1`.
+async fn silent_first(
+    args: &Args,
+    addr: &str,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::bind((addr, 5432)).await?;
+    // Accepted sockets are kept open and never read: the attempt waits for its timeout.
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let ap = pgdap::AccessPoint::from_file(&args.config)?;
+    let listed = pgdap::AccessPoint::new(
+        format!("{addr},{}", ap.server()),
+        ap.dbname(),
+        ap.username(),
+        ap.password().clone(),
+    );
+    let env = pgdap::Environment::from_process_env();
+    let config = pgdap::Config::new(listed, &env)?;
+    let timeout = config
+        .settings()
+        .attempt_timeout(config.options().connect_timeout)
+        .unwrap_or_default();
+    let stagger = Duration::from_millis(args.stagger_ms);
+    let staggered = pgdap::Connector::new(config.clone().with_options(pgdap::ConnectOptions {
+        host_stagger: Some(stagger),
+        ..config.options().clone()
+    }))?;
+    let default = pgdap::Connector::new(config)?;
+    let (mut plain_times, mut stagger_times) = (Vec::new(), Vec::new());
+    for i in 0..args.n {
+        // Alternately first, so neither side always meets a warmer machine.
+        let order = if i % 2 == 0 {
+            [(&default, false), (&staggered, true)]
+        } else {
+            [(&staggered, true), (&default, false)]
+        };
+        for (connector, is_stagger) in order {
+            let t = Instant::now();
+            let session = connector.connect_spawned().await?;
+            session.client.simple_query("select 1").await?;
+            let took = t.elapsed();
+            drop(session);
+            if is_stagger {
+                stagger_times.push(took);
+            } else {
+                plain_times.push(took);
+            }
+        }
+    }
+    held.abort();
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1e3
+    };
+    let (d, s) = (median(plain_times), median(stagger_times));
+    Ok(json!({
+        "n": args.n,
+        "impl": "silent_first",
+        "silent_peer": addr,
+        "attempt_timeout_ms": timeout.as_millis() as u64,
+        "stagger_ms": args.stagger_ms,
+        "default_median_ms": d,
+        "stagger_median_ms": s,
+        "ratio_stagger_default": s / d,
+    }))
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -43,7 +43,7 @@
 //! PgBouncer and HAProxy, .180-.199 Windows under Wine, .200-.209 certificate rotation (.205 credentials that move),
 //! .210-.219 hostile fake servers (security), .220-.239 host lists, replication clusters
 //! and failover (hosts: .220-.229 the module's cluster and list members, .230-.239 its
-//! failover and pool tests). The modules of tests/server share one
+//! failover and pool tests, .238 the staggered attempt's silent peer). The modules of tests/server share one
 //! process, so each keeps to its area: a server started on an address where its own
 //! process already runs one stops that one first (see `claim_address`).
 //! With `PGDAP_TEST_DOCKER=IMAGE` every server runs in a container of IMAGE (Docker mode:

@@ -37,6 +37,8 @@ const NOT_ACCEPTING: &str = "127.0.0.226";
 const OTHER_PASSWORD: &str = "127.0.0.227";
 const DEFAULT_SOCKET_SERVER: &str = "127.0.0.228";
 const NO_SSL: &str = "127.0.0.229";
+/// A second silent peer, for the staggered attempt (tests run in parallel).
+const HUNG_FOR_STAGGER: &str = "127.0.0.238";
 
 /// libpq's compiled-in default socket directory (Debian's build of psql 15).
 const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
@@ -559,6 +561,90 @@ async fn a_hung_host_times_out_and_the_next_one_serves() {
             ours >= Duration::from_millis(1900) && ours < theirs + Duration::from_secs(1),
             "pgdap took {ours:?}, psql {theirs:?}"
         );
+    }
+}
+
+/// Beyond libpq, opt-in: `ConnectOptions::host_stagger` starts the next member alongside
+/// a silent first one, so the hung host costs the delay instead of PGCONNECT_TIMEOUT, and
+/// the member libpq would have reached serves.
+#[tokio::test]
+async fn host_stagger_skips_a_hung_host_after_its_delay() {
+    let Some(_) = cluster() else { return };
+    static PEER: OnceLock<SilentPeer> = OnceLock::new();
+    // The hung test's peer lives in that test; this one takes the next address.
+    let _peer = PEER.get_or_init(|| SilentPeer::start(HUNG_FOR_STAGGER));
+    let c =
+        case("first hung, staggered", &[HUNG_FOR_STAGGER, PRIMARY]).var("PGCONNECT_TIMEOUT", "2");
+    let stagger = Duration::from_millis(200);
+    let config = pgdap::Config::new(c.ap(), &c.home.env())
+        .unwrap()
+        .with_options(pgdap::ConnectOptions {
+            host_stagger: Some(stagger),
+            ..Default::default()
+        });
+    let connector = pgdap::Connector::new(config).unwrap();
+    let start = Instant::now();
+    let session = connector.connect_spawned().await.unwrap();
+    let took = start.elapsed();
+    let row: String = session
+        .client
+        .query_one(common::SERVED_QUERY, &[])
+        .await
+        .unwrap()
+        .get(0);
+    eprintln!(
+        "first hung, host_stagger 200 ms: {row} in {:.3} s",
+        took.as_secs_f64()
+    );
+    assert_eq!(Served::parse(&row), Ok(served(PRIMARY, true)));
+    assert_eq!(session.host().to_string(), PRIMARY);
+    assert!(
+        took >= stagger && took < Duration::from_millis(1500),
+        "took {took:?}"
+    );
+}
+
+/// The blocking adapter (`postgres` crate) walks a list as the async connect does, with
+/// psql 15's outcome.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blocking_adapter_walks_the_list_as_libpq() {
+    let Some(_) = cluster() else { return };
+    let cases = [
+        case(
+            "down, standby, primary: read-write",
+            &[DOWN, STANDBY1, PRIMARY],
+        )
+        .var("PGTARGETSESSIONATTRS", "read-write"),
+        case("primary, standby: standby", &[PRIMARY, STANDBY2])
+            .var("PGTARGETSESSIONATTRS", "standby"),
+        case("prefer-standby over the primary alone", &[DOWN, PRIMARY])
+            .var("PGTARGETSESSIONATTRS", "prefer-standby"),
+        case("none fits", &[DOWN, STANDBY1]).var("PGTARGETSESSIONATTRS", "read-write"),
+    ];
+    for c in cases {
+        let psql = c.psql();
+        let (ap, env) = (c.ap(), c.home.env());
+        let blocking = tokio::task::spawn_blocking(move || {
+            let connector = pgdap::Connector::new(pgdap::Config::new(ap, &env).unwrap()).unwrap();
+            let mut session =
+                pgdap::integrations::blocking::connect(&connector).map_err(|e| e.to_string())?;
+            let row: String = session
+                .client
+                .query_one(common::SERVED_QUERY, &[])
+                .map_err(|e| e.to_string())?
+                .get(0);
+            Served::parse(&row)
+        })
+        .await
+        .unwrap();
+        eprintln!(
+            "{}: psql 15 {} | blocking {}",
+            c.name,
+            show(&psql),
+            show(&blocking)
+        );
+        assert_same(&c.name, "psql 15", &psql, &blocking);
     }
 }
 
