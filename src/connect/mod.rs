@@ -590,9 +590,17 @@ impl Connector {
         let mut pg = self.pg_config(attempt, &ap, None, password.as_ref());
         for host in &hosts {
             match host {
-                Host::Tcp(name) => pg.host(name),
-                Host::Socket(dir) => pg.host_path(dir),
-            };
+                Host::Tcp(name) => {
+                    pg.host(name);
+                }
+                #[cfg(unix)]
+                Host::Socket(dir) => {
+                    pg.host_path(dir);
+                }
+                // No Unix-domain sockets here (docs/design.md §11): the member is left out.
+                #[cfg(not(unix))]
+                Host::Socket(_) => {}
+            }
         }
         pg
     }
@@ -781,9 +789,12 @@ impl Connector {
             Some(Host::Tcp(name)) => {
                 pg.host(name);
             }
+            #[cfg(unix)]
             Some(Host::Socket(dir)) => {
                 pg.host_path(dir);
             }
+            #[cfg(not(unix))]
+            Some(Host::Socket(_)) => {}
             None => {}
         }
         pg.port(PORT)

@@ -169,6 +169,7 @@ pub(crate) enum OpenError {
     /// The socket could not be connected (libpq tries the next address).
     Io(io::Error),
     /// PGREQUIREPEER names another user (libpq stops).
+    #[cfg_attr(not(unix), allow(dead_code))]
     RequirePeer { expected: String, actual: String },
 }
 
