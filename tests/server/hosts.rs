@@ -604,6 +604,65 @@ async fn host_stagger_skips_a_hung_host_after_its_delay() {
     );
 }
 
+/// `doctor` over a list: each member alone with its addresses, outcome and role, a
+/// warning for the member that takes no session, and the member the session went to.
+#[tokio::test]
+async fn doctor_shows_each_member_and_its_role() {
+    let Some(_) = cluster() else { return };
+    let c = case("doctor", &[DOWN, PRIMARY, STANDBY1]);
+    let report = pgdap::doctor::diagnose(&c.ap(), &c.home.env(), &Default::default()).await;
+    let text = report.to_string();
+    eprintln!("{text}");
+    assert_eq!(report.connection.host.as_deref(), Some(PRIMARY));
+    let hosts: Vec<(String, Vec<String>, bool, Option<String>)> = report
+        .hosts
+        .iter()
+        .map(|h| {
+            (
+                h.host.clone(),
+                h.addresses.clone(),
+                h.connected,
+                h.role.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            (DOWN.to_string(), vec![DOWN.to_string()], false, None),
+            (
+                PRIMARY.to_string(),
+                vec![PRIMARY.to_string()],
+                true,
+                Some("primary".to_string())
+            ),
+            (
+                STANDBY1.to_string(),
+                vec![STANDBY1.to_string()],
+                true,
+                Some("standby".to_string())
+            ),
+        ]
+    );
+    assert!(
+        report.hosts[0].outcome.contains("Connection refused"),
+        "{text}"
+    );
+    assert!(report.hosts[1].outcome.starts_with("SSL TLSv1."), "{text}");
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|ch| ch.status == pgdap::doctor::Status::Warn
+                && ch.item == format!("dbserver member \"{DOWN}\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  {STANDBY1} [{STANDBY1}]: SSL TLSv1.")),
+        "{text}"
+    );
+}
+
 /// The blocking adapter (`postgres` crate) walks a list as the async connect does, with
 /// psql 15's outcome.
 #[cfg(feature = "postgres")]
