@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench codecs                    # 4 MiB per text, 9 rounds
 //! MB=4 ROUNDS=5 ONLY=GBK,WIN1252 cargo bench --bench codecs
+//! ONLY=UHC TEXT=prose DIRECTION=decode cargo bench --bench codecs   # texts whose name has "prose"
 //! ```
 //!
 //! For every encoding both implement, the encoding's texts and ASCII-only English: the
@@ -483,6 +484,12 @@ fn main() {
     let only: Option<Vec<String>> = std::env::var("ONLY")
         .ok()
         .map(|v| v.split(',').map(|s| s.trim().to_uppercase()).collect());
+    let text_filter = std::env::var("TEXT").ok();
+    let direction_filter = std::env::var("DIRECTION").ok();
+    let keep = |text: &str, direction: &str| {
+        text_filter.as_deref().is_none_or(|t| text.contains(t))
+            && direction_filter.as_deref().is_none_or(|d| d == direction)
+    };
     let size = if measuring { mb << 20 } else { 64 << 10 };
     let ascii = words_text(ENGLISH, size, 6, false);
     let mut cases = Vec::new();
@@ -506,22 +513,27 @@ fn main() {
         ] {
             let bytes = text.as_bytes().to_vec();
             let enc = ClientEncoding::Utf8;
-            let (ours, cow, owned) = interleave(
-                rounds,
-                || enc.decode(&bytes).unwrap(),
-                || std::str::from_utf8(&bytes).unwrap().len(),
-                || std::str::from_utf8(&bytes).unwrap().to_owned(),
-            );
-            cases.push(Case {
-                encoding: "UTF8 (std)".into(),
-                text: label.into(),
-                direction: "decode",
-                input_len: bytes.len(),
-                identical: true,
-                ours,
-                cow,
-                owned,
-            });
+            if keep(label, "decode") {
+                let (ours, cow, owned) = interleave(
+                    rounds,
+                    || enc.decode(&bytes).unwrap(),
+                    || std::str::from_utf8(&bytes).unwrap().len(),
+                    || std::str::from_utf8(&bytes).unwrap().to_owned(),
+                );
+                cases.push(Case {
+                    encoding: "UTF8 (std)".into(),
+                    text: label.into(),
+                    direction: "decode",
+                    input_len: bytes.len(),
+                    identical: true,
+                    ours,
+                    cow,
+                    owned,
+                });
+            }
+            if !keep(label, "encode") {
+                continue;
+            }
             let (ours, cow, owned) = interleave(
                 rounds,
                 || enc.encode(&text).unwrap(),
@@ -576,18 +588,23 @@ fn main() {
             let same_decode = decode_owned().as_deref() == Some(text.as_str())
                 && enc.decode(&bytes).ok().as_deref() == Some(text.as_str());
             let same_encode = encode_owned().as_deref() == Some(bytes.as_slice());
-            let (ours, cow, owned) =
-                interleave(rounds, || enc.decode(&bytes), decode_cow, decode_owned);
-            cases.push(Case {
-                encoding: enc.name().into(),
-                text: label.clone(),
-                direction: "decode",
-                input_len: bytes.len(),
-                identical: same_decode,
-                ours,
-                cow,
-                owned,
-            });
+            if keep(&label, "decode") {
+                let (ours, cow, owned) =
+                    interleave(rounds, || enc.decode(&bytes), decode_cow, decode_owned);
+                cases.push(Case {
+                    encoding: enc.name().into(),
+                    text: label.clone(),
+                    direction: "decode",
+                    input_len: bytes.len(),
+                    identical: same_decode,
+                    ours,
+                    cow,
+                    owned,
+                });
+            }
+            if !keep(&label, "encode") {
+                continue;
+            }
             let (ours, cow, owned) =
                 interleave(rounds, || enc.encode(&text), encode_cow, encode_owned);
             cases.push(Case {

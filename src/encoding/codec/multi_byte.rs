@@ -177,9 +177,13 @@ impl Multi {
 /// The hot loop of multibyte decoding, small enough for its positions to stay in
 /// registers: mapped two-byte characters of three UTF-8 bytes (CJK) and lone ASCII bytes
 /// between them (spaces), from `at` until anything else or `end`. Returns the new input
-/// and output positions; the caller handles what stopped it.
+/// and output positions; the caller handles what stopped it. A high lead byte costs one
+/// table lookup and one comparison: `decode2` holds code points only for pairs
+/// PostgreSQL's verifier accepts as one character (unit test
+/// `tables_map_only_verified_pairs`), so 0 (malformed or unmapped) and code points below
+/// U+0800 both stop the loop and the verifier's rules need no test of their own here.
 #[inline(never)]
-fn two_byte_run<const M: u8>(
+fn two_byte_run(
     decode2: &[u16; 0x8000],
     bytes: &[u8],
     mut at: usize,
@@ -187,12 +191,14 @@ fn two_byte_run<const M: u8>(
     buf: &mut [u8; OUT_BLOCK],
     mut len: usize,
 ) -> (usize, usize) {
-    let multi = Multi::of(M);
     while at < end {
         let Some(&[b0, b1]) = bytes.get(at..at + 2) else {
             break;
         };
-        if b0.wrapping_sub(1) < 0x7f && b1 >= 0x80 {
+        if b0 < 0x80 {
+            if b0 == 0 || b1 < 0x80 {
+                break;
+            }
             // A lone ASCII byte before a character.
             if let Some(dst) = buf.get_mut(len) {
                 *dst = b0;
@@ -200,9 +206,6 @@ fn two_byte_run<const M: u8>(
             len += 1;
             at += 1;
             continue;
-        }
-        if b0 < 0x80 || multi.mblen(b0) != 2 || !multi.two_byte_ok(b0, b1) {
-            break;
         }
         let cp = u32::from(decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)]);
         if cp < 0x800 {
@@ -253,7 +256,7 @@ pub(super) fn decode_multi<const M: u8>(
                 } else {
                     end
                 };
-                (at, len) = two_byte_run::<M>(table.decode2, bytes, at, run_end, &mut buf, len);
+                (at, len) = two_byte_run(table.decode2, bytes, at, run_end, &mut buf, len);
                 let Some(&b0) = bytes.get(at) else { break };
                 let ascii_run = b0.wrapping_sub(1) < 0x7f // ASCII other than NUL
                     && bytes.get(at + 1).is_some_and(|&b| b < 0x80)
@@ -351,6 +354,29 @@ fn multi_error(
 mod tests {
     use super::super::decode;
     use super::*;
+
+    /// What the fast loops rely on: every pair with a code point in `decode2` is one
+    /// character by PostgreSQL's verifier (so a table lookup alone decides).
+    #[test]
+    fn tables_map_only_verified_pairs() {
+        for (multi, table) in [
+            (Multi::Gbk, &tables::GBK),
+            (Multi::Uhc, &tables::UHC),
+            (Multi::Sjis, &tables::SJIS),
+            (Multi::Johab, &tables::JOHAB),
+        ] {
+            let mut unverified = 0;
+            for b0 in 0x80u8..=0xff {
+                for b1 in 0u8..=0xff {
+                    let cp = table.decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)];
+                    if cp != 0 && !(multi.mblen(b0) == 2 && multi.two_byte_ok(b0, b1)) {
+                        unverified += 1;
+                    }
+                }
+            }
+            assert_eq!(unverified, 0, "{multi:?}");
+        }
+    }
 
     #[test]
     fn sjis_lengths_follow_postgres() {
