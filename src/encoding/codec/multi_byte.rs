@@ -5,7 +5,7 @@
 //! encode is the table encode shared with the single-byte encodings
 //! ([`super::table_encode`]).
 
-use super::ascii::{all_clean, ascii16, flush, put_utf8_3, IN_BLOCK, OUT_BLOCK};
+use super::ascii::{all_clean, ascii16, flush, put_utf8_3, utf8_3, IN_BLOCK, OUT_BLOCK};
 use super::pair_run::pair_run;
 use super::reported_bytes;
 use crate::encoding::tables::{self, MultiByte};
@@ -178,13 +178,14 @@ impl Multi {
 /// registers: mapped two-byte characters of three UTF-8 bytes (CJK) and lone ASCII bytes
 /// between them (spaces), from `at` until anything else or `end`. Returns the new input
 /// and output positions; the caller handles what stopped it. A high lead byte costs one
-/// table lookup and one comparison: `decode2` holds code points only for pairs
+/// table lookup, one comparison and one store: `decode2` holds characters only for pairs
 /// PostgreSQL's verifier accepts as one character (unit test
-/// `tables_map_only_verified_pairs`), so 0 (malformed or unmapped) and code points below
-/// U+0800 both stop the loop and the verifier's rules need no test of their own here.
+/// `tables_map_only_verified_pairs`), so an empty entry (malformed or unmapped) and
+/// characters below U+0800 both stop the loop, and the verifier's rules need no test of
+/// their own here; the entry is the character's UTF-8, stored as it is.
 #[inline(never)]
 fn two_byte_run(
-    decode2: &[u16; 0x8000],
+    decode2: &[[u8; 4]; 0x8000],
     bytes: &[u8],
     mut at: usize,
     end: usize,
@@ -207,11 +208,10 @@ fn two_byte_run(
             at += 1;
             continue;
         }
-        let cp = u32::from(decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)]);
-        if cp < 0x800 {
+        let Some(ch) = utf8_3(decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)]) else {
             break;
-        }
-        len = put_utf8_3(buf, len, cp);
+        };
+        len = put_utf8_3(buf, len, ch);
         at += 2;
     }
     (at, len)
@@ -271,19 +271,7 @@ pub(super) fn decode_multi<const M: u8>(
                 } else if multi.mblen(b0) == 2 {
                     if let Some(&b1) = bytes.get(at + 1) {
                         if multi.two_byte_ok(b0, b1) {
-                            let key = usize::from(b0 & 0x7f) << 8 | usize::from(b1);
-                            let cp = table.decode2[key];
-                            ch = if cp >= 0x800 {
-                                // The common case (CJK): three bytes.
-                                [
-                                    0xe0 | (cp >> 12) as u8,
-                                    0x80 | ((cp >> 6) & 0x3f) as u8,
-                                    0x80 | (cp & 0x3f) as u8,
-                                    3,
-                                ]
-                            } else {
-                                tables::utf8_char(u32::from(cp))
-                            };
+                            ch = table.decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)];
                             l = 2;
                         }
                     }
@@ -355,7 +343,7 @@ mod tests {
     use super::super::decode;
     use super::*;
 
-    /// What the fast loops rely on: every pair with a code point in `decode2` is one
+    /// What the fast loops rely on: every pair with a character in `decode2` is one
     /// character by PostgreSQL's verifier (so a table lookup alone decides).
     #[test]
     fn tables_map_only_verified_pairs() {
@@ -368,8 +356,8 @@ mod tests {
             let mut unverified = 0;
             for b0 in 0x80u8..=0xff {
                 for b1 in 0u8..=0xff {
-                    let cp = table.decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)];
-                    if cp != 0 && !(multi.mblen(b0) == 2 && multi.two_byte_ok(b0, b1)) {
+                    let ch = table.decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)];
+                    if ch[3] != 0 && !(multi.mblen(b0) == 2 && multi.two_byte_ok(b0, b1)) {
                         unverified += 1;
                     }
                 }
