@@ -417,55 +417,77 @@ struct Case {
     direction: &'static str,
     input_len: usize,
     identical: bool,
-    /// Times of pgdap, of the peer as documented (`Cow`), of the peer made owned.
-    ours: Vec<f64>,
+    /// Times of pgdap's `Cow` entry point, of its owned one, of the peer as documented
+    /// (`Cow`), of the peer made owned.
+    ours_cow: Vec<f64>,
+    ours_owned: Vec<f64>,
     cow: Vec<f64>,
     owned: Vec<f64>,
 }
 
 impl Case {
+    fn new(
+        encoding: &str,
+        text: &str,
+        direction: &'static str,
+        input_len: usize,
+        identical: bool,
+        times: [Vec<f64>; 4],
+    ) -> Case {
+        let [ours_cow, ours_owned, cow, owned] = times;
+        Case {
+            encoding: encoding.into(),
+            text: text.into(),
+            direction,
+            input_len,
+            identical,
+            ours_cow,
+            ours_owned,
+            cow,
+            owned,
+        }
+    }
     fn mbs(&self, t: &[f64]) -> f64 {
         self.input_len as f64 / 1e6 / median(t.to_vec())
     }
     /// The median over rounds of pgdap's time / the peer's, in the same round.
-    fn ratio(&self, theirs: &[f64]) -> f64 {
-        median(self.ours.iter().zip(theirs).map(|(a, b)| a / b).collect())
+    fn ratio(ours: &[f64], theirs: &[f64]) -> f64 {
+        median(ours.iter().zip(theirs).map(|(a, b)| a / b).collect())
     }
 }
 
-/// Runs pgdap and the two forms of the peer `rounds` times each, every round in another
-/// of the six orders, so that neither side is always first (or last) after the other.
-fn interleave<A, B, C>(
+/// A runner for [`interleave`]: runs `f` once and returns its thread CPU time.
+fn timed<T>(mut f: impl FnMut() -> T) -> impl FnMut() -> f64 {
+    move || time(&mut f)
+}
+
+/// Runs pgdap's `Cow` and owned entry points and the peer's two forms `rounds` times
+/// each, every round in another order (rotated, alternately backwards), so that none is
+/// always first or always after the same one.
+fn interleave(
     rounds: usize,
-    mut ours: impl FnMut() -> A,
-    mut cow: impl FnMut() -> B,
-    mut owned: impl FnMut() -> C,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    mut a: impl FnMut() -> f64,
+    mut b: impl FnMut() -> f64,
+    mut c: impl FnMut() -> f64,
+    mut d: impl FnMut() -> f64,
+) -> [Vec<f64>; 4] {
+    let mut runners: [&mut dyn FnMut() -> f64; 4] = [&mut a, &mut b, &mut c, &mut d];
     // One warm-up each (tables, page faults of the first output buffers).
-    drop(std::hint::black_box(ours()));
-    drop(std::hint::black_box(cow()));
-    drop(std::hint::black_box(owned()));
-    const ORDERS: [[usize; 3]; 6] = [
-        [0, 1, 2],
-        [1, 2, 0],
-        [2, 0, 1],
-        [0, 2, 1],
-        [2, 1, 0],
-        [1, 0, 2],
-    ];
-    let mut t = [Vec::new(), Vec::new(), Vec::new()];
+    for r in runners.iter_mut() {
+        r();
+    }
+    let mut t: [Vec<f64>; 4] = Default::default();
     for r in 0..rounds {
-        for who in ORDERS[r % 6] {
-            let secs = match who {
-                0 => time(&mut ours),
-                1 => time(&mut cow),
-                _ => time(&mut owned),
+        for i in 0..4 {
+            let who = if r % 2 == 0 {
+                (r / 2 + i) % 4
+            } else {
+                (r / 2 + 4 - i) % 4
             };
-            t[who].push(secs);
+            t[who].push(runners[who]());
         }
     }
-    let [a, b, c] = t;
-    (a, b, c)
+    t
 }
 
 fn main() {
@@ -514,48 +536,46 @@ fn main() {
             let bytes = text.as_bytes().to_vec();
             let enc = ClientEncoding::Utf8;
             if keep(label, "decode") {
-                let (ours, cow, owned) = interleave(
+                let times = interleave(
                     rounds,
-                    || enc.decode(&bytes).unwrap(),
-                    || std::str::from_utf8(&bytes).unwrap().len(),
-                    || std::str::from_utf8(&bytes).unwrap().to_owned(),
+                    timed(|| enc.decode_cow(&bytes).unwrap().len()),
+                    timed(|| enc.decode(&bytes).unwrap()),
+                    timed(|| std::str::from_utf8(&bytes).unwrap().len()),
+                    timed(|| std::str::from_utf8(&bytes).unwrap().to_owned()),
                 );
-                cases.push(Case {
-                    encoding: "UTF8 (std)".into(),
-                    text: label.into(),
-                    direction: "decode",
-                    input_len: bytes.len(),
-                    identical: true,
-                    ours,
-                    cow,
-                    owned,
-                });
+                cases.push(Case::new(
+                    "UTF8 (std)",
+                    label,
+                    "decode",
+                    bytes.len(),
+                    true,
+                    times,
+                ));
             }
             if !keep(label, "encode") {
                 continue;
             }
-            let (ours, cow, owned) = interleave(
+            let times = interleave(
                 rounds,
-                || enc.encode(&text).unwrap(),
-                || {
+                timed(|| enc.encode_cow(&text).unwrap().len()),
+                timed(|| enc.encode(&text).unwrap()),
+                timed(|| {
                     let b = text.as_bytes();
                     memchr::memchr(0, b).is_none().then_some(b.len())
-                },
-                || {
+                }),
+                timed(|| {
                     let b = text.as_bytes();
                     memchr::memchr(0, b).is_none().then(|| b.to_vec())
-                },
+                }),
             );
-            cases.push(Case {
-                encoding: "UTF8 (std)".into(),
-                text: label.into(),
-                direction: "encode",
-                input_len: text.len(),
-                identical: true,
-                ours,
-                cow,
-                owned,
-            });
+            cases.push(Case::new(
+                "UTF8 (std)",
+                label,
+                "encode",
+                text.len(),
+                true,
+                times,
+            ));
         }
     }
 
@@ -586,37 +606,45 @@ fn main() {
                 (!errors).then(|| out.into_owned())
             };
             let same_decode = decode_owned().as_deref() == Some(text.as_str())
-                && enc.decode(&bytes).ok().as_deref() == Some(text.as_str());
-            let same_encode = encode_owned().as_deref() == Some(bytes.as_slice());
+                && enc.decode(&bytes).ok().as_deref() == Some(text.as_str())
+                && enc.decode_cow(&bytes).ok().as_deref() == Some(text.as_str());
+            let same_encode = encode_owned().as_deref() == Some(bytes.as_slice())
+                && enc.encode_cow(&text).ok().as_deref() == Some(bytes.as_slice());
             if keep(&label, "decode") {
-                let (ours, cow, owned) =
-                    interleave(rounds, || enc.decode(&bytes), decode_cow, decode_owned);
-                cases.push(Case {
-                    encoding: enc.name().into(),
-                    text: label.clone(),
-                    direction: "decode",
-                    input_len: bytes.len(),
-                    identical: same_decode,
-                    ours,
-                    cow,
-                    owned,
-                });
+                let times = interleave(
+                    rounds,
+                    timed(|| enc.decode_cow(&bytes)),
+                    timed(|| enc.decode(&bytes)),
+                    timed(decode_cow),
+                    timed(decode_owned),
+                );
+                cases.push(Case::new(
+                    enc.name(),
+                    &label,
+                    "decode",
+                    bytes.len(),
+                    same_decode,
+                    times,
+                ));
             }
             if !keep(&label, "encode") {
                 continue;
             }
-            let (ours, cow, owned) =
-                interleave(rounds, || enc.encode(&text), encode_cow, encode_owned);
-            cases.push(Case {
-                encoding: enc.name().into(),
-                text: label.clone(),
-                direction: "encode",
-                input_len: text.len(),
-                identical: same_encode,
-                ours,
-                cow,
-                owned,
-            });
+            let times = interleave(
+                rounds,
+                timed(|| enc.encode_cow(&text)),
+                timed(|| enc.encode(&text)),
+                timed(encode_cow),
+                timed(encode_owned),
+            );
+            cases.push(Case::new(
+                enc.name(),
+                &label,
+                "encode",
+                text.len(),
+                same_encode,
+                times,
+            ));
         }
     }
 
@@ -625,13 +653,15 @@ fn main() {
         mb
     );
     println!(
-        "| encoding | text | direction | MB/s pgdap / peer Cow / peer owned | ratio to Cow | ratio to owned |"
+        "| encoding | text | direction | MB/s pgdap Cow / owned | MB/s peer Cow / owned | ratio Cow | ratio owned |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let (mut worst_cow, mut worst_owned): (f64, f64) = (0.0, 0.0);
     for c in &cases {
-        let (ours, cow, owned) = (c.mbs(&c.ours), c.mbs(&c.cow), c.mbs(&c.owned));
-        let (r_cow, r_owned) = (c.ratio(&c.cow), c.ratio(&c.owned));
+        let (ours_cow, ours_owned) = (c.mbs(&c.ours_cow), c.mbs(&c.ours_owned));
+        let (cow, owned) = (c.mbs(&c.cow), c.mbs(&c.owned));
+        let r_cow = Case::ratio(&c.ours_cow, &c.cow);
+        let r_owned = Case::ratio(&c.ours_owned, &c.owned);
         let shown = |r: f64| {
             if c.identical {
                 format!("{r:.2}")
@@ -644,7 +674,7 @@ fn main() {
             worst_owned = worst_owned.max(r_owned);
         }
         println!(
-            "| {} | {} | {} | {ours:.0} / {cow:.0} / {owned:.0} | {} | {} |",
+            "| {} | {} | {} | {ours_cow:.0} / {ours_owned:.0} | {cow:.0} / {owned:.0} | {} | {} |",
             c.encoding,
             c.text,
             c.direction,
@@ -652,7 +682,7 @@ fn main() {
             shown(r_owned)
         );
         eprintln!(
-            "{{\"encoding\":\"{}\",\"text\":\"{}\",\"direction\":\"{}\",\"bytes\":{},\"identical\":{},\"pgdap_mbs\":{ours:.1},\"cow_mbs\":{cow:.1},\"owned_mbs\":{owned:.1},\"ratio_cow\":{r_cow:.3},\"ratio_owned\":{r_owned:.3}}}",
+            "{{\"encoding\":\"{}\",\"text\":\"{}\",\"direction\":\"{}\",\"bytes\":{},\"identical\":{},\"pgdap_cow_mbs\":{ours_cow:.1},\"pgdap_owned_mbs\":{ours_owned:.1},\"peer_cow_mbs\":{cow:.1},\"peer_owned_mbs\":{owned:.1},\"ratio_cow\":{r_cow:.3},\"ratio_owned\":{r_owned:.3}}}",
             c.encoding, c.text, c.direction, c.input_len, c.identical
         );
     }
