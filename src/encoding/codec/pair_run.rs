@@ -31,21 +31,17 @@ fn copy_ascii(
     buf: &mut [u8; OUT_BLOCK],
     len: usize,
 ) -> usize {
+    let from = from.min(64); // always: the compiler then knows `from + 16 <= 80`
     let n = to.saturating_sub(from);
     // The first 16 unconditionally: whether a space lies between two characters is
     // unpredictable, a longer run of ASCII is rare.
-    if let (Some(src), Some(dst)) = (padded.get(from..from + 16), buf.get_mut(len..len + 16)) {
-        dst.copy_from_slice(src);
+    if let Some(dst) = buf.get_mut(len..len + 16) {
+        dst.copy_from_slice(&padded[from..from + 16]);
     }
-    let mut k = 16;
-    while k < n {
-        if let (Some(src), Some(dst)) = (
-            padded.get(from + k..from + k + 16),
-            buf.get_mut(len + k..len + k + 16),
-        ) {
+    if n > 16 {
+        if let (Some(src), Some(dst)) = (padded.get(from..to), buf.get_mut(len..len + n)) {
             dst.copy_from_slice(src);
         }
-        k += 16;
     }
     len + n
 }
