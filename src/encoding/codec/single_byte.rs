@@ -107,6 +107,27 @@ mod tests {
     use super::super::decode;
     use super::*;
 
+    /// The most output a block can have: every byte a three-byte character, the 8-byte
+    /// steps ending past the block's end, at every offset against the blocks.
+    #[test]
+    fn longest_output_fits_the_block() {
+        use super::super::reference::{reference_decode, same};
+        for &enc in ClientEncoding::ALL {
+            let wide: Vec<u8> = (0x80u8..=0xff)
+                .filter(|&b| decode(enc, &[b]).is_ok_and(|s| s.len() == 3))
+                .collect();
+            let Some(&w) = wide.first() else { continue };
+            for lead in 0..9 {
+                let mut bytes = vec![b'a'; lead];
+                bytes.extend(std::iter::repeat_n(w, 3 * IN_BLOCK + 5));
+                assert!(
+                    same(decode(enc, &bytes), reference_decode(enc, &bytes)),
+                    "{enc} {lead}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn verification_comes_before_conversion() {
         // 0x81 has no equivalent in WIN1252, but the NUL later is reported first, as
