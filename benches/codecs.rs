@@ -4,19 +4,27 @@
 //! ```text
 //! cargo bench --bench codecs                    # 4 MiB per text, 9 rounds
 //! MB=4 ROUNDS=5 ONLY=GBK,WIN1252 cargo bench --bench codecs
+//! ONLY=UHC TEXT=prose DIRECTION=decode cargo bench --bench codecs   # texts whose name has "prose"
 //! ```
 //!
-//! For every encoding both implement, two texts: the script's own (CJK for GBK/SJIS/UHC,
-//! Russian for the Cyrillic encodings, French for the Western ones, generated words of the
-//! encoding's letters for the others) and ASCII-only English. Each case is converted in
-//! both directions by pgdap and by encoding_rs, **interleaved**: in every round both run
-//! once, in alternating order, so the load of the shared machine falls on both alike.
-//! Times are the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), so time slices the shared
-//! machine gives to other processes are not counted. Reported: MB/s of input (median over rounds) and the median of the per-round time ratios
-//! pgdap / encoding_rs (below 1 means pgdap is faster). Both produce owned results, as
-//! pgdap's API does (`String`/`Vec<u8>`): encoding_rs's `Cow` is made owned, which for
-//! all-ASCII input (borrowed by encoding_rs) is a copy. A case is only compared when both
-//! produce identical bytes; otherwise it is listed as differing (WHATWG ≠ PostgreSQL).
+//! For every encoding both implement, the encoding's texts and ASCII-only English: the
+//! script's words (CJK for GBK/SJIS/UHC, Russian for the Cyrillic encodings, French for
+//! the Western ones, generated words of the encoding's letters for the others), and for
+//! GBK/SJIS/UHC and the Cyrillic encodings prose: paragraphs drawn from sentence lists
+//! (constitutions, news reports) with their spaces, punctuation and digits, and for CJK
+//! the same prose mixed with ASCII fragments (names, code, numbers) as technical writing
+//! has it. Each case is converted in both directions by pgdap and by encoding_rs,
+//! **interleaved**: in every round each runs once, in another order every round, so the
+//! load of the shared machine falls on all alike. Times are the thread's CPU time
+//! (`CLOCK_THREAD_CPUTIME_ID`), so time slices the shared machine gives to other processes
+//! are not counted. encoding_rs runs in two forms: as documented (its `Cow`, borrowed when
+//! nothing changes: ASCII input costs it a scan) and made owned (`into_owned`, as pgdap's
+//! `String`/`Vec<u8>` results are). Reported: MB/s of input (median over rounds) of each,
+//! and the medians of the per-round time ratios pgdap / encoding_rs for both forms (below
+//! 1 means pgdap is faster). UTF8 is compared with std: decode = `str::from_utf8`
+//! (borrowed) and + `to_owned`, encode = `memchr` for NUL (PostgreSQL's only rule for
+//! UTF8 text; borrowed) and + a copy. A case is only compared when both produce identical
+//! bytes; otherwise it is listed as differing (WHATWG ≠ PostgreSQL).
 //!
 //! Output: a markdown table on stdout, one JSON object per case on stderr.
 
@@ -86,6 +94,127 @@ const KOREAN: &str = "안녕하세요 감사합니다 데이터베이스 서버 
     있다 없다 하다 되다 보다 말하다 생각 때문 그리고 하지만 그래서 우리 나라 세계 경제 정치 사회 \
     문화 역사 문제 정보 기술 개발 관리 설정 변경 확인 표시 입력 출력 검색 은 는 이 가 을 를 에 \
     에서 와 과 의 도.";
+
+/// Sentences of prose (constitutions and news reports): with spaces, punctuation and
+/// digits as real text has them. [`prose_text`] draws paragraphs from them.
+const KOREAN_PROSE: &[&str] = &[
+    "대한민국은 민주공화국이다.",
+    "대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다.",
+    "대한민국의 국민이 되는 요건은 법률로 정한다.",
+    "국가는 법률이 정하는 바에 의하여 재외국민을 보호할 의무를 진다.",
+    "대한민국의 영토는 한반도와 그 부속도서로 한다.",
+    "모든 국민은 인간으로서의 존엄과 가치를 가지며, 행복을 추구할 권리를 가진다.",
+    "모든 국민은 법 앞에 평등하다.",
+    "모든 국민은 신체의 자유를 가진다.",
+    "모든 국민은 거주와 이전의 자유를 가진다.",
+    "모든 국민은 언론과 출판의 자유와 집회와 결사의 자유를 가진다.",
+    "서울시는 올해 1분기에 시내버스 노선 12개를 새로 만들었다고 3일 밝혔다.",
+    "기상청은 내일 전국에 비가 오고 기온이 5도가량 떨어질 것으로 내다봤다.",
+    "정부는 2025년까지 공공 데이터베이스 서버 300대를 클라우드로 옮길 계획이다.",
+    "이번 조사에서 응답자의 62.5%가 경제가 나아지고 있다고 답했다.",
+    "한국은행은 기준금리를 연 3.50%로 동결했다.",
+    "지난해 수출은 6천억 달러를 넘어 역대 최대를 기록했다.",
+    "시민들은 주말 동안 한강 공원에서 축제를 즐겼다.",
+    "전문가들은 당분간 물가 상승세가 이어질 것이라고 전망했다.",
+];
+
+const JAPANESE_PROSE: &[&str] = &[
+    "日本国民は、正当に選挙された国会における代表者を通じて行動する。",
+    "天皇は、日本国の象徴であり日本国民統合の象徴であつて、この地位は、主権の存する日本国民の総意に基く。",
+    "すべて国民は、個人として尊重される。",
+    "生命、自由及び幸福追求に対する国民の権利については、公共の福祉に反しない限り、最大の尊重を必要とする。",
+    "すべて国民は、法の下に平等であつて、人種、信条、性別、社会的身分又は門地により、差別されない。",
+    "思想及び良心の自由は、これを侵してはならない。",
+    "学問の自由は、これを保障する。",
+    "東京都は3日、新たに12の路線を開設すると発表した。",
+    "気象庁によると、明日は全国的に雨が降り、気温は5度ほど下がる見込みだ。",
+    "政府は2025年までに公共のデータベースサーバー300台をクラウドへ移す計画だ。",
+    "調査では回答者の62.5%が「景気は良くなっている」と答えた。",
+    "日本銀行は政策金利を0.25%に据え置いた。",
+    "昨年の輸出額は100兆円を超え、過去最高となった。",
+    "週末には多くの人が公園を訪れ、桜を楽しんだ。",
+    "専門家は、物価の上昇がしばらく続くとみている。",
+];
+
+const CHINESE_PROSE: &[&str] = &[
+    "中华人民共和国是工人阶级领导的、以工农联盟为基础的人民民主专政的社会主义国家。",
+    "中华人民共和国的一切权力属于人民。",
+    "中华人民共和国实行依法治国，建设社会主义法治国家。",
+    "中华人民共和国公民在法律面前一律平等。",
+    "国家尊重和保障人权。",
+    "公民的人格尊严不受侵犯。",
+    "新华社北京3月5日电，今年国内生产总值增长目标为5%左右。",
+    "据统计，全市共有各类学校1200所，在校学生约45万人。",
+    "气象台预报，明天全省大部分地区有小到中雨，气温下降4到6摄氏度。",
+    "政府计划在2025年前把300台公共数据库服务器迁移到云上。",
+    "调查显示，62.5%的受访者认为“经济正在好转”。",
+    "中国人民银行宣布，一年期贷款市场报价利率维持在3.45%不变。",
+    "去年全年出口总额首次突破20万亿元，创历史新高。",
+    "周末，许多市民来到公园赏花、散步。",
+    "专家认为，物价上涨的势头短期内仍将持续。",
+];
+
+const RUSSIAN_PROSE: &[&str] = &[
+    "Российская Федерация есть демократическое федеративное правовое государство с республиканской формой правления.",
+    "Человек, его права и свободы являются высшей ценностью.",
+    "Носителем суверенитета и единственным источником власти в Российской Федерации является ее многонациональный народ.",
+    "Все равны перед законом и судом.",
+    "Каждый имеет право на свободу и личную неприкосновенность.",
+    "Каждому гарантируется свобода мысли и слова.",
+    "По данным Росстата, в 2023 году население Москвы составило 13,1 млн человек.",
+    "Центральный банк сохранил ключевую ставку на уровне 16% годовых.",
+    "Синоптики обещают на выходных до 25 градусов тепла и кратковременные дожди.",
+    "Правительство планирует до 2025 года перевести 300 серверов баз данных в облако.",
+    "В опросе 62,5% респондентов ответили, что экономика улучшается.",
+    "В прошлом году экспорт вырос на 4,2% и достиг рекордного уровня.",
+    "В выходные тысячи горожан пришли в парки на праздник весны.",
+    "Эксперты считают, что рост цен продолжится еще несколько месяцев.",
+];
+
+/// ASCII inserted in the "mixed" texts: product names, code, numbers, addresses, as
+/// technical articles mix them into CJK prose.
+const ASCII_BITS: &[&str] = &[
+    "PostgreSQL 15",
+    "SELECT * FROM users WHERE id = 42;",
+    "v2.3.1",
+    "https://example.com/docs",
+    "CPU 85%",
+    "API",
+    "OpenSSL 3.0",
+    "TLS 1.3",
+    "(2024-03-05)",
+    "ID: 1234",
+    "GitHub",
+    "Linux",
+];
+
+/// Paragraphs of 2-6 sentences drawn from `sentences`, about `size` bytes (UTF-8):
+/// `space` between sentences (Korean and Russian; Chinese and Japanese write none),
+/// a numbered heading now and then, a line break after each paragraph; `mixed`: ASCII
+/// fragments ([`ASCII_BITS`]) between sentences, as technical writing has them.
+fn prose_text(sentences: &[&str], size: usize, seed: u64, space: bool, mixed: bool) -> String {
+    let mut rng = Rng(seed);
+    let mut out = String::with_capacity(size + 256);
+    let mut article = 1;
+    while out.len() < size {
+        if rng.below(3) == 0 {
+            out.push_str(&format!("({article}) "));
+            article += 1;
+        }
+        for k in 0..2 + rng.below(5) {
+            if k > 0 && space {
+                out.push(' ');
+            }
+            if mixed && rng.below(2) == 0 {
+                out.push_str(ASCII_BITS[rng.below(ASCII_BITS.len())]);
+                out.push(' ');
+            }
+            out.push_str(sentences[rng.below(sentences.len())]);
+        }
+        out.push('\n');
+    }
+    out
+}
 
 /// Text of about `size` bytes (UTF-8) made of words drawn from `pool`, separated as the
 /// script separates them (`joined`: CJK without spaces), with sentence punctuation.
@@ -190,31 +319,65 @@ fn peer(enc: ClientEncoding) -> Option<&'static encoding_rs::Encoding> {
 }
 
 /// The native text of an encoding, and what to call it.
-fn native_text(
+/// The texts of an encoding besides ASCII, each with its name: the script's words, and
+/// for CJK and Russian prose (and CJK prose mixed with ASCII).
+fn native_texts(
     enc: ClientEncoding,
     er: &'static encoding_rs::Encoding,
     size: usize,
-) -> (String, String) {
+) -> Vec<(String, String)> {
     use ClientEncoding as E;
+    let cjk = |words: String, prose: &[&str], name: &str, seed: u64, space: bool| {
+        vec![
+            (format!("{name} words"), words),
+            (
+                format!("{name} prose"),
+                prose_text(prose, size, seed, space, false),
+            ),
+            (
+                format!("{name} mixed"),
+                prose_text(prose, size, seed + 1, space, true),
+            ),
+        ]
+    };
     match enc {
-        E::Gbk => (words_text(CHINESE, size, 1, true), "Chinese".into()),
-        E::Sjis => (
-            words_text(JAPANESE, size, 2, false).replace(' ', ""),
-            "Japanese".into(),
+        E::Gbk => cjk(
+            words_text(CHINESE, size, 1, true),
+            CHINESE_PROSE,
+            "Chinese",
+            11,
+            false,
         ),
-        E::Uhc => (words_text(KOREAN, size, 3, false), "Korean".into()),
-        E::Iso8859_5 | E::Win866 | E::Win1251 => {
-            (words_text(RUSSIAN, size, 4, false), "Russian".into())
-        }
+        E::Sjis => cjk(
+            words_text(JAPANESE, size, 2, false).replace(' ', ""),
+            JAPANESE_PROSE,
+            "Japanese",
+            13,
+            false,
+        ),
+        E::Uhc => cjk(
+            words_text(KOREAN, size, 3, false),
+            KOREAN_PROSE,
+            "Korean",
+            15,
+            true,
+        ),
+        E::Iso8859_5 | E::Win866 | E::Win1251 => vec![
+            ("Russian words".into(), words_text(RUSSIAN, size, 4, false)),
+            (
+                "Russian prose".into(),
+                prose_text(RUSSIAN_PROSE, size, 17, true, false),
+            ),
+        ],
         E::Latin1 | E::Latin9 | E::Win1252 => {
             let pool = if enc == E::Latin1 {
                 FRENCH.replace("sœur", "sur").replace("cœur", "coeur")
             } else {
                 FRENCH.to_string()
             };
-            (words_text(&pool, size, 5, false), "French".into())
+            vec![("French words".into(), words_text(&pool, size, 5, false))]
         }
-        _ => (letters_text(enc, er, size), "letters".into()),
+        _ => vec![("letters".into(), letters_text(enc, er, size))],
     }
 }
 
@@ -254,43 +417,77 @@ struct Case {
     direction: &'static str,
     input_len: usize,
     identical: bool,
-    ours: Vec<f64>,
-    theirs: Vec<f64>,
+    /// Times of pgdap's `Cow` entry point, of its owned one, of the peer as documented
+    /// (`Cow`), of the peer made owned.
+    ours_cow: Vec<f64>,
+    ours_owned: Vec<f64>,
+    cow: Vec<f64>,
+    owned: Vec<f64>,
 }
 
 impl Case {
-    fn report(&self) -> (f64, f64, f64) {
-        let mbs = |t: &[f64]| self.input_len as f64 / 1e6 / median(t.to_vec());
-        let ratios: Vec<f64> = self
-            .ours
-            .iter()
-            .zip(&self.theirs)
-            .map(|(a, b)| a / b)
-            .collect();
-        (mbs(&self.ours), mbs(&self.theirs), median(ratios))
+    fn new(
+        encoding: &str,
+        text: &str,
+        direction: &'static str,
+        input_len: usize,
+        identical: bool,
+        times: [Vec<f64>; 4],
+    ) -> Case {
+        let [ours_cow, ours_owned, cow, owned] = times;
+        Case {
+            encoding: encoding.into(),
+            text: text.into(),
+            direction,
+            input_len,
+            identical,
+            ours_cow,
+            ours_owned,
+            cow,
+            owned,
+        }
+    }
+    fn mbs(&self, t: &[f64]) -> f64 {
+        self.input_len as f64 / 1e6 / median(t.to_vec())
+    }
+    /// The median over rounds of pgdap's time / the peer's, in the same round.
+    fn ratio(ours: &[f64], theirs: &[f64]) -> f64 {
+        median(ours.iter().zip(theirs).map(|(a, b)| a / b).collect())
     }
 }
 
-/// Runs `ours` and `theirs` `rounds` times each, alternating which goes first.
-fn interleave<A, B>(
+/// A runner for [`interleave`]: runs `f` once and returns its thread CPU time.
+fn timed<T>(mut f: impl FnMut() -> T) -> impl FnMut() -> f64 {
+    move || time(&mut f)
+}
+
+/// Runs pgdap's `Cow` and owned entry points and the peer's two forms `rounds` times
+/// each, every round in another order (rotated, alternately backwards), so that none is
+/// always first or always after the same one.
+fn interleave(
     rounds: usize,
-    mut ours: impl FnMut() -> A,
-    mut theirs: impl FnMut() -> B,
-) -> (Vec<f64>, Vec<f64>) {
+    mut a: impl FnMut() -> f64,
+    mut b: impl FnMut() -> f64,
+    mut c: impl FnMut() -> f64,
+    mut d: impl FnMut() -> f64,
+) -> [Vec<f64>; 4] {
+    let mut runners: [&mut dyn FnMut() -> f64; 4] = [&mut a, &mut b, &mut c, &mut d];
     // One warm-up each (tables, page faults of the first output buffers).
-    drop(std::hint::black_box(ours()));
-    drop(std::hint::black_box(theirs()));
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for r in runners.iter_mut() {
+        r();
+    }
+    let mut t: [Vec<f64>; 4] = Default::default();
     for r in 0..rounds {
-        if r % 2 == 0 {
-            a.push(time(&mut ours));
-            b.push(time(&mut theirs));
-        } else {
-            b.push(time(&mut theirs));
-            a.push(time(&mut ours));
+        for i in 0..4 {
+            let who = if r % 2 == 0 {
+                (r / 2 + i) % 4
+            } else {
+                (r / 2 + 4 - i) % 4
+            };
+            t[who].push(runners[who]());
         }
     }
-    (a, b)
+    t
 }
 
 fn main() {
@@ -309,13 +506,20 @@ fn main() {
     let only: Option<Vec<String>> = std::env::var("ONLY")
         .ok()
         .map(|v| v.split(',').map(|s| s.trim().to_uppercase()).collect());
+    let text_filter = std::env::var("TEXT").ok();
+    let direction_filter = std::env::var("DIRECTION").ok();
+    let keep = |text: &str, direction: &str| {
+        text_filter.as_deref().is_none_or(|t| text.contains(t))
+            && direction_filter.as_deref().is_none_or(|d| d == direction)
+    };
     let size = if measuring { mb << 20 } else { 64 << 10 };
     let ascii = words_text(ENGLISH, size, 6, false);
     let mut cases = Vec::new();
 
     let wanted = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|w| w == name));
 
-    // UTF8 against std: decode = from_utf8 + to_owned, encode = NUL check + copy.
+    // UTF8 against std. Decode: `str::from_utf8` (borrowed), + `to_owned`. Encode: the
+    // NUL check PostgreSQL's text needs, with `memchr` (borrowed), + a copy.
     if wanted("UTF8") {
         for (label, text) in [
             (
@@ -331,53 +535,47 @@ fn main() {
         ] {
             let bytes = text.as_bytes().to_vec();
             let enc = ClientEncoding::Utf8;
-            let (ours, theirs) = interleave(
+            if keep(label, "decode") {
+                let times = interleave(
+                    rounds,
+                    timed(|| enc.decode_cow(&bytes).unwrap().len()),
+                    timed(|| enc.decode(&bytes).unwrap()),
+                    timed(|| std::str::from_utf8(&bytes).unwrap().len()),
+                    timed(|| std::str::from_utf8(&bytes).unwrap().to_owned()),
+                );
+                cases.push(Case::new(
+                    "UTF8 (std)",
+                    label,
+                    "decode",
+                    bytes.len(),
+                    true,
+                    times,
+                ));
+            }
+            if !keep(label, "encode") {
+                continue;
+            }
+            let times = interleave(
                 rounds,
-                || enc.decode(&bytes).unwrap(),
-                || std::str::from_utf8(&bytes).unwrap().to_owned(),
-            );
-            cases.push(Case {
-                encoding: "UTF8 (std)".into(),
-                text: label.into(),
-                direction: "decode",
-                input_len: bytes.len(),
-                identical: true,
-                ours,
-                theirs,
-            });
-            // Encoding to UTF8 validates nothing but PostgreSQL's rule that text has no NUL:
-            // std's way is `contains(&0)` and a copy; the bare copy is shown for reference.
-            let (ours, theirs) = interleave(
-                rounds,
-                || enc.encode(&text).unwrap(),
-                || {
+                timed(|| enc.encode_cow(&text).unwrap().len()),
+                timed(|| enc.encode(&text).unwrap()),
+                timed(|| {
                     let b = text.as_bytes();
-                    (!b.contains(&0)).then(|| b.to_vec())
-                },
+                    memchr::memchr(0, b).is_none().then_some(b.len())
+                }),
+                timed(|| {
+                    let b = text.as_bytes();
+                    memchr::memchr(0, b).is_none().then(|| b.to_vec())
+                }),
             );
-            cases.push(Case {
-                encoding: "UTF8 (std)".into(),
-                text: label.into(),
-                direction: "encode",
-                input_len: text.len(),
-                identical: true,
-                ours,
-                theirs,
-            });
-            let (ours, theirs) = interleave(
-                rounds,
-                || enc.encode(&text).unwrap(),
-                || text.as_bytes().to_vec(),
-            );
-            cases.push(Case {
-                encoding: "UTF8 (bare copy)".into(),
-                text: label.into(),
-                direction: "encode",
-                input_len: text.len(),
-                identical: false,
-                ours,
-                theirs,
-            });
+            cases.push(Case::new(
+                "UTF8 (std)",
+                label,
+                "encode",
+                text.len(),
+                true,
+                times,
+            ));
         }
     }
 
@@ -386,43 +584,67 @@ fn main() {
         if !wanted(enc.name()) {
             continue;
         }
-        let (native, label) = native_text(enc, er, size);
-        for (label, text) in [(label, native), ("ASCII".to_string(), ascii.clone())] {
+        let mut texts = native_texts(enc, er, size);
+        texts.push(("ASCII".to_string(), ascii.clone()));
+        for (label, text) in texts {
             let Ok(bytes) = enc.encode(&text) else {
                 eprintln!("{}: {label} text not encodable, skipped", enc.name());
                 continue;
             };
-            let decode_theirs = || {
+            // As documented: a `Cow`, borrowed when the input needs no change (ASCII).
+            let decode_cow = || er.decode_without_bom_handling_and_without_replacement(&bytes);
+            let decode_owned = || {
                 er.decode_without_bom_handling_and_without_replacement(&bytes)
                     .map(|c| c.into_owned())
             };
-            let encode_theirs = || {
+            let encode_cow = || {
+                let (out, _, errors) = er.encode(&text);
+                (!errors).then_some(out)
+            };
+            let encode_owned = || {
                 let (out, _, errors) = er.encode(&text);
                 (!errors).then(|| out.into_owned())
             };
-            let same_decode = decode_theirs().as_deref() == Some(text.as_str())
-                && enc.decode(&bytes).ok().as_deref() == Some(text.as_str());
-            let same_encode = encode_theirs().as_deref() == Some(bytes.as_slice());
-            let (ours, theirs) = interleave(rounds, || enc.decode(&bytes), decode_theirs);
-            cases.push(Case {
-                encoding: enc.name().into(),
-                text: label.clone(),
-                direction: "decode",
-                input_len: bytes.len(),
-                identical: same_decode,
-                ours,
-                theirs,
-            });
-            let (ours, theirs) = interleave(rounds, || enc.encode(&text), encode_theirs);
-            cases.push(Case {
-                encoding: enc.name().into(),
-                text: label.clone(),
-                direction: "encode",
-                input_len: text.len(),
-                identical: same_encode,
-                ours,
-                theirs,
-            });
+            let same_decode = decode_owned().as_deref() == Some(text.as_str())
+                && enc.decode(&bytes).ok().as_deref() == Some(text.as_str())
+                && enc.decode_cow(&bytes).ok().as_deref() == Some(text.as_str());
+            let same_encode = encode_owned().as_deref() == Some(bytes.as_slice())
+                && enc.encode_cow(&text).ok().as_deref() == Some(bytes.as_slice());
+            if keep(&label, "decode") {
+                let times = interleave(
+                    rounds,
+                    timed(|| enc.decode_cow(&bytes)),
+                    timed(|| enc.decode(&bytes)),
+                    timed(decode_cow),
+                    timed(decode_owned),
+                );
+                cases.push(Case::new(
+                    enc.name(),
+                    &label,
+                    "decode",
+                    bytes.len(),
+                    same_decode,
+                    times,
+                ));
+            }
+            if !keep(&label, "encode") {
+                continue;
+            }
+            let times = interleave(
+                rounds,
+                timed(|| enc.encode_cow(&text)),
+                timed(|| enc.encode(&text)),
+                timed(encode_cow),
+                timed(encode_owned),
+            );
+            cases.push(Case::new(
+                enc.name(),
+                &label,
+                "encode",
+                text.len(),
+                same_encode,
+                times,
+            ));
         }
     }
 
@@ -430,29 +652,41 @@ fn main() {
         "{} MiB of text per case (UTF-8 size), {rounds} interleaved rounds, release build.\n",
         mb
     );
-    println!("| encoding | text | direction | pgdap MB/s | encoding_rs / std MB/s | time ratio pgdap / peer |");
-    println!("|---|---|---|---|---|---|");
-    let mut worst: f64 = 0.0;
+    println!(
+        "| encoding | text | direction | MB/s pgdap Cow / owned | MB/s peer Cow / owned | ratio Cow | ratio owned |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let (mut worst_cow, mut worst_owned): (f64, f64) = (0.0, 0.0);
     for c in &cases {
-        let (ours, theirs, ratio) = c.report();
-        let shown = if c.identical {
-            format!("{ratio:.2}")
-        } else if c.encoding.contains("bare copy") {
-            format!("({ratio:.2}, reference only)")
-        } else {
-            format!("({ratio:.2}, bytes differ)")
+        let (ours_cow, ours_owned) = (c.mbs(&c.ours_cow), c.mbs(&c.ours_owned));
+        let (cow, owned) = (c.mbs(&c.cow), c.mbs(&c.owned));
+        let r_cow = Case::ratio(&c.ours_cow, &c.cow);
+        let r_owned = Case::ratio(&c.ours_owned, &c.owned);
+        let shown = |r: f64| {
+            if c.identical {
+                format!("{r:.2}")
+            } else {
+                format!("({r:.2}, bytes differ)")
+            }
         };
         if c.identical {
-            worst = worst.max(ratio);
+            worst_cow = worst_cow.max(r_cow);
+            worst_owned = worst_owned.max(r_owned);
         }
         println!(
-            "| {} | {} | {} | {ours:.0} | {theirs:.0} | {shown} |",
-            c.encoding, c.text, c.direction
+            "| {} | {} | {} | {ours_cow:.0} / {ours_owned:.0} | {cow:.0} / {owned:.0} | {} | {} |",
+            c.encoding,
+            c.text,
+            c.direction,
+            shown(r_cow),
+            shown(r_owned)
         );
         eprintln!(
-            "{{\"encoding\":\"{}\",\"text\":\"{}\",\"direction\":\"{}\",\"bytes\":{},\"identical\":{},\"pgdap_mbs\":{ours:.1},\"peer_mbs\":{theirs:.1},\"ratio\":{ratio:.3}}}",
+            "{{\"encoding\":\"{}\",\"text\":\"{}\",\"direction\":\"{}\",\"bytes\":{},\"identical\":{},\"pgdap_cow_mbs\":{ours_cow:.1},\"pgdap_owned_mbs\":{ours_owned:.1},\"peer_cow_mbs\":{cow:.1},\"peer_owned_mbs\":{owned:.1},\"ratio_cow\":{r_cow:.3},\"ratio_owned\":{r_owned:.3}}}",
             c.encoding, c.text, c.direction, c.input_len, c.identical
         );
     }
-    println!("\nWorst ratio over the cases with identical bytes: {worst:.2}");
+    println!(
+        "\nWorst ratio over the cases with identical bytes: {worst_cow:.2} to Cow, {worst_owned:.2} to owned"
+    );
 }

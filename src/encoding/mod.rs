@@ -26,6 +26,8 @@
 //! assert_eq!(enc.encode("café €").unwrap(), b"caf\xe9 \x80");
 //! ```
 
+use std::borrow::Cow;
+
 mod codec;
 mod error;
 mod raw;
@@ -398,6 +400,46 @@ impl ClientEncoding {
     /// ```
     pub fn encode(self, text: &str) -> Result<Vec<u8>, EncodingError> {
         codec::encode(self, text)
+    }
+
+    /// [`decode`](Self::decode) without a copy when none is needed: the input itself,
+    /// borrowed, when it already is the text (for UTF8 and SQL_ASCII valid UTF-8 without
+    /// NUL, for the other encodings ASCII without NUL), otherwise the decoded `String`.
+    /// The same text and the same errors as `decode`; ASCII input costs a scan and no
+    /// allocation.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use pgdap::encoding::ClientEncoding;
+    ///
+    /// let enc = ClientEncoding::Sjis;
+    /// assert!(matches!(enc.decode_cow(b"select 1"), Ok(Cow::Borrowed("select 1"))));
+    /// let text = enc.decode_cow(b"\x93\xfa\x96\x7b").unwrap();
+    /// assert!(matches!(text, Cow::Owned(_)));
+    /// assert_eq!(text, "日本");
+    /// assert!(enc.decode_cow(b"ok\x00").is_err());
+    /// ```
+    pub fn decode_cow(self, bytes: &[u8]) -> Result<Cow<'_, str>, EncodingError> {
+        codec::decode_cow(self, bytes)
+    }
+
+    /// [`encode`](Self::encode) without a copy when none is needed: the text's own bytes,
+    /// borrowed, when they already are the result (for UTF8 and SQL_ASCII any text
+    /// without U+0000, for the other encodings ASCII without U+0000), otherwise the
+    /// encoded `Vec<u8>`. The same bytes and the same errors as `encode`.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use pgdap::encoding::ClientEncoding;
+    ///
+    /// let enc = ClientEncoding::Win1252;
+    /// assert!(matches!(enc.encode_cow("select 1"), Ok(Cow::Borrowed(b"select 1"))));
+    /// assert_eq!(enc.encode_cow("café").unwrap().as_ref(), b"caf\xe9");
+    /// assert!(matches!(ClientEncoding::Utf8.encode_cow("café"), Ok(Cow::Borrowed(_))));
+    /// assert!(ClientEncoding::Utf8.encode_cow("a\0b").is_err());
+    /// ```
+    pub fn encode_cow(self, text: &str) -> Result<Cow<'_, [u8]>, EncodingError> {
+        codec::encode_cow(self, text)
     }
 }
 

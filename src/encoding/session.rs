@@ -255,8 +255,8 @@ impl SessionEncoding {
             self.server_codec()
         };
         match codec {
-            Some(enc) => enc.encode(text).map(|_| true),
-            None => ClientEncoding::Utf8.encode(text).map(|_| false),
+            Some(enc) => enc.encode_cow(text).map(|_| true),
+            None => ClientEncoding::Utf8.encode_cow(text).map(|_| false),
         }
     }
 }

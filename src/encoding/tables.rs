@@ -87,12 +87,11 @@ const fn expand_utf8(runs: &[Run]) -> [Utf8Char; 256] {
 }
 
 /// Expands multibyte decode runs: two-byte sequences with a high first byte (the key
-/// `0x8000..=0xffff`, indexed by `key - 0x8000`) → code point, and single high bytes (SJIS
-/// half-width katakana, indexed by `byte - 0x80`) → the character's [`Utf8Char`]; zero for
-/// none. Longer keys (JOHAB's
+/// `0x8000..=0xffff`, indexed by `key - 0x8000`) and single high bytes (SJIS half-width
+/// katakana, indexed by `byte - 0x80`) → the character's [`Utf8Char`]; zero for none. Longer keys (JOHAB's
 /// three-byte 0x8f sequences, none of which PostgreSQL maps) stay in the runs.
-const fn expand_multi(runs: &[Run]) -> ([u16; 0x8000], [Utf8Char; 0x80]) {
-    let mut two = [0u16; 0x8000];
+const fn expand_multi(runs: &[Run]) -> ([Utf8Char; 0x8000], [Utf8Char; 0x80]) {
+    let mut two = [[0u8; 4]; 0x8000];
     let mut one = [[0u8; 4]; 0x80];
     let mut i = 0;
     while i < runs.len() {
@@ -103,7 +102,7 @@ const fn expand_multi(runs: &[Run]) -> ([u16; 0x8000], [Utf8Char; 0x80]) {
             let cp = value + j;
             if cp <= 0xffff {
                 if key >= 0x8000 && key <= 0xffff {
-                    two[(key - 0x8000) as usize] = cp as u16;
+                    two[(key - 0x8000) as usize] = utf8_char(cp);
                 } else if key >= 0x80 && key <= 0xff {
                     one[(key - 0x80) as usize] = utf8_char(cp);
                 }
@@ -214,10 +213,12 @@ impl SingleByte {
 pub(super) struct MultiByte {
     /// Byte sequence (big-endian integer) → code point, as runs.
     pub(super) decode: &'static [Run],
-    /// Two-byte sequences with a high first byte → code point (index `key - 0x8000`), 0
-    /// for none. Code points rather than [`Utf8Char`]s: half the size, so the rows of a
-    /// script (Hangul: 25 rows, 12.5 KiB) stay in L1 cache.
-    pub(super) decode2: &'static [u16; 0x8000],
+    /// Two-byte sequences with a high first byte → the character's [`Utf8Char`] (index
+    /// `key - 0x8000`), zero for none. UTF-8 rather than code points (twice the size: the
+    /// rows of a script, Hangul's 25, take 25 KiB): the hot loops store a table value as
+    /// it is, and the arithmetic of encoding a code point was a fifth of their
+    /// instructions (docs/benchmarks.md).
+    pub(super) decode2: &'static [Utf8Char; 0x8000],
     /// Single high bytes → [`Utf8Char`] (index `byte - 0x80`).
     pub(super) decode1: &'static [Utf8Char; 0x80],
     /// Code point → byte sequence (big-endian integer), as runs.
@@ -266,7 +267,7 @@ macro_rules! multi {
         pub(super) static $name: MultiByte = {
             const PAGES: usize = count_pages(generated::$enc);
             static ENCODE: EncodePages<u16, PAGES> = encode_pages_u16::<PAGES>(generated::$enc);
-            static DECODE: ([u16; 0x8000], [Utf8Char; 0x80]) = expand_multi(generated::$dec);
+            static DECODE: ([Utf8Char; 0x8000], [Utf8Char; 0x80]) = expand_multi(generated::$dec);
             MultiByte {
                 decode: generated::$dec,
                 decode2: &DECODE.0,
@@ -434,14 +435,8 @@ mod tests {
         for t in MULTIS {
             for key in 0x8000u32..=0xffff {
                 let cp = lookup(t.decode, key).unwrap_or(0);
-                assert_eq!(
-                    u32::from(t.decode2[(key - 0x8000) as usize]),
-                    cp,
-                    "{key:#x}"
-                );
-                if cp != 0 {
-                    assert!(char::from_u32(cp).is_some());
-                }
+                assert!(cp <= 0xffff, "{key:#x}");
+                check(t.decode2[(key - 0x8000) as usize], cp);
             }
             for b in 0x80u32..=0xff {
                 check(

@@ -33,8 +33,11 @@ mod single_byte;
 mod table_encode;
 mod utf8;
 
+use std::borrow::Cow;
+
 use super::tables::{self, MultiByte, SingleByte};
 use super::{ClientEncoding, EncodingError};
+use ascii::all_clean;
 use multi_byte::{decode_multi, Multi, GBK, JOHAB, SJIS, UHC};
 use single_byte::decode_single;
 use table_encode::encode_with;
@@ -114,6 +117,37 @@ pub(super) fn decode(enc: ClientEncoding, bytes: &[u8]) -> Result<String, Encodi
     }
 }
 
+/// [`decode`], borrowing `bytes` when they are the text unchanged: valid UTF-8 without
+/// NUL for UTF8 and SQL_ASCII, ASCII without NUL for the others (every client encoding
+/// maps ASCII to itself: unit test `ascii_is_itself_in_every_encoding`). Costs a scan of
+/// the input when it is, and of its ASCII prefix otherwise (then `decode` runs).
+pub(super) fn decode_cow(enc: ClientEncoding, bytes: &[u8]) -> Result<Cow<'_, str>, EncodingError> {
+    let unchanged = match codec(enc) {
+        Codec::Utf8 | Codec::SqlAscii => memchr::memchr(0, bytes).is_none(),
+        _ => all_clean(bytes),
+    };
+    if unchanged {
+        if let Ok(s) = simdutf8::basic::from_utf8(bytes) {
+            return Ok(Cow::Borrowed(s));
+        }
+    }
+    decode(enc, bytes).map(Cow::Owned)
+}
+
+/// [`encode`], borrowing the text's bytes when they are the result: for UTF8 and
+/// SQL_ASCII when the text has no NUL (the one thing they refuse), for the others when it
+/// is ASCII without NUL.
+pub(super) fn encode_cow(enc: ClientEncoding, text: &str) -> Result<Cow<'_, [u8]>, EncodingError> {
+    let unchanged = match codec(enc) {
+        Codec::Utf8 | Codec::SqlAscii => memchr::memchr(0, text.as_bytes()).is_none(),
+        _ => all_clean(text.as_bytes()),
+    };
+    if unchanged {
+        return Ok(Cow::Borrowed(text.as_bytes()));
+    }
+    encode(enc, text).map(Cow::Owned)
+}
+
 /// Text → client bytes, as `convert_to(text, enc)` in a UTF8 database.
 pub(super) fn encode(enc: ClientEncoding, text: &str) -> Result<Vec<u8>, EncodingError> {
     match codec(enc) {
@@ -190,6 +224,65 @@ mod tests {
                         same(decode(enc, &bytes), reference_decode(enc, &bytes)),
                         "{enc} corrupted decode case {case}: {:?}",
                         reference_decode(enc, &bytes).err()
+                    );
+                }
+            }
+        }
+    }
+
+    /// What [`decode_cow`] and [`encode_cow`] rely on for the table encodings.
+    #[test]
+    fn ascii_is_itself_in_every_encoding() {
+        let ascii: String = (1u8..0x80).map(char::from).collect();
+        for &enc in ClientEncoding::ALL {
+            assert_eq!(decode(enc, ascii.as_bytes()).unwrap(), ascii, "{enc}");
+            assert_eq!(encode(enc, &ascii).unwrap(), ascii.as_bytes(), "{enc}");
+        }
+    }
+
+    /// The `Cow` entry points give what the owned ones give, borrowing exactly when the
+    /// result is the input.
+    #[test]
+    fn cow_equals_owned() {
+        let texts: [&[u8]; 8] = [
+            b"",
+            b"plain ascii text, long enough to cross a 64-byte step of the scan: 0123456789",
+            b"nul here\x00",
+            b"caf\xc3\xa9",
+            b"caf\xe9",
+            b"\x81\x40\x82\xa0",
+            b"\xff\xfe",
+            b"a\x80",
+        ];
+        for &enc in ClientEncoding::ALL {
+            for bytes in texts {
+                let cow = decode_cow(enc, bytes);
+                assert!(
+                    same(cow.clone().map(Cow::into_owned), decode(enc, bytes)),
+                    "{enc}"
+                );
+                let utf8 = matches!(enc, ClientEncoding::Utf8 | ClientEncoding::SqlAscii);
+                if let Ok(c) = &cow {
+                    let ascii = bytes.is_ascii();
+                    assert_eq!(
+                        matches!(c, Cow::Borrowed(_)),
+                        ascii || utf8,
+                        "{enc} {bytes:?}"
+                    );
+                }
+                let Ok(text) = std::str::from_utf8(bytes) else {
+                    continue;
+                };
+                let cow = encode_cow(enc, text);
+                assert!(
+                    same(cow.clone().map(Cow::into_owned), encode(enc, text)),
+                    "{enc}"
+                );
+                if let Ok(c) = &cow {
+                    assert_eq!(
+                        matches!(c, Cow::Borrowed(_)),
+                        text.is_ascii() || utf8,
+                        "{enc}"
                     );
                 }
             }

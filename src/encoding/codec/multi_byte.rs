@@ -5,7 +5,7 @@
 //! encode is the table encode shared with the single-byte encodings
 //! ([`super::table_encode`]).
 
-use super::ascii::{all_clean, ascii16, flush, put_utf8_3, IN_BLOCK, OUT_BLOCK};
+use super::ascii::{all_clean, ascii16, flush, put_utf8_3, utf8_3, IN_BLOCK, OUT_BLOCK};
 use super::pair_run::pair_run;
 use super::reported_bytes;
 use crate::encoding::tables::{self, MultiByte};
@@ -177,22 +177,29 @@ impl Multi {
 /// The hot loop of multibyte decoding, small enough for its positions to stay in
 /// registers: mapped two-byte characters of three UTF-8 bytes (CJK) and lone ASCII bytes
 /// between them (spaces), from `at` until anything else or `end`. Returns the new input
-/// and output positions; the caller handles what stopped it.
+/// and output positions; the caller handles what stopped it. A high lead byte costs one
+/// table lookup, one comparison and one store: `decode2` holds characters only for pairs
+/// PostgreSQL's verifier accepts as one character (unit test
+/// `tables_map_only_verified_pairs`), so an empty entry (malformed or unmapped) and
+/// characters below U+0800 both stop the loop, and the verifier's rules need no test of
+/// their own here; the entry is the character's UTF-8, stored as it is.
 #[inline(never)]
-fn two_byte_run<const M: u8>(
-    decode2: &[u16; 0x8000],
+fn two_byte_run(
+    decode2: &[[u8; 4]; 0x8000],
     bytes: &[u8],
     mut at: usize,
     end: usize,
     buf: &mut [u8; OUT_BLOCK],
     mut len: usize,
 ) -> (usize, usize) {
-    let multi = Multi::of(M);
     while at < end {
         let Some(&[b0, b1]) = bytes.get(at..at + 2) else {
             break;
         };
-        if b0.wrapping_sub(1) < 0x7f && b1 >= 0x80 {
+        if b0 < 0x80 {
+            if b0 == 0 || b1 < 0x80 {
+                break;
+            }
             // A lone ASCII byte before a character.
             if let Some(dst) = buf.get_mut(len) {
                 *dst = b0;
@@ -201,14 +208,10 @@ fn two_byte_run<const M: u8>(
             at += 1;
             continue;
         }
-        if b0 < 0x80 || multi.mblen(b0) != 2 || !multi.two_byte_ok(b0, b1) {
+        let Some(ch) = utf8_3(decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)]) else {
             break;
-        }
-        let cp = u32::from(decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)]);
-        if cp < 0x800 {
-            break;
-        }
-        len = put_utf8_3(buf, len, cp);
+        };
+        len = put_utf8_3(buf, len, ch);
         at += 2;
     }
     (at, len)
@@ -253,7 +256,7 @@ pub(super) fn decode_multi<const M: u8>(
                 } else {
                     end
                 };
-                (at, len) = two_byte_run::<M>(table.decode2, bytes, at, run_end, &mut buf, len);
+                (at, len) = two_byte_run(table.decode2, bytes, at, run_end, &mut buf, len);
                 let Some(&b0) = bytes.get(at) else { break };
                 let ascii_run = b0.wrapping_sub(1) < 0x7f // ASCII other than NUL
                     && bytes.get(at + 1).is_some_and(|&b| b < 0x80)
@@ -268,19 +271,7 @@ pub(super) fn decode_multi<const M: u8>(
                 } else if multi.mblen(b0) == 2 {
                     if let Some(&b1) = bytes.get(at + 1) {
                         if multi.two_byte_ok(b0, b1) {
-                            let key = usize::from(b0 & 0x7f) << 8 | usize::from(b1);
-                            let cp = table.decode2[key];
-                            ch = if cp >= 0x800 {
-                                // The common case (CJK): three bytes.
-                                [
-                                    0xe0 | (cp >> 12) as u8,
-                                    0x80 | ((cp >> 6) & 0x3f) as u8,
-                                    0x80 | (cp & 0x3f) as u8,
-                                    3,
-                                ]
-                            } else {
-                                tables::utf8_char(u32::from(cp))
-                            };
+                            ch = table.decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)];
                             l = 2;
                         }
                     }
@@ -351,6 +342,29 @@ fn multi_error(
 mod tests {
     use super::super::decode;
     use super::*;
+
+    /// What the fast loops rely on: every pair with a character in `decode2` is one
+    /// character by PostgreSQL's verifier (so a table lookup alone decides).
+    #[test]
+    fn tables_map_only_verified_pairs() {
+        for (multi, table) in [
+            (Multi::Gbk, &tables::GBK),
+            (Multi::Uhc, &tables::UHC),
+            (Multi::Sjis, &tables::SJIS),
+            (Multi::Johab, &tables::JOHAB),
+        ] {
+            let mut unverified = 0;
+            for b0 in 0x80u8..=0xff {
+                for b1 in 0u8..=0xff {
+                    let ch = table.decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)];
+                    if ch[3] != 0 && !(multi.mblen(b0) == 2 && multi.two_byte_ok(b0, b1)) {
+                        unverified += 1;
+                    }
+                }
+            }
+            assert_eq!(unverified, 0, "{multi:?}");
+        }
+    }
 
     #[test]
     fn sjis_lengths_follow_postgres() {

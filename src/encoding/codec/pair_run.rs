@@ -2,7 +2,7 @@
 //! character there, so the characters of 64 bytes are found at once from the high-bit
 //! mask, and the ASCII between them is copied 16 bytes at a time.
 
-use super::ascii::{put_utf8_3, OUT_BLOCK};
+use super::ascii::{put_utf8_3, utf8_3, OUT_BLOCK};
 
 /// One bit per byte of `chunk`, set where `flag` marks the byte (`flag` maps each byte of
 /// a word to 0x80 or 0x00).
@@ -31,21 +31,17 @@ fn copy_ascii(
     buf: &mut [u8; OUT_BLOCK],
     len: usize,
 ) -> usize {
+    let from = from.min(64); // always: the compiler then knows `from + 16 <= 80`
     let n = to.saturating_sub(from);
     // The first 16 unconditionally: whether a space lies between two characters is
     // unpredictable, a longer run of ASCII is rare.
-    if let (Some(src), Some(dst)) = (padded.get(from..from + 16), buf.get_mut(len..len + 16)) {
-        dst.copy_from_slice(src);
+    if let Some(dst) = buf.get_mut(len..len + 16) {
+        dst.copy_from_slice(&padded[from..from + 16]);
     }
-    let mut k = 16;
-    while k < n {
-        if let (Some(src), Some(dst)) = (
-            padded.get(from + k..from + k + 16),
-            buf.get_mut(len + k..len + k + 16),
-        ) {
+    if n > 16 {
+        if let (Some(src), Some(dst)) = (padded.get(from..to), buf.get_mut(len..len + n)) {
             dst.copy_from_slice(src);
         }
-        k += 16;
     }
     len + n
 }
@@ -58,12 +54,12 @@ fn copy_ascii(
 /// found by `trailing_zeros`, and the ASCII between two of them is copied with one 16-byte
 /// store (docs/benchmarks.md has the measurements of each step). Stops before anything the
 /// exact path must see: a NUL, a lead whose second byte is ASCII (UHC's extension rows,
-/// the invalid pair), a character of one or two UTF-8 bytes or without equivalent (table
-/// value below 0x800), or fewer than 64 bytes before `end`. Returns the new input and
+/// the invalid pair), a character of one or two UTF-8 bytes or without equivalent (a
+/// table value other than three UTF-8 bytes), or fewer than 64 bytes before `end`. Returns the new input and
 /// output positions.
 #[inline(never)]
 pub(super) fn pair_run(
-    decode2: &[u16; 0x8000],
+    decode2: &[[u8; 4]; 0x8000],
     bytes: &[u8],
     mut at: usize,
     end: usize,
@@ -84,12 +80,11 @@ pub(super) fn pair_run(
         if high == u64::MAX {
             // 32 two-byte characters (Chinese and Japanese text has no spaces).
             for (i, pair) in chunk.chunks_exact(2).enumerate() {
-                let cp =
-                    u32::from(decode2[usize::from(pair[0] & 0x7f) << 8 | usize::from(pair[1])]);
-                if cp < 0x800 {
+                let key = usize::from(pair[0] & 0x7f) << 8 | usize::from(pair[1]);
+                let Some(ch) = utf8_3(decode2[key]) else {
                     return (at + 2 * i, len);
-                }
-                len = put_utf8_3(buf, len, cp);
+                };
+                len = put_utf8_3(buf, len, ch);
             }
             at += 64;
             continue;
@@ -127,11 +122,11 @@ pub(super) fn pair_run(
             todo &= todo - 1;
             len = copy_ascii(&padded, next, p, buf, len);
             let (b0, b1) = (padded[p & 63], padded[(p & 63) + 1]);
-            let cp = u32::from(decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)]);
-            if cp < 0x800 {
+            let key = usize::from(b0 & 0x7f) << 8 | usize::from(b1);
+            let Some(ch) = utf8_3(decode2[key]) else {
                 return (at + p, len);
-            }
-            len = put_utf8_3(buf, len, cp);
+            };
+            len = put_utf8_3(buf, len, ch);
             next = p + 2;
         }
         len = copy_ascii(&padded, next, stop, buf, len);
@@ -169,11 +164,11 @@ mod tests {
                     if !multi.two_byte_ok(b0, b1) {
                         continue;
                     }
-                    let cp = table.decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)];
-                    match (cp, b1 < 0x80) {
+                    let ch = table.decode2[usize::from(b0 & 0x7f) << 8 | usize::from(b1)];
+                    match (ch[3], b1 < 0x80) {
                         (0, _) => {}
-                        (0x800.., false) => wide.push([b0, b1]),
-                        (0x800.., true) => ascii_trail.push([b0, b1]),
+                        (3, false) => wide.push([b0, b1]),
+                        (3, true) => ascii_trail.push([b0, b1]),
                         _ => narrow.push([b0, b1]),
                     }
                 }

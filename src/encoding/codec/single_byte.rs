@@ -32,7 +32,38 @@ pub(super) fn decode_single(
                     continue;
                 }
             }
-            // A run of non-ASCII bytes (or a NUL), one at a time, then ASCII again.
+            // A run of non-ASCII bytes (or a NUL), then ASCII again: eight bytes per step
+            // (ASCII bytes among them go through the table too: they map to themselves),
+            // whether to stop is asked once per step …
+            while let Some(step) = bytes.get(at..at + 8) {
+                let mut missing = false;
+                for &b in step {
+                    let ch = table.utf8[usize::from(b)];
+                    missing |= ch[3] == 0;
+                    if let Some(dst) = buf.get_mut(len..len + 4) {
+                        dst.copy_from_slice(&ch);
+                    }
+                    len += usize::from(ch[3]);
+                }
+                if missing {
+                    // The first NUL or byte without equivalent of the step decides.
+                    let bad = step
+                        .iter()
+                        .position(|&b| table.utf8[usize::from(b)][3] == 0);
+                    return Err(single_error(enc, bytes, at + bad.unwrap_or(0)));
+                }
+                at += 8;
+                if at >= end
+                    || (bytes.get(at).is_some_and(|&b| b < 0x80)
+                        && bytes.get(at + 1).is_some_and(|&b| b < 0x80))
+                {
+                    break;
+                }
+            }
+            if at >= end || bytes.len() - at >= 8 {
+                continue;
+            }
+            // … and the input's last bytes one at a time.
             while let Some(&b) = bytes.get(at) {
                 let ch = table.utf8[usize::from(b)];
                 if ch[3] == 0 {
@@ -75,6 +106,27 @@ fn single_error(enc: ClientEncoding, bytes: &[u8], at: usize) -> EncodingError {
 mod tests {
     use super::super::decode;
     use super::*;
+
+    /// The most output a block can have: every byte a three-byte character, the 8-byte
+    /// steps ending past the block's end, at every offset against the blocks.
+    #[test]
+    fn longest_output_fits_the_block() {
+        use super::super::reference::{reference_decode, same};
+        for &enc in ClientEncoding::ALL {
+            let wide: Vec<u8> = (0x80u8..=0xff)
+                .filter(|&b| decode(enc, &[b]).is_ok_and(|s| s.len() == 3))
+                .collect();
+            let Some(&w) = wide.first() else { continue };
+            for lead in 0..9 {
+                let mut bytes = vec![b'a'; lead];
+                bytes.extend(std::iter::repeat_n(w, 3 * IN_BLOCK + 5));
+                assert!(
+                    same(decode(enc, &bytes), reference_decode(enc, &bytes)),
+                    "{enc} {lead}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn verification_comes_before_conversion() {
