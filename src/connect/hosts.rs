@@ -14,6 +14,7 @@
 //! - When nothing gives a session, every attempt's error is kept, one line each
 //!   ([`Error::AllHostsFailed`]); a single attempt's error is returned as it is.
 
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 
 use super::sequence::{Failure, MoveOn};
@@ -61,44 +62,142 @@ fn order<T>(mut items: Vec<T>, balance: LoadBalanceHosts) -> Vec<T> {
     items
 }
 
-/// The failures so far, as one error: the attempt's own error when there was no choice
-/// (one member with one address), else [`Error::AllHostsFailed`], whose lines name each
-/// address libpq's way.
-fn combine(mut failures: Vec<HostFailure>, choice: bool) -> Error {
-    if failures.len() == 1 && !choice {
-        if let Some(only) = failures.pop() {
-            return only.error;
+/// libpq's walk as a state machine, independent of how a name is resolved and an address
+/// tried (async, blocking, staggered): it hands out what to do next and takes the
+/// outcomes in.
+struct Walk {
+    hosts: Vec<Host>,
+    balance: LoadBalanceHosts,
+    passes: Vec<Pass>,
+    pass: usize,
+    /// The next member to resolve in this pass.
+    next_host: usize,
+    /// Addresses resolved and not yet tried, with their member's index.
+    queued: VecDeque<(usize, Peer)>,
+    /// Members whose remaining addresses are skipped (libpq's next host).
+    skipped: HashSet<usize>,
+    failures: Vec<HostFailure>,
+    /// A member or address could have been another (the error then names each address).
+    choice: bool,
+}
+
+/// What the walk wants done next.
+enum Step {
+    /// Resolve member `.0`.
+    Resolve(usize, Host),
+    /// Try this address of member `.0` in this pass.
+    Try(usize, Host, Peer, Pass),
+    /// Nothing more in this pass.
+    PassOver,
+}
+
+impl Walk {
+    fn new(hosts: Vec<Host>, attrs: TargetSessionAttrs, balance: LoadBalanceHosts) -> Walk {
+        let hosts = order(hosts, balance);
+        Walk {
+            choice: hosts.len() > 1,
+            hosts,
+            balance,
+            passes: Pass::all(attrs),
+            pass: 0,
+            next_host: 0,
+            queued: VecDeque::new(),
+            skipped: HashSet::new(),
+            failures: Vec::new(),
         }
     }
-    Error::AllHostsFailed { failures }
-}
 
-/// A name that did not resolve: libpq's message, then the next host.
-fn unresolved(host: &Host, e: std::io::Error) -> HostFailure {
-    HostFailure {
-        addr: None,
-        error: Error::HostNotFound {
-            host: host.to_string(),
-            reason: e.to_string(),
-        },
+    /// The next address to try, else the next member to resolve, else the pass is over.
+    fn step(&mut self) -> Step {
+        while let Some((i, peer)) = self.queued.pop_front() {
+            if !self.skipped.contains(&i) {
+                return Step::Try(i, self.hosts[i].clone(), peer, self.passes[self.pass]);
+            }
+        }
+        self.resolution()
+            .map_or(Step::PassOver, |(i, host)| Step::Resolve(i, host))
+    }
+
+    /// The member to resolve when no address is queued.
+    fn resolution(&mut self) -> Option<(usize, Host)> {
+        if !self.queued.is_empty() || self.next_host >= self.hosts.len() {
+            return None;
+        }
+        let i = self.next_host;
+        self.next_host += 1;
+        Some((i, self.hosts[i].clone()))
+    }
+
+    /// Whether an address is queued for [`Walk::step`].
+    fn has_candidate(&self) -> bool {
+        self.queued.iter().any(|(i, _)| !self.skipped.contains(i))
+    }
+
+    /// A member's addresses; a name that did not resolve is a line of the error and the
+    /// walk goes on to the next member, as libpq's.
+    fn resolved(&mut self, i: usize, peers: std::io::Result<Vec<Peer>>) {
+        match peers {
+            Ok(peers) => {
+                self.choice |= peers.len() > 1;
+                let peers = order(peers, self.balance);
+                self.queued.extend(peers.into_iter().map(|p| (i, p)));
+            }
+            Err(e) => self.failures.push(HostFailure {
+                addr: None,
+                error: Error::HostNotFound {
+                    host: self.hosts[i].to_string(),
+                    reason: e.to_string(),
+                },
+            }),
+        }
+    }
+
+    /// An address's failure: kept as a line; `Err` (the walk's error) when it ends the
+    /// walk ([`MoveOn::Stop`]).
+    fn failed(&mut self, i: usize, peer: &Peer, failure: Failure) -> Result<(), Error> {
+        let move_on = failure.move_on;
+        self.failures.push(HostFailure {
+            addr: peer.ip(),
+            error: failure.error,
+        });
+        match move_on {
+            MoveOn::NextAddress => Ok(()),
+            MoveOn::NextHost => {
+                self.skipped.insert(i);
+                Ok(())
+            }
+            MoveOn::Stop => Err(self.take_error()),
+        }
+    }
+
+    /// The next pass (`prefer-standby`'s second); `false` when there is none.
+    fn next_pass(&mut self) -> bool {
+        if self.pass + 1 >= self.passes.len() {
+            return false;
+        }
+        self.pass += 1;
+        self.next_host = 0;
+        self.queued.clear();
+        self.skipped.clear();
+        true
+    }
+
+    /// The failures so far, as one error: the attempt's own error when there was no choice
+    /// (one member with one address), else [`Error::AllHostsFailed`], whose lines name each
+    /// address libpq's way.
+    fn take_error(&mut self) -> Error {
+        let mut failures = std::mem::take(&mut self.failures);
+        if failures.len() == 1 && !self.choice {
+            if let Some(only) = failures.pop() {
+                return only.error;
+            }
+        }
+        Error::AllHostsFailed { failures }
     }
 }
 
-/// What the walk does after one address's failure; `true` to leave this host.
-fn record(failures: &mut Vec<HostFailure>, peer: &Peer, failure: Failure) -> Option<bool> {
-    let move_on = failure.move_on;
-    failures.push(HostFailure {
-        addr: peer.ip(),
-        error: failure.error,
-    });
-    match move_on {
-        MoveOn::NextAddress => Some(false),
-        MoveOn::NextHost => Some(true),
-        MoveOn::Stop => None,
-    }
-}
-
-/// Walks the hosts; `attempt` tries one address with the sslmode plan.
+/// Walks the hosts one address at a time; `attempt` tries one address with the sslmode
+/// plan.
 pub(crate) async fn walk<T, R, RF, A, AF>(
     hosts: Vec<Host>,
     attrs: TargetSessionAttrs,
@@ -112,34 +211,41 @@ where
     A: FnMut(Host, Peer, Pass) -> AF,
     AF: Future<Output = Result<T, Failure>>,
 {
-    let hosts = order(hosts, balance);
-    let mut choice = hosts.len() > 1;
-    let mut failures = Vec::new();
-    for pass in Pass::all(attrs) {
-        for host in &hosts {
-            let peers = match resolve(host.clone()).await {
-                Ok(peers) => {
-                    choice |= peers.len() > 1;
-                    order(peers, balance)
-                }
-                Err(e) => {
-                    failures.push(unresolved(host, e));
-                    continue;
-                }
-            };
-            for peer in &peers {
-                match attempt(host.clone(), peer.clone(), pass).await {
-                    Ok(connected) => return Ok(connected),
-                    Err(failure) => match record(&mut failures, peer, failure) {
-                        Some(false) => continue,
-                        Some(true) => break,
-                        None => return Err(combine(failures, choice)),
-                    },
-                }
-            }
+    let mut walk = Walk::new(hosts, attrs, balance);
+    loop {
+        match walk.step() {
+            Step::Resolve(i, host) => walk.resolved(i, resolve(host).await),
+            Step::Try(i, host, peer, pass) => match attempt(host, peer.clone(), pass).await {
+                Ok(connected) => return Ok(connected),
+                Err(failure) => walk.failed(i, &peer, failure)?,
+            },
+            Step::PassOver if walk.next_pass() => {}
+            Step::PassOver => return Err(walk.take_error()),
         }
     }
-    Err(combine(failures, choice))
+}
+
+/// [`walk`] for blocking attempts (the blocking adapter).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn walk_blocking<T>(
+    hosts: Vec<Host>,
+    attrs: TargetSessionAttrs,
+    balance: LoadBalanceHosts,
+    mut resolve: impl FnMut(&Host) -> std::io::Result<Vec<Peer>>,
+    mut attempt: impl FnMut(&Host, &Peer, Pass) -> Result<T, Failure>,
+) -> Result<T, Error> {
+    let mut walk = Walk::new(hosts, attrs, balance);
+    loop {
+        match walk.step() {
+            Step::Resolve(i, host) => walk.resolved(i, resolve(&host)),
+            Step::Try(i, host, peer, pass) => match attempt(&host, &peer, pass) {
+                Ok(connected) => return Ok(connected),
+                Err(failure) => walk.failed(i, &peer, failure)?,
+            },
+            Step::PassOver if walk.next_pass() => {}
+            Step::PassOver => return Err(walk.take_error()),
+        }
+    }
 }
 
 /// [`walk`] with attempts in parallel, staggered by `delay` (`ConnectOptions::host_stagger`):
@@ -163,113 +269,49 @@ where
 {
     use futures_util::stream::{FuturesUnordered, StreamExt};
 
-    let hosts = order(hosts, balance);
-    let mut failures = Vec::new();
-    for pass in Pass::all(attrs) {
-        // The candidates of this pass, resolved one member at a time as they are needed.
-        let mut members = hosts.iter().enumerate();
-        let mut queued: std::collections::VecDeque<(usize, Peer)> = Default::default();
-        // Members whose remaining addresses are skipped (libpq's next host).
-        let mut skipped = std::collections::HashSet::new();
-        let mut running = FuturesUnordered::new();
-        // Every turn of the loop follows the start, a failure, or the delay: each starts
-        // the next attempt.
+    let mut walk = Walk::new(hosts, attrs, balance);
+    walk.choice = true;
+    let mut running = FuturesUnordered::new();
+    // Every turn of the loop follows the start, a failure, or the delay: each starts the
+    // next attempt.
+    loop {
         loop {
-            // Start the next candidate, then resolve the one after it when the queue ran
-            // dry (so the delay knows whether there is one).
-            for start in [true, false] {
-                while queued.is_empty() {
-                    let Some((i, host)) = members.next() else {
-                        break;
-                    };
-                    match resolve(host.clone()).await {
-                        Ok(peers) => {
-                            queued.extend(order(peers, balance).into_iter().map(|p| (i, p)))
-                        }
-                        Err(e) => failures.push(unresolved(host, e)),
-                    }
+            match walk.step() {
+                Step::Resolve(i, host) => walk.resolved(i, resolve(host).await),
+                Step::Try(i, host, peer, pass) => {
+                    let fut = attempt(host, peer.clone(), pass);
+                    running.push(async move { (i, peer, fut.await) });
+                    break;
                 }
-                if start {
-                    if let Some((i, peer)) = next_candidate(&mut queued, &skipped) {
-                        let fut = attempt(hosts[i].clone(), peer.clone(), pass);
-                        running.push(async move { (i, peer, fut.await) });
-                    }
-                }
+                Step::PassOver => break,
             }
-            if running.is_empty() {
-                break; // this pass is over
+        }
+        if running.is_empty() {
+            // This pass is over: the next, or the end.
+            if walk.next_pass() {
+                continue;
             }
-            let more = !queued.is_empty();
-            let finished = tokio::select! {
-                done = running.next() => done,
-                () = tokio::time::sleep(delay), if more => None,
+            return Err(walk.take_error());
+        }
+        // Resolve the next member now, so the delay knows whether there is one.
+        while !walk.has_candidate() {
+            let Some((i, host)) = walk.resolution() else {
+                break;
             };
-            match finished {
-                Some((_, _, Ok(connected))) => return Ok(connected),
-                Some((i, peer, Err(failure))) => match record(&mut failures, &peer, failure) {
-                    Some(false) => {}
-                    Some(true) => {
-                        skipped.insert(i);
-                    }
-                    None => return Err(combine(failures, true)),
-                },
-                // The delay passed: one more attempt alongside.
-                None => {}
-            }
+            walk.resolved(i, resolve(host).await);
+        }
+        let more = walk.has_candidate();
+        let finished = tokio::select! {
+            done = running.next() => done,
+            () = tokio::time::sleep(delay), if more => None,
+        };
+        match finished {
+            Some((_, _, Ok(connected))) => return Ok(connected),
+            Some((i, peer, Err(failure))) => walk.failed(i, &peer, failure)?,
+            // The delay passed: one more attempt alongside.
+            None => {}
         }
     }
-    Err(combine(failures, true))
-}
-
-fn next_candidate(
-    queued: &mut std::collections::VecDeque<(usize, Peer)>,
-    skipped: &std::collections::HashSet<usize>,
-) -> Option<(usize, Peer)> {
-    while let Some((i, peer)) = queued.pop_front() {
-        if !skipped.contains(&i) {
-            return Some((i, peer));
-        }
-    }
-    None
-}
-
-/// [`walk`] for blocking attempts (the blocking adapter).
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn walk_blocking<T>(
-    hosts: Vec<Host>,
-    attrs: TargetSessionAttrs,
-    balance: LoadBalanceHosts,
-    mut resolve: impl FnMut(&Host) -> std::io::Result<Vec<Peer>>,
-    mut attempt: impl FnMut(&Host, &Peer, Pass) -> Result<T, Failure>,
-) -> Result<T, Error> {
-    let hosts = order(hosts, balance);
-    let mut choice = hosts.len() > 1;
-    let mut failures = Vec::new();
-    for pass in Pass::all(attrs) {
-        for host in &hosts {
-            let peers = match resolve(host) {
-                Ok(peers) => {
-                    choice |= peers.len() > 1;
-                    order(peers, balance)
-                }
-                Err(e) => {
-                    failures.push(unresolved(host, e));
-                    continue;
-                }
-            };
-            for peer in &peers {
-                match attempt(host, peer, pass) {
-                    Ok(connected) => return Ok(connected),
-                    Err(failure) => match record(&mut failures, peer, failure) {
-                        Some(false) => continue,
-                        Some(true) => break,
-                        None => return Err(combine(failures, choice)),
-                    },
-                }
-            }
-        }
-    }
-    Err(combine(failures, choice))
 }
 
 #[cfg(test)]

@@ -49,21 +49,8 @@ impl std::fmt::Display for Peer {
 /// error is the resolver's reason (libpq's `gai_strerror`).
 pub(crate) async fn resolve(host: &Host) -> io::Result<Vec<Peer>> {
     match host {
-        Host::Socket(_) => Ok(host.socket_path().map(Peer::Unix).into_iter().collect()),
-        Host::Tcp(name) => {
-            let addrs: Vec<Peer> = tokio::net::lookup_host((name.as_str(), PORT))
-                .await
-                .map_err(|e| translate_error(name, e))?
-                .map(Peer::Tcp)
-                .collect();
-            if addrs.is_empty() {
-                return Err(translate_error(
-                    name,
-                    io::Error::new(io::ErrorKind::NotFound, "no address"),
-                ));
-            }
-            Ok(addrs)
-        }
+        Host::Socket(_) => Ok(socket_peer(host)),
+        Host::Tcp(name) => tcp_peers(tokio::net::lookup_host((name.as_str(), PORT)).await),
     }
 }
 
@@ -72,27 +59,27 @@ pub(crate) async fn resolve(host: &Host) -> io::Result<Vec<Peer>> {
 pub(crate) fn resolve_blocking(host: &Host) -> io::Result<Vec<Peer>> {
     use std::net::ToSocketAddrs;
     match host {
-        Host::Socket(_) => Ok(host.socket_path().map(Peer::Unix).into_iter().collect()),
-        Host::Tcp(name) => {
-            let addrs: Vec<Peer> = (name.as_str(), PORT)
-                .to_socket_addrs()
-                .map_err(|e| translate_error(name, e))?
-                .map(Peer::Tcp)
-                .collect();
-            if addrs.is_empty() {
-                return Err(translate_error(
-                    name,
-                    io::Error::new(io::ErrorKind::NotFound, "no address"),
-                ));
-            }
-            Ok(addrs)
-        }
+        Host::Socket(_) => Ok(socket_peer(host)),
+        Host::Tcp(name) => tcp_peers((name.as_str(), PORT).to_socket_addrs()),
     }
+}
+
+fn socket_peer(host: &Host) -> Vec<Peer> {
+    host.socket_path().map(Peer::Unix).into_iter().collect()
+}
+
+/// The resolver's answer as peers; no address at all is an error as libpq's.
+fn tcp_peers(found: io::Result<impl Iterator<Item = SocketAddr>>) -> io::Result<Vec<Peer>> {
+    let peers: Vec<Peer> = found.map_err(reason_only)?.map(Peer::Tcp).collect();
+    if peers.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, "no address"));
+    }
+    Ok(peers)
 }
 
 /// The resolver's reason alone (tokio and std prefix it with "failed to lookup address
 /// information: "), as libpq prints `gai_strerror`'s.
-fn translate_error(_name: &str, e: io::Error) -> io::Error {
+fn reason_only(e: io::Error) -> io::Error {
     let text = e.to_string();
     match text.strip_prefix("failed to lookup address information: ") {
         Some(reason) => io::Error::new(e.kind(), reason.to_string()),
