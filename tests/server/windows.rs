@@ -669,9 +669,12 @@ fn cases(wine: &Wine) -> Vec<Case> {
     // A Unix-socket directory in dbserver: no server there on Linux (psql and pgdap fail
     // to find the socket); on Windows pgdap says it does not support Unix-domain sockets.
     cases.push(
-        Case::new("dbserver a socket directory", "/nonexistent-pgdap-socket-dir")
-            .mode("prefer")
-            .error("Unix-domain sockets are not supported by pgdap on this platform"),
+        Case::new(
+            "dbserver a socket directory",
+            "/nonexistent-pgdap-socket-dir",
+        )
+        .mode("prefer")
+        .error("Unix-domain sockets are not supported by pgdap on this platform"),
     );
 
     // A server without SSL.
