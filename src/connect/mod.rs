@@ -520,13 +520,14 @@ impl Connector {
         // none is ever handed to the protocol layer, so none can be sent whatever the
         // server asks.
         if settings.auth.value != AuthMethod::Cert {
-            let found = match host {
+            // The password file is read only when no provider's secret is given.
+            let found = || match host {
                 Some(host) => crate::env::passfile::password_for_host(ap, host, settings),
                 None => crate::env::passfile::password_for(ap, settings),
             };
             if let Some(password) = password {
                 pg.password(password.expose());
-            } else if let Some((password, _)) = found {
+            } else if let Some((password, _)) = found() {
                 pg.password(password.expose());
             }
         }

@@ -271,13 +271,19 @@ where
         }
     })
     .await?;
-    Ok(rows
-        .iter()
+    Ok(first_value(&rows))
+}
+
+/// The first column of the first row of a simple query's answer (empty when none): the
+/// answer to [`state_query`], whoever ran it (the attempt, the pool's health check, the
+/// blocking adapter, whose `postgres::SimpleQueryMessage` is this type).
+pub(crate) fn first_value(rows: &[SimpleQueryMessage]) -> String {
+    rows.iter()
         .find_map(|m| match m {
             SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
             _ => None,
         })
-        .unwrap_or_default())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

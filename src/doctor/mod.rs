@@ -318,7 +318,7 @@ pub async fn diagnose(ap: &AccessPoint, env: &Environment, opts: &DoctorOptions)
         Vec::new()
     };
     for host in &hosts {
-        if !host.connected && ap.hosts().len() > 1 {
+        if !host.connected {
             checks.push(check(
                 Status::Warn,
                 format!("dbserver member \"{}\"", host.host),

@@ -358,16 +358,11 @@ fn check_session(
     let Some(sql) = target::state_query(pass.check) else {
         return Ok(());
     };
-    let value = client
+    let rows = client
         .simple_query(sql)
-        .map_err(|e| Failure::next_host(Error::Query(e)))?
-        .iter()
-        .find_map(|m| match m {
-            postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
-            _ => None,
-        })
-        .unwrap_or_default();
-    target::refuse(pass, target::state_from_answer(&value), host).map_err(Failure::next_host)
+        .map_err(|e| Failure::next_host(Error::Query(e)))?;
+    let state = target::state_from_answer(&target::first_value(&rows));
+    target::refuse(pass, state, host).map_err(Failure::next_host)
 }
 
 /// `prepare_session` for the synchronous client.

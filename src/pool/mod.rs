@@ -334,6 +334,14 @@ impl SessionManager {
         self.connector.config().access_point().server()
     }
 
+    /// Drops a pooled connection whose server no longer fits PGTARGETSESSIONATTRS.
+    fn role_changed(&self, attrs: crate::env::TargetSessionAttrs) -> RecycleResult<CreateError> {
+        self.discard(&format!(
+            "the server no longer fits PGTARGETSESSIONATTRS={attrs}"
+        ));
+        Err(RecycleError::message("server role changed"))
+    }
+
     fn discard(&self, why: &str) {
         let discards = self.counters.discarded();
         info!(
@@ -445,10 +453,7 @@ impl managed::Manager for SessionManager {
             .value;
         let fits = session.server_role().fits(attrs);
         if fits == Some(false) {
-            self.discard(&format!(
-                "the server no longer fits PGTARGETSESSIONATTRS={attrs}"
-            ));
-            return Err(RecycleError::message("server role changed"));
+            return self.role_changed(attrs);
         }
         if self.health_check.queries_after(metrics.last_used()) {
             // The server takes a reloaded configuration in (and reports what changed)
@@ -464,28 +469,16 @@ impl managed::Manager for SessionManager {
                 .simple_query(role_query.unwrap_or("select 1"));
             match tokio::time::timeout(self.health_check_timeout, query).await {
                 Ok(Ok(rows)) => {
-                    if role_query.is_some() {
-                        let value = rows
-                            .iter()
-                            .find_map(|m| match m {
-                                tokio_postgres::SimpleQueryMessage::Row(row) => {
-                                    row.get(0).map(str::to_string)
-                                }
-                                _ => None,
-                            })
-                            .unwrap_or_default();
-                        let state = crate::connect::target::state_from_answer(&value);
-                        if crate::connect::target::decide(attrs, state).is_err() {
-                            self.discard(&format!(
-                                "the server no longer fits PGTARGETSESSIONATTRS={attrs}"
-                            ));
-                            return Err(RecycleError::message("server role changed"));
+                    use crate::connect::target;
+                    let fits_now = match role_query {
+                        Some(_) => {
+                            let state = target::state_from_answer(&target::first_value(&rows));
+                            target::decide(attrs, state).is_ok()
                         }
-                    } else if session.server_role().fits(attrs) == Some(false) {
-                        self.discard(&format!(
-                            "the server no longer fits PGTARGETSESSIONATTRS={attrs}"
-                        ));
-                        return Err(RecycleError::message("server role changed"));
+                        None => session.server_role().fits(attrs) != Some(false),
+                    };
+                    if !fits_now {
+                        return self.role_changed(attrs);
                     }
                 }
                 Ok(Err(e)) => {
